@@ -1,0 +1,341 @@
+"""The one declarative schema: every CI class and relationship type, declared once.
+
+Both backends derive their DDL (tables and indexes on SQLite, constraints and
+indexes on Neo4j) from these declarations. Adding a CI class or a relationship
+type is one entry here. The schema checks itself at import time.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+RESERVED_PROPERTIES = frozenset(
+    {
+        "id",
+        "class",
+        "name",
+        "status",
+        "first_seen",
+        "last_seen",
+        "ended_at",
+        "scope",
+        "sources",
+        "attributes",
+        "attr_sources",
+    }
+)
+
+# CI status values: live (seen within the staleness window), stale, retired, planned (manual)
+CI_STATUSES = ("live", "stale", "retired", "planned")
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityRule:
+    """One identification rule: the attribute values that together name a CI.
+
+    ``unique`` rules name at most one CI (a constraint in the store); weak rules
+    (such as /etc/machine-id, which VM clones share) are only indexed.
+    """
+
+    name: str
+    fields: tuple[str, ...]
+    unique: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class CIClass:
+    label: str
+    identity: tuple[IdentityRule, ...]  # strongest first
+    attributes: tuple[str, ...]
+    name_attr: str
+    description: str = ""
+
+    def rule(self, name: str) -> IdentityRule:
+        for rule in self.identity:
+            if rule.name == name:
+                return rule
+        raise KeyError(f"{self.label} has no identity rule {name!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RelType:
+    name: str
+    starts: tuple[str, ...]
+    ends: tuple[str, ...]
+    description: str = ""
+    attributes: tuple[str, ...] = ()
+
+
+def _rule(name: str, *fields: str, unique: bool = False) -> IdentityRule:
+    return IdentityRule(name=name, fields=fields or (name,), unique=unique)
+
+
+HOST_HARDWARE = (
+    "manufacturer",
+    "product",
+    "serial",
+    "chassis_type",
+    "bios_vendor",
+    "bios_version",
+    "bios_date",
+    "virtualization",
+    "cpu_model",
+    "cpu_sockets",
+    "cpu_cores",
+    "cpu_threads",
+    "memory_bytes",
+    "swap_bytes",
+    "disks",
+)
+
+CI_CLASSES: tuple[CIClass, ...] = (
+    CIClass(
+        label="Host",
+        identity=(
+            _rule("system_uuid", unique=True),
+            _rule("serial_key", "manufacturer", "serial", unique=True),
+            _rule("machine_id"),
+            _rule("fqdn_mac", "fqdn", "primary_mac"),
+        ),
+        attributes=(
+            "hostname",
+            "fqdn",
+            "system_uuid",
+            "machine_id",
+            "primary_mac",
+            *HOST_HARDWARE,
+            "os_name",
+            "os_version",
+            "os_id",
+            "kernel",
+            "architecture",
+            "boot_time",
+            "filesystems",
+            "gateways",
+            "dns_nameservers",
+            "dns_search",
+            "process_count",
+            "management_ip",
+            "sys_descr",
+        ),
+        name_attr="hostname",
+        description="A server, VM or workstation",
+    ),
+    CIClass(
+        label="NetworkDevice",
+        identity=(
+            _rule("chassis_serial", "vendor", "serial", unique=True),
+            _rule("lldp_chassis_id", unique=True),
+            _rule("sysname_ip", "sys_name", "management_ip"),
+        ),
+        attributes=(
+            "sys_name",
+            "sys_descr",
+            "sys_object_id",
+            "sys_location",
+            "sys_contact",
+            "sys_uptime",
+            "vendor",
+            "model",
+            "serial",
+            "software_version",
+            "management_ip",
+            "lldp_chassis_id",
+            "device_type",
+            "placeholder",
+        ),
+        name_attr="sys_name",
+        description="A switch, router, firewall, UPS or other SNMP-managed device",
+    ),
+    CIClass(
+        label="Interface",
+        identity=(_rule("parent_name", "parent", "name", unique=True),),
+        attributes=(
+            "parent",
+            "name",
+            "alias",
+            "description",
+            "if_index",
+            "if_type",
+            "kind",
+            "mac",
+            "speed_mbps",
+            "mtu",
+            "admin_status",
+            "oper_status",
+            "is_up",
+        ),
+        name_attr="name",
+    ),
+    CIClass(
+        label="IPAddress",
+        identity=(_rule("address_scope", "address", "net_scope", unique=True),),
+        attributes=("address", "net_scope", "family", "prefixlen"),
+        name_attr="address",
+    ),
+    CIClass(
+        label="Network",
+        identity=(_rule("cidr_scope", "cidr", "net_scope", unique=True),),
+        attributes=("cidr", "net_scope", "family"),
+        name_attr="cidr",
+    ),
+    CIClass(
+        label="Software",
+        identity=(_rule("software_key", "vendor", "name", "version", "arch", unique=True),),
+        attributes=("vendor", "name", "version", "arch", "manager"),
+        name_attr="name",
+    ),
+    CIClass(
+        label="Endpoint",
+        identity=(_rule("host_port", "host", "protocol", "port", unique=True),),
+        attributes=("host", "protocol", "port", "addresses", "process", "exe"),
+        name_attr="port",
+    ),
+    CIClass(
+        label="Service",
+        identity=(_rule("name", unique=True),),
+        attributes=(
+            "name",
+            "kind",
+            "owner",
+            "criticality",
+            "sla",
+            "description",
+            "service_status",
+        ),
+        name_attr="name",
+        description="A business or technical service from the catalogue",
+    ),
+    CIClass(
+        label="RedundancyGroup",
+        identity=(_rule("group_key", "service", "name", unique=True),),
+        attributes=("service", "name", "min"),
+        name_attr="name",
+        description="k of n members must be up for what depends on the group",
+    ),
+    CIClass(
+        label="Asset",
+        identity=(_rule("asset_tag", unique=True),),
+        attributes=(
+            "asset_tag",
+            "state",
+            "purchase_date",
+            "cost",
+            "currency",
+            "supplier",
+            "contract",
+            "warranty_end",
+            "location",
+            "owner",
+            "model",
+            "serial",
+        ),
+        name_attr="asset_tag",
+    ),
+    CIClass(
+        label="Supplier",
+        identity=(_rule("name", unique=True),),
+        attributes=("name", "contact", "contract"),
+        name_attr="name",
+    ),
+    CIClass(
+        label="Change",
+        identity=(_rule("change_id", unique=True),),
+        attributes=(
+            "change_id",
+            "title",
+            "state",
+            "window_start",
+            "window_end",
+            "requested_by",
+            "impact",
+        ),
+        name_attr="change_id",
+    ),
+)
+
+_ALL = tuple(c.label for c in CI_CLASSES)
+_NETWORKED = ("Host", "NetworkDevice")
+
+REL_TYPES: tuple[RelType, ...] = (
+    RelType("HAS_INTERFACE", _NETWORKED, ("Interface",)),
+    RelType("HAS_IP", ("Interface",), ("IPAddress",)),
+    RelType("IN_NETWORK", ("IPAddress",), ("Network",)),
+    RelType("CONNECTED_TO", ("Interface",), ("Interface",), "layer-2 link", ("via",)),
+    RelType("INSTALLED", _NETWORKED, ("Software",), attributes=("install_date",)),
+    RelType("LISTENS_ON", ("Host",), ("Endpoint",)),
+    RelType(
+        "CONNECTS_TO",
+        ("Endpoint", "Host"),
+        ("Endpoint",),
+        "observed client connection",
+        ("observations", "process"),
+    ),
+    RelType("RUNS_ON", ("Software", "Service", "Endpoint"), _NETWORKED),
+    RelType("HOSTED_ON", ("Host",), ("Host",), "VM on hypervisor"),
+    RelType("MEMBER_OF", _ALL, ("RedundancyGroup",)),
+    RelType("DEPENDS_ON", ("Service", "RedundancyGroup"), _ALL),
+    RelType("REPRESENTS", ("Asset",), _ALL),
+    RelType("SUPPLIED_BY", ("Asset",), ("Supplier",)),
+    RelType("AFFECTS", ("Change",), _ALL),
+    RelType("OWNED_BY", _ALL, ("Service", "Supplier")),
+)
+
+# Failure of X affects whatever points at X with these types (``X <-[t]- Y``) ...
+IMPACT_INBOUND = ("RUNS_ON", "HOSTED_ON", "DEPENDS_ON", "CONNECTS_TO", "MEMBER_OF")
+# ... and whatever X contains (a host failing takes its interfaces and endpoints with it).
+IMPACT_OUTBOUND = ("HAS_INTERFACE", "LISTENS_ON")
+
+CLASSES: dict[str, CIClass] = {c.label: c for c in CI_CLASSES}
+RELS: dict[str, RelType] = {r.name: r for r in REL_TYPES}
+
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+
+
+class SchemaError(ValueError):
+    pass
+
+
+def validate_schema() -> None:
+    """Fail with a full sentence on anything a backend could not derive DDL from."""
+    seen: set[str] = set()
+    for cls in CI_CLASSES:
+        if not _NAME.match(cls.label):
+            raise SchemaError(f"CI class label {cls.label!r} is not a valid identifier.")
+        if cls.label in seen:
+            raise SchemaError(f"CI class {cls.label} is declared twice.")
+        seen.add(cls.label)
+        if not cls.identity:
+            raise SchemaError(f"CI class {cls.label} declares no identity rule.")
+        for attr in cls.attributes:
+            if attr in RESERVED_PROPERTIES and attr != "name":
+                raise SchemaError(
+                    f"CI class {cls.label} declares attribute {attr!r}, a reserved property name."
+                )
+            if not _NAME.match(attr):
+                raise SchemaError(f"CI class {cls.label}: attribute {attr!r} is not an identifier.")
+        if cls.name_attr not in cls.attributes:
+            raise SchemaError(
+                f"CI class {cls.label} takes its name from {cls.name_attr!r}, "
+                f"which is not one of its attributes."
+            )
+        for rule in cls.identity:
+            for fld in rule.fields:
+                if fld not in cls.attributes:
+                    raise SchemaError(
+                        f"Identity rule {rule.name!r} of {cls.label} uses {fld!r}, "
+                        f"which is not one of its attributes."
+                    )
+    for rel in REL_TYPES:
+        if not _NAME.match(rel.name):
+            raise SchemaError(f"Relationship type {rel.name!r} is not a valid identifier.")
+        for end in (*rel.starts, *rel.ends):
+            if end not in CLASSES:
+                raise SchemaError(
+                    f"Relationship {rel.name} names {end!r} as an end, "
+                    "but no CI class has that label."
+                )
+
+
+validate_schema()

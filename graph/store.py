@@ -1,0 +1,260 @@
+"""The store protocol: what reconciliation and queries need from a backend.
+
+Records here are plain dataclasses shared by both backends. Timestamps are ISO
+8601 UTC strings with a ``Z`` suffix and millisecond precision, so they sort
+as text on both stores.
+
+Identity values: every CI stores one string per identification rule it can
+fill (``identity[rule_name] = value``); the value of a multi-field rule joins
+its fields with ``|``. Lookups go by (class, rule, value).
+
+Scopes: a CI or relationship managed by one source instance (say the agent on
+one host, ``agent:<host id>``) carries that scope. A full report of that source
+is compared with everything in its scope; the source's ``last_report_at`` then
+stands for the ``last_seen`` of every fact in the scope, so an unchanged report
+writes only a handful of rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+class StoreUnavailable(RuntimeError):
+    """The store cannot be reached now; the caller should retry later (HTTP 503)."""
+
+
+class StoreError(RuntimeError):
+    """The store refused an operation for a reason a retry will not fix."""
+
+
+@dataclass(slots=True)
+class CI:
+    id: str
+    cls: str
+    name: str | None
+    status: str = "live"
+    first_seen: str | None = None
+    last_seen: str | None = None
+    scope: str | None = None
+    sources: list[str] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
+    attr_sources: dict[str, str] = field(default_factory=dict)
+    identity: dict[str, str] = field(default_factory=dict)
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "class": self.cls,
+            "name": self.name,
+            "status": self.status,
+            "first_seen": self.first_seen,
+            "last_seen": self.last_seen,
+            "sources": self.sources,
+            "attributes": self.attributes,
+        }
+
+
+@dataclass(slots=True)
+class Rel:
+    id: str
+    type: str
+    src: str
+    dst: str
+    first_seen: str | None = None
+    last_seen: str | None = None
+    ended_at: str | None = None
+    scope: str | None = None
+    sources: list[str] = field(default_factory=list)
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class RelView:
+    """A relationship as seen from one CI: its type, direction and the CI at the other end."""
+
+    rel: Rel
+    direction: str  # "out" or "in"
+    other: CI
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.rel.id,
+            "type": self.rel.type,
+            "direction": self.direction,
+            "other": {"id": self.other.id, "class": self.other.cls, "name": self.other.name},
+            "first_seen": self.rel.first_seen,
+            "last_seen": self.rel.last_seen,
+            "ended_at": self.rel.ended_at,
+            "sources": self.rel.sources,
+            "attributes": self.rel.attributes,
+        }
+
+
+@dataclass(slots=True)
+class HistoryEntry:
+    ci_id: str
+    kind: str  # "ci" (created, status), "attribute", "relationship"
+    field: str  # attribute name, "status", "created", or "TYPE>other_id" / "TYPE<other_id"
+    old: Any
+    new: Any
+    at: str
+    source: str
+    report_id: str | None = None
+    other_id: str | None = None
+    actor: str | None = None  # the token name for API writes
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "ci_id": self.ci_id,
+            "kind": self.kind,
+            "field": self.field,
+            "old": self.old,
+            "new": self.new,
+            "at": self.at,
+            "source": self.source,
+            "report_id": self.report_id,
+            "other_id": self.other_id,
+            "actor": self.actor,
+        }
+
+
+@dataclass(slots=True)
+class CIUpdate:
+    """The new full state of a changed CI (attributes replace the stored ones)."""
+
+    id: str
+    name: str | None
+    attributes: dict[str, Any]
+    attr_sources: dict[str, str]
+    identity: dict[str, str]
+    sources: list[str]
+    status: str = "live"
+
+
+@dataclass(slots=True)
+class SourceState:
+    scope: str
+    source: str
+    last_report_at: str
+    report_id: str
+
+
+@dataclass(slots=True)
+class ChangeSet:
+    """Everything one report (or one API request) writes, applied in one transaction."""
+
+    report_id: str
+    source: str
+    at: str
+    create_cis: list[CI] = field(default_factory=list)
+    update_cis: list[CIUpdate] = field(default_factory=list)
+    touch_cis: list[str] = field(default_factory=list)  # set last_seen = at
+    create_rels: list[Rel] = field(default_factory=list)
+    update_rels: list[Rel] = field(default_factory=list)  # attributes/sources/last_seen replaced
+    close_rels: list[str] = field(default_factory=list)  # ended_at = at
+    history: list[HistoryEntry] = field(default_factory=list)
+    source_state: SourceState | None = None
+    record_report: bool = True  # remember report_id so a re-send changes nothing
+
+    def is_empty(self) -> bool:
+        return not (
+            self.create_cis
+            or self.update_cis
+            or self.create_rels
+            or self.update_rels
+            or self.close_rels
+            or self.history
+        )
+
+    def counts(self) -> dict[str, int]:
+        return {
+            "cis_created": len(self.create_cis),
+            "cis_updated": len(self.update_cis),
+            "relationships_created": len(self.create_rels),
+            "relationships_updated": len(self.update_rels),
+            "relationships_closed": len(self.close_rels),
+            "history_entries": len(self.history),
+        }
+
+
+@dataclass(slots=True)
+class ScopeState:
+    """What one source instance currently holds: its CIs and its open relationships."""
+
+    cis: list[CI]
+    rels: list[Rel]
+
+
+@dataclass(slots=True)
+class Traversal:
+    """Nodes reached from the start set (with their distance) and the edges walked."""
+
+    nodes: dict[str, tuple[CI, int]]
+    edges: list[Rel]
+
+
+class Store(Protocol):
+    """One protocol, two backends (``graph.sqlite``, ``graph.neo4j``)."""
+
+    name: str
+
+    async def open(self) -> None:
+        """Connect and create constraints and indexes derived from ``graph.schema``."""
+
+    async def close(self) -> None: ...
+
+    async def ping(self) -> None:
+        """Raise StoreUnavailable when the store cannot answer."""
+
+    # ------------------------------------------------------------ writes
+    async def apply(self, changes: ChangeSet) -> None:
+        """Write a change set atomically (one transaction); raise StoreUnavailable on outage."""
+
+    async def report_seen(self, report_id: str) -> bool:
+        """Whether a report with this id was already applied."""
+
+    # ------------------------------------------------------------ identification
+    async def find_by_identity(self, cls: str, rule: str, values: list[str]) -> dict[str, list[CI]]:
+        """CIs of ``cls`` whose identity value for ``rule`` is one of ``values``, by value."""
+
+    async def load_scope(self, scope: str) -> ScopeState:
+        """The CIs and open relationships whose scope is ``scope``."""
+
+    async def source_state(self, scope: str) -> SourceState | None: ...
+
+    # ------------------------------------------------------------ reads
+    async def get_ci(self, ci_id: str) -> CI | None: ...
+
+    async def get_cis(self, ci_ids: list[str]) -> dict[str, CI]: ...
+
+    async def list_cis(
+        self,
+        cls: str | None,
+        q: str | None,
+        limit: int,
+        offset: int,
+        status: str | None = None,
+    ) -> tuple[list[CI], int]: ...
+
+    async def relationships(self, ci_id: str, include_ended: bool = False) -> list[RelView]: ...
+
+    async def history(
+        self,
+        ci_id: str,
+        limit: int,
+        offset: int,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> tuple[list[HistoryEntry], int]: ...
+
+    async def traverse(
+        self,
+        start: list[str],
+        direction: str,
+        depth: int,
+        rel_types: tuple[str, ...] | None = None,
+    ) -> Traversal:
+        """Breadth-first over open relationships: ``down`` follows them out, ``up`` in,
+        ``both`` either way; depth-bounded and cycle-safe."""
