@@ -224,6 +224,11 @@ class Store(Protocol):
 
     async def source_state(self, scope: str) -> SourceState | None: ...
 
+    async def find_open_rels(
+        self, triples: list[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], Rel]:
+        """Open relationships by (type, src id, dst id), whatever their scope."""
+
     # ------------------------------------------------------------ reads
     async def get_ci(self, ci_id: str) -> CI | None: ...
 

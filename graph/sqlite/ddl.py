@@ -1,0 +1,111 @@
+"""SQLite DDL derived from ``graph.schema``.
+
+CIs of every class share one table (their attributes are a JSON document), so
+a new CI class needs no migration; what the schema changes is the identity
+index: unique identification rules get a partial unique index each.
+"""
+
+from __future__ import annotations
+
+from graph.schema import CI_CLASSES, REL_TYPES
+
+BASE_DDL = (
+    """CREATE TABLE IF NOT EXISTS ci (
+        id TEXT PRIMARY KEY,
+        class TEXT NOT NULL,
+        name TEXT,
+        status TEXT NOT NULL DEFAULT 'live',
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        scope TEXT,
+        sources TEXT NOT NULL DEFAULT '[]',
+        attributes TEXT NOT NULL DEFAULT '{}',
+        attr_sources TEXT NOT NULL DEFAULT '{}'
+    )""",
+    "CREATE INDEX IF NOT EXISTS ci_class_name ON ci (class, name)",
+    "CREATE INDEX IF NOT EXISTS ci_scope ON ci (scope)",
+    "CREATE INDEX IF NOT EXISTS ci_name_nocase ON ci (name COLLATE NOCASE)",
+    """CREATE TABLE IF NOT EXISTS ci_identity (
+        class TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        value TEXT NOT NULL,
+        ci_id TEXT NOT NULL REFERENCES ci (id) ON DELETE CASCADE,
+        PRIMARY KEY (class, rule, value, ci_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS ci_identity_ci ON ci_identity (ci_id)",
+    """CREATE TABLE IF NOT EXISTS rel (
+        id TEXT PRIMARY KEY,
+        type TEXT NOT NULL,
+        src TEXT NOT NULL REFERENCES ci (id),
+        dst TEXT NOT NULL REFERENCES ci (id),
+        first_seen TEXT NOT NULL,
+        last_seen TEXT NOT NULL,
+        ended_at TEXT,
+        scope TEXT,
+        sources TEXT NOT NULL DEFAULT '[]',
+        attributes TEXT NOT NULL DEFAULT '{}'
+    )""",
+    "CREATE INDEX IF NOT EXISTS rel_src_open ON rel (src, type) WHERE ended_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS rel_dst_open ON rel (dst, type) WHERE ended_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS rel_src_all ON rel (src, first_seen)",
+    "CREATE INDEX IF NOT EXISTS rel_dst_all ON rel (dst, first_seen)",
+    "CREATE INDEX IF NOT EXISTS rel_scope_open ON rel (scope) WHERE ended_at IS NULL",
+    "CREATE UNIQUE INDEX IF NOT EXISTS rel_open_unique ON rel (type, src, dst) "
+    "WHERE ended_at IS NULL",
+    """CREATE TABLE IF NOT EXISTS history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        ci_id TEXT NOT NULL,
+        other_id TEXT,
+        kind TEXT NOT NULL,
+        field TEXT NOT NULL,
+        old TEXT,
+        new TEXT,
+        at TEXT NOT NULL,
+        source TEXT NOT NULL,
+        report_id TEXT,
+        actor TEXT
+    )""",
+    "CREATE INDEX IF NOT EXISTS history_ci ON history (ci_id, at)",
+    "CREATE INDEX IF NOT EXISTS history_other ON history (other_id, at)",
+    "CREATE INDEX IF NOT EXISTS history_at ON history (at)",
+    "CREATE INDEX IF NOT EXISTS history_report ON history (report_id)",
+    """CREATE TABLE IF NOT EXISTS source_state (
+        scope TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        last_report_at TEXT NOT NULL,
+        report_id TEXT NOT NULL
+    )""",
+    """CREATE TABLE IF NOT EXISTS applied_report (
+        report_id TEXT PRIMARY KEY,
+        source TEXT NOT NULL,
+        applied_at TEXT NOT NULL
+    )""",
+)
+
+
+def identity_indexes() -> list[str]:
+    """A partial unique index per unique identification rule, derived from the schema."""
+    statements = []
+    for cls in CI_CLASSES:
+        for rule in cls.identity:
+            if rule.unique:
+                name = f"ci_identity_unique_{cls.label.lower()}_{rule.name}"
+                statements.append(
+                    f"CREATE UNIQUE INDEX IF NOT EXISTS {name} ON ci_identity (value) "
+                    f"WHERE class = '{cls.label}' AND rule = '{rule.name}'"
+                )
+    return statements
+
+
+def rel_type_check() -> str:
+    """A trigger that refuses relationship types the schema does not declare."""
+    names = ", ".join(f"'{r.name}'" for r in REL_TYPES)
+    return (
+        "CREATE TRIGGER IF NOT EXISTS rel_type_known BEFORE INSERT ON rel "
+        f"WHEN NEW.type NOT IN ({names}) "
+        "BEGIN SELECT RAISE(ABORT, 'relationship type not in graph.schema'); END"
+    )
+
+
+def all_statements() -> list[str]:
+    return [*BASE_DDL, *identity_indexes(), rel_type_check()]

@@ -1,0 +1,548 @@
+"""The embedded SQLite backend (stdlib ``sqlite3``, WAL).
+
+One connection, used from one dedicated thread, so the event loop never blocks
+on disk and writes are serialised the way SQLite wants them. Every change set
+is one transaction of batched ``executemany`` statements.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+from graph.sqlite.ddl import all_statements
+from graph.store import (
+    CI,
+    ChangeSet,
+    HistoryEntry,
+    Rel,
+    RelView,
+    ScopeState,
+    SourceState,
+    StoreError,
+    StoreUnavailable,
+    Traversal,
+)
+
+T = TypeVar("T")
+
+# last_seen of a scoped fact is the later of its own and its source's last full report
+_CI_COLUMNS = (
+    "ci.id, ci.class, ci.name, ci.status, ci.first_seen, "
+    "CASE WHEN ss.last_report_at > ci.last_seen THEN ss.last_report_at ELSE ci.last_seen END, "
+    "ci.scope, ci.sources, ci.attributes, ci.attr_sources"
+)
+_CI_FROM = "ci LEFT JOIN source_state ss ON ss.scope = ci.scope"
+_REL_COLUMNS = (
+    "rel.id, rel.type, rel.src, rel.dst, rel.first_seen, "
+    "CASE WHEN rel.ended_at IS NULL AND rs.last_report_at > rel.last_seen "
+    "THEN rs.last_report_at ELSE rel.last_seen END, "
+    "rel.ended_at, rel.scope, rel.sources, rel.attributes"
+)
+_REL_FROM = "rel LEFT JOIN source_state rs ON rs.scope = rel.scope"
+_MAX_SQL_VARS = 900
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def _ci_from_row(row: tuple) -> CI:
+    return CI(
+        id=row[0],
+        cls=row[1],
+        name=row[2],
+        status=row[3],
+        first_seen=row[4],
+        last_seen=row[5],
+        scope=row[6],
+        sources=json.loads(row[7]),
+        attributes=json.loads(row[8]),
+        attr_sources=json.loads(row[9]),
+    )
+
+
+def _rel_from_row(row: tuple) -> Rel:
+    return Rel(
+        id=row[0],
+        type=row[1],
+        src=row[2],
+        dst=row[3],
+        first_seen=row[4],
+        last_seen=row[5],
+        ended_at=row[6],
+        scope=row[7],
+        sources=json.loads(row[8]),
+        attributes=json.loads(row[9]),
+    )
+
+
+def _chunks(items: list[T], size: int = _MAX_SQL_VARS) -> Iterable[list[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+class SQLiteStore:
+    name = "sqlite"
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self._conn: sqlite3.Connection | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+
+    # ------------------------------------------------------------ plumbing
+    async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        loop = asyncio.get_running_loop()
+        try:
+            return await loop.run_in_executor(self._executor, fn, *args)
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "unable to open" in str(exc) or "disk" in str(exc):
+                raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
+            raise StoreError(f"SQLite store {self.path}: {exc}") from exc
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise StoreError("the SQLite store is not open")
+        return self._conn
+
+    def _open_sync(self) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA synchronous=FULL")  # an acknowledged report survives power loss
+        conn.execute("PRAGMA foreign_keys=ON")
+        conn.execute("PRAGMA busy_timeout=5000")
+        conn.execute("PRAGMA cache_size=-65536")
+        conn.execute("PRAGMA temp_store=MEMORY")
+        conn.execute("DROP TRIGGER IF EXISTS rel_type_known")
+        for statement in all_statements():
+            conn.execute(statement)
+        self._conn = conn
+
+    async def open(self) -> None:
+        await self._run(self._open_sync)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._run(self._conn.close)
+            self._conn = None
+        self._executor.shutdown(wait=True)
+
+    async def ping(self) -> None:
+        await self._run(lambda: self.conn.execute("SELECT 1").fetchone())
+
+    # ------------------------------------------------------------ writes
+    def _apply_sync(self, cs: ChangeSet) -> None:
+        c = self.conn
+        c.execute("BEGIN IMMEDIATE")
+        try:
+            if cs.create_cis:
+                c.executemany(
+                    "INSERT INTO ci (id, class, name, status, first_seen, last_seen, scope, "
+                    "sources, attributes, attr_sources) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            ci.id,
+                            ci.cls,
+                            ci.name,
+                            ci.status,
+                            ci.first_seen or cs.at,
+                            ci.last_seen or cs.at,
+                            ci.scope,
+                            _dumps(ci.sources),
+                            _dumps(ci.attributes),
+                            _dumps(ci.attr_sources),
+                        )
+                        for ci in cs.create_cis
+                    ],
+                )
+                c.executemany(
+                    "INSERT OR IGNORE INTO ci_identity (class, rule, value, ci_id) VALUES (?,?,?,?)",
+                    [
+                        (ci.cls, rule, value, ci.id)
+                        for ci in cs.create_cis
+                        for rule, value in ci.identity.items()
+                    ],
+                )
+            if cs.update_cis:
+                c.executemany(
+                    "UPDATE ci SET name=?, status=?, sources=?, attributes=?, attr_sources=?, "
+                    "last_seen=? WHERE id=?",
+                    [
+                        (
+                            u.name,
+                            u.status,
+                            _dumps(u.sources),
+                            _dumps(u.attributes),
+                            _dumps(u.attr_sources),
+                            cs.at,
+                            u.id,
+                        )
+                        for u in cs.update_cis
+                    ],
+                )
+                c.executemany(
+                    "DELETE FROM ci_identity WHERE ci_id=?", [(u.id,) for u in cs.update_cis]
+                )
+                c.executemany(
+                    "INSERT OR IGNORE INTO ci_identity (class, rule, value, ci_id) "
+                    "SELECT class, ?, ?, id FROM ci WHERE id=?",
+                    [
+                        (rule, value, u.id)
+                        for u in cs.update_cis
+                        for rule, value in u.identity.items()
+                    ],
+                )
+            if cs.touch_cis:
+                c.executemany(
+                    "UPDATE ci SET last_seen=? WHERE id=?", [(cs.at, i) for i in cs.touch_cis]
+                )
+            if cs.close_rels:
+                c.executemany(
+                    "UPDATE rel SET ended_at=? WHERE id=? AND ended_at IS NULL",
+                    [(cs.at, rid) for rid in cs.close_rels],
+                )
+            if cs.create_rels:
+                c.executemany(
+                    "INSERT INTO rel (id, type, src, dst, first_seen, last_seen, scope, sources, "
+                    "attributes) VALUES (?,?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            r.id,
+                            r.type,
+                            r.src,
+                            r.dst,
+                            r.first_seen or cs.at,
+                            r.last_seen or cs.at,
+                            r.scope,
+                            _dumps(r.sources),
+                            _dumps(r.attributes),
+                        )
+                        for r in cs.create_rels
+                    ],
+                )
+            if cs.update_rels:
+                c.executemany(
+                    "UPDATE rel SET sources=?, attributes=?, last_seen=?, scope=? WHERE id=?",
+                    [
+                        (_dumps(r.sources), _dumps(r.attributes), r.last_seen or cs.at, r.scope, r.id)
+                        for r in cs.update_rels
+                    ],
+                )
+            if cs.history:
+                c.executemany(
+                    "INSERT INTO history (ci_id, other_id, kind, field, old, new, at, source, "
+                    "report_id, actor) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                    [
+                        (
+                            h.ci_id,
+                            h.other_id,
+                            h.kind,
+                            h.field,
+                            _dumps(h.old),
+                            _dumps(h.new),
+                            h.at,
+                            h.source,
+                            h.report_id,
+                            h.actor,
+                        )
+                        for h in cs.history
+                    ],
+                )
+            if cs.source_state is not None:
+                s = cs.source_state
+                c.execute(
+                    "INSERT INTO source_state (scope, source, last_report_at, report_id) "
+                    "VALUES (?,?,?,?) ON CONFLICT (scope) DO UPDATE SET "
+                    "last_report_at=excluded.last_report_at, report_id=excluded.report_id "
+                    "WHERE excluded.last_report_at >= source_state.last_report_at",
+                    (s.scope, s.source, s.last_report_at, s.report_id),
+                )
+            if cs.record_report:
+                c.execute(
+                    "INSERT OR IGNORE INTO applied_report (report_id, source, applied_at) "
+                    "VALUES (?,?,?)",
+                    (cs.report_id, cs.source, cs.at),
+                )
+            c.execute("COMMIT")
+        except BaseException:
+            c.execute("ROLLBACK")
+            raise
+
+    async def apply(self, changes: ChangeSet) -> None:
+        try:
+            await self._run(self._apply_sync, changes)
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"the change set breaks a constraint: {exc}") from exc
+
+    async def report_seen(self, report_id: str) -> bool:
+        row = await self._run(
+            lambda: self.conn.execute(
+                "SELECT 1 FROM applied_report WHERE report_id=?", (report_id,)
+            ).fetchone()
+        )
+        return row is not None
+
+    # ------------------------------------------------------------ identification
+    def _attach_identity(self, cis: list[CI]) -> None:
+        by_id = {ci.id: ci for ci in cis}
+        for chunk in _chunks(list(by_id)):
+            marks = ",".join("?" * len(chunk))
+            for ci_id, rule, value in self.conn.execute(
+                f"SELECT ci_id, rule, value FROM ci_identity WHERE ci_id IN ({marks})", chunk
+            ):
+                by_id[ci_id].identity[rule] = value
+
+    def _select_cis(self, where: str, params: Iterable[Any]) -> list[CI]:
+        rows = self.conn.execute(f"SELECT {_CI_COLUMNS} FROM {_CI_FROM} WHERE {where}", params)
+        return [_ci_from_row(r) for r in rows]
+
+    def _find_sync(self, cls: str, rule: str, values: list[str]) -> dict[str, list[CI]]:
+        found: dict[str, list[CI]] = {}
+        all_cis: list[CI] = []
+        for chunk in _chunks(sorted(set(values))):
+            marks = ",".join("?" * len(chunk))
+            rows = self.conn.execute(
+                f"SELECT ident.value, {_CI_COLUMNS} FROM ci_identity ident "
+                f"JOIN {_CI_FROM} ON ci.id = ident.ci_id "
+                f"WHERE ident.class=? AND ident.rule=? AND ident.value IN ({marks})",
+                [cls, rule, *chunk],
+            )
+            for row in rows:
+                ci = _ci_from_row(row[1:])
+                found.setdefault(row[0], []).append(ci)
+                all_cis.append(ci)
+        self._attach_identity(all_cis)
+        return found
+
+    async def find_by_identity(self, cls: str, rule: str, values: list[str]) -> dict[str, list[CI]]:
+        if not values:
+            return {}
+        return await self._run(self._find_sync, cls, rule, values)
+
+    def _scope_sync(self, scope: str) -> ScopeState:
+        cis = self._select_cis("ci.scope = ?", (scope,))
+        self._attach_identity(cis)
+        rels = [
+            _rel_from_row(r)
+            for r in self.conn.execute(
+                f"SELECT {_REL_COLUMNS} FROM {_REL_FROM} "
+                "WHERE rel.scope = ? AND rel.ended_at IS NULL",
+                (scope,),
+            )
+        ]
+        return ScopeState(cis=cis, rels=rels)
+
+    async def load_scope(self, scope: str) -> ScopeState:
+        return await self._run(self._scope_sync, scope)
+
+    async def source_state(self, scope: str) -> SourceState | None:
+        row = await self._run(
+            lambda: self.conn.execute(
+                "SELECT scope, source, last_report_at, report_id FROM source_state WHERE scope=?",
+                (scope,),
+            ).fetchone()
+        )
+        return SourceState(*row) if row else None
+
+    def _find_rels_sync(
+        self, triples: list[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], Rel]:
+        found: dict[tuple[str, str, str], Rel] = {}
+        for chunk in _chunks(triples, 300):
+            rows = self.conn.execute(
+                f"SELECT {_REL_COLUMNS} FROM json_each(?) t JOIN {_REL_FROM} "
+                "ON rel.type = json_extract(t.value, '$[0]') "
+                "AND rel.src = json_extract(t.value, '$[1]') "
+                "AND rel.dst = json_extract(t.value, '$[2]') AND rel.ended_at IS NULL",
+                (json.dumps(chunk),),
+            )
+            for row in rows:
+                rel = _rel_from_row(row)
+                found[(rel.type, rel.src, rel.dst)] = rel
+        return found
+
+    async def find_open_rels(
+        self, triples: list[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], Rel]:
+        if not triples:
+            return {}
+        return await self._run(self._find_rels_sync, triples)
+
+    # ------------------------------------------------------------ reads
+    def _get_cis_sync(self, ids: list[str]) -> dict[str, CI]:
+        out: dict[str, CI] = {}
+        for chunk in _chunks(sorted(set(ids))):
+            marks = ",".join("?" * len(chunk))
+            for ci in self._select_cis(f"ci.id IN ({marks})", chunk):
+                out[ci.id] = ci
+        self._attach_identity(list(out.values()))
+        return out
+
+    async def get_ci(self, ci_id: str) -> CI | None:
+        return (await self.get_cis([ci_id])).get(ci_id)
+
+    async def get_cis(self, ci_ids: list[str]) -> dict[str, CI]:
+        if not ci_ids:
+            return {}
+        return await self._run(self._get_cis_sync, ci_ids)
+
+    def _list_sync(
+        self, cls: str | None, q: str | None, limit: int, offset: int, status: str | None
+    ) -> tuple[list[CI], int]:
+        clauses, params = [], []
+        if cls:
+            clauses.append("ci.class = ?")
+            params.append(cls)
+        if status:
+            clauses.append("ci.status = ?")
+            params.append(status)
+        if q:
+            clauses.append("ci.name LIKE ? ESCAPE '\\'")
+            escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        where = " AND ".join(clauses) or "1=1"
+        total = self.conn.execute(f"SELECT count(*) FROM ci WHERE {where}", params).fetchone()[0]
+        items = self._select_cis(
+            f"{where} ORDER BY ci.class, ci.name, ci.id LIMIT ? OFFSET ?", [*params, limit, offset]
+        )
+        return items, total
+
+    async def list_cis(
+        self,
+        cls: str | None,
+        q: str | None,
+        limit: int,
+        offset: int,
+        status: str | None = None,
+    ) -> tuple[list[CI], int]:
+        return await self._run(self._list_sync, cls, q, limit, offset, status)
+
+    def _relationships_sync(self, ci_id: str, include_ended: bool) -> list[RelView]:
+        open_only = "" if include_ended else " AND rel.ended_at IS NULL"
+        rels = [
+            _rel_from_row(r)
+            for r in self.conn.execute(
+                f"SELECT {_REL_COLUMNS} FROM {_REL_FROM} WHERE rel.src = ?{open_only} "
+                f"UNION ALL SELECT {_REL_COLUMNS} FROM {_REL_FROM} "
+                f"WHERE rel.dst = ? AND rel.src != rel.dst{open_only}",
+                (ci_id, ci_id),
+            )
+        ]
+        others = self._get_cis_sync([r.dst if r.src == ci_id else r.src for r in rels])
+        views = []
+        for rel in rels:
+            direction = "out" if rel.src == ci_id else "in"
+            other = others.get(rel.dst if direction == "out" else rel.src)
+            if other is not None:
+                views.append(RelView(rel=rel, direction=direction, other=other))
+        views.sort(key=lambda v: (v.rel.type, v.direction, v.other.name or "", v.other.id))
+        return views
+
+    async def relationships(self, ci_id: str, include_ended: bool = False) -> list[RelView]:
+        return await self._run(self._relationships_sync, ci_id, include_ended)
+
+    def _history_sync(
+        self, ci_id: str, limit: int, offset: int, since: str | None, until: str | None
+    ) -> tuple[list[HistoryEntry], int]:
+        clauses = ["(ci_id = ? OR other_id = ?)"]
+        params: list[Any] = [ci_id, ci_id]
+        if since:
+            clauses.append("at >= ?")
+            params.append(since)
+        if until:
+            clauses.append("at <= ?")
+            params.append(until)
+        where = " AND ".join(clauses)
+        total = self.conn.execute(f"SELECT count(*) FROM history WHERE {where}", params).fetchone()
+        rows = self.conn.execute(
+            "SELECT ci_id, kind, field, old, new, at, source, report_id, other_id, actor "
+            f"FROM history WHERE {where} ORDER BY at DESC, seq DESC LIMIT ? OFFSET ?",
+            [*params, limit, offset],
+        )
+        entries = [
+            HistoryEntry(
+                ci_id=r[0],
+                kind=r[1],
+                field=r[2],
+                old=json.loads(r[3]) if r[3] is not None else None,
+                new=json.loads(r[4]) if r[4] is not None else None,
+                at=r[5],
+                source=r[6],
+                report_id=r[7],
+                other_id=r[8],
+                actor=r[9],
+            )
+            for r in rows
+        ]
+        return entries, total[0]
+
+    async def history(
+        self, ci_id: str, limit: int, offset: int, since: str | None = None, until: str | None = None
+    ) -> tuple[list[HistoryEntry], int]:
+        return await self._run(self._history_sync, ci_id, limit, offset, since, until)
+
+    def _traverse_sync(
+        self, start: list[str], direction: str, depth: int, rel_types: tuple[str, ...] | None
+    ) -> Traversal:
+        type_filter, type_params = "", []
+        if rel_types:
+            type_filter = f" AND r.type IN ({','.join('?' * len(rel_types))})"
+            type_params = list(rel_types)
+        steps = []
+        params: list[Any] = [json.dumps(start)]
+        if direction in ("down", "both"):
+            steps.append(
+                "SELECT r.dst, w.depth + 1 FROM walk w JOIN rel r ON r.src = w.id "
+                f"AND r.ended_at IS NULL{type_filter} WHERE w.depth < ?"
+            )
+            params += [*type_params, depth]
+        if direction in ("up", "both"):
+            steps.append(
+                "SELECT r.src, w.depth + 1 FROM walk w JOIN rel r ON r.dst = w.id "
+                f"AND r.ended_at IS NULL{type_filter} WHERE w.depth < ?"
+            )
+            params += [*type_params, depth]
+        # UNION (not UNION ALL) keeps each (node, depth) once: cycles end at the depth bound
+        sql = (
+            "WITH RECURSIVE walk(id, depth) AS (SELECT value, 0 FROM json_each(?) UNION "
+            + " UNION ".join(steps)
+            + ") SELECT id, min(depth) FROM walk GROUP BY id"
+        )
+        reached = dict(self.conn.execute(sql, params).fetchall())
+        cis = self._get_cis_sync(list(reached))
+        nodes = {ci_id: (ci, reached[ci_id]) for ci_id, ci in cis.items()}
+        edges: list[Rel] = []
+        ids = json.dumps(list(reached))
+        rows = self.conn.execute(
+            f"SELECT {_REL_COLUMNS} FROM {_REL_FROM} "
+            "JOIN json_each(?) a ON a.value = rel.src "
+            "WHERE rel.ended_at IS NULL AND rel.dst IN (SELECT value FROM json_each(?))"
+            + type_filter.replace("r.type", "rel.type"),
+            [ids, ids, *type_params],
+        )
+        for row in rows:
+            rel = _rel_from_row(row)
+            d_src, d_dst = reached[rel.src], reached[rel.dst]
+            walked_down = direction in ("down", "both") and d_dst == d_src + 1
+            walked_up = direction in ("up", "both") and d_src == d_dst + 1
+            if walked_down or walked_up:
+                edges.append(rel)
+        return Traversal(nodes=nodes, edges=edges)
+
+    async def traverse(
+        self,
+        start: list[str],
+        direction: str,
+        depth: int,
+        rel_types: tuple[str, ...] | None = None,
+    ) -> Traversal:
+        if direction not in ("up", "down", "both"):
+            raise ValueError(f"direction must be up, down or both, not {direction!r}")
+        return await self._run(self._traverse_sync, start, direction, depth, rel_types)
