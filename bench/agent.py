@@ -1,0 +1,290 @@
+"""Benchmark our host collector against FusionInventory's agent, side by side.
+
+    .venv/bin/python bench/agent.py [--runs 5] [--peer fusioninventory-agent] [--json out.json]
+
+Each tool runs as a child process: ours as ``python -m collectors.host`` (the
+full report, JSON on stdout), the peer as ``fusioninventory-agent --local DIR``
+(its full default inventory, an XML file in DIR). One warm-up run of each is
+discarded, then ``--runs`` timed runs of each alternate, then the same number
+of sampled runs. What is measured, and how it is counted:
+
+- wall: time.perf_counter from spawn until os.wait4 returns (timed runs).
+- cpu: ru_utime + ru_stime from os.wait4: the child and every descendant it
+  waited for (the peer forks hundreds of helpers: dmidecode, dpkg-query, ...).
+- max RSS: ru_maxrss from os.wait4. On Linux that rusage covers the child and
+  its waited-for descendants, and maxrss is their *maximum*, not a sum: the
+  largest single process of the tree. (RUSAGE_CHILDREN deltas would add
+  nothing: that maxrss is also a max, over all our children ever.)
+- tree PSS: the peak over time of the summed Pss (smaps_rollup) of the child
+  and all its live descendants, sampled every 5 ms in separate runs so the
+  sampler cannot slow the timed ones. It counts helpers running at the same
+  time as their parent, shares pages fairly, and can miss peaks shorter
+  than 5 ms.
+
+Facts compared: packages (ours: packages; peer: SOFTWARES), interfaces (ours:
+interfaces; peer: distinct NETWORKS/DESCRIPTION), addresses (ours: addresses
+of all interfaces; peer: NETWORKS entries with IPADDRESS or IPADDRESS6),
+processes (peer: PROCESSES), and the facts only one side collects.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import xml.etree.ElementTree as ET
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE_INTERVAL_S = 0.005
+# processes the peer lists that are itself or its own helpers
+_PEER_HELPERS = ("ps -A -o", "fusioninventory-agent")
+
+
+@dataclass
+class Runs:
+    name: str
+    wall_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
+    maxrss_kb: list[int] = field(default_factory=list)
+    tree_pss_kb: list[int] = field(default_factory=list)
+    facts: dict[str, int | None] = field(default_factory=dict)
+
+
+# ------------------------------------------------------------------ measuring
+def _children_map() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read()
+        except OSError:
+            continue
+        # the command name may hold spaces and parentheses: split after the last ')'
+        ppid = int(stat[stat.rindex(b")") + 2 :].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    return children
+
+
+def _pss_kb(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as f:
+            for line in f:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def tree_pss_kb(root: int) -> int:
+    children = _children_map()
+    total, stack = 0, [root]
+    while stack:
+        pid = stack.pop()
+        total += _pss_kb(pid)
+        stack.extend(children.get(pid, ()))
+    return total
+
+
+def run_once(cmd: list[str], stdout, cwd: Path, sample: bool) -> tuple[float, float, int, int, int]:
+    """(wall seconds, cpu seconds, ru_maxrss KB, sampled peak tree PSS KB or 0, pid)."""
+    peak = 0
+    done = threading.Event()
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.DEVNULL, cwd=cwd)
+
+    def sampler() -> None:
+        nonlocal peak
+        while not done.is_set():
+            peak = max(peak, tree_pss_kb(proc.pid))
+            done.wait(SAMPLE_INTERVAL_S)
+
+    thread = threading.Thread(target=sampler, daemon=True) if sample else None
+    if thread:
+        thread.start()
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - start
+    done.set()
+    if thread:
+        thread.join()
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{cmd[0]} exited with {proc.returncode}")
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, peak, proc.pid
+
+
+# ------------------------------------------------------------------ the peers
+def ours_cmd(python: str) -> list[str]:
+    return [python, "-m", "collectors.host"]
+
+
+def ours_facts(doc: dict, own_pid: int) -> dict[str, int | None]:
+    s = doc["sections"]
+    ifaces = s.get("interfaces", [])
+    return {
+        "packages": len(s.get("packages", [])),
+        "interfaces": len(ifaces),
+        "addresses": sum(len(i["addresses"]) for i in ifaces),
+        "processes": sum(1 for p in s.get("processes", []) if p["pid"] != own_pid),
+        "gateways": len(s.get("gateways", [])),
+        "dns servers": len(s.get("dns", {}).get("nameservers", [])),
+        "disks": len(s.get("disks", [])),
+        "filesystems": len(s.get("filesystems", [])),
+        "listening sockets": len(s.get("listening", [])),
+        "tcp connections": len(s.get("connections", [])),
+        "notes": len(doc.get("notes", [])),
+    }
+
+
+def peer_facts(xml_path: Path, own_pid: int) -> dict[str, int | None]:
+    content = ET.parse(xml_path).getroot().find("CONTENT")
+    processes = [
+        p
+        for p in content.findall("PROCESSES")
+        if p.findtext("PID") != str(own_pid)
+        and not (p.findtext("CMD") or "").startswith(_PEER_HELPERS)
+    ]
+    networks = content.findall("NETWORKS")
+    gateways = {n.findtext("IPGATEWAY") for n in networks if n.findtext("IPGATEWAY")}
+    dns = content.findtext("HARDWARE/DNS")
+    return {
+        "packages": len(content.findall("SOFTWARES")),
+        "interfaces": len({n.findtext("DESCRIPTION") for n in networks}),
+        "addresses": sum(
+            1 for n in networks if n.findtext("IPADDRESS") or n.findtext("IPADDRESS6")
+        ),
+        "processes": len(processes),
+        "gateways": len(gateways),
+        "dns servers": len(dns.split("/")) if dns else 0,
+        "disks": len(content.findall("STORAGES")),
+        "filesystems": len(content.findall("DRIVES")),
+        "listening sockets": None,
+        "tcp connections": None,
+        "notes": None,
+    }
+
+
+# ------------------------------------------------------------------ running
+def bench(runs: int, python: str, peer: str) -> tuple[Runs, Runs]:
+    ours, theirs = Runs("ours (python -m collectors.host)"), Runs(f"peer ({Path(peer).name})")
+    with tempfile.TemporaryDirectory(prefix="bench-agent-") as tmp:
+        tmpdir = Path(tmp)
+
+        def one_ours(sample: bool) -> tuple[float, float, int, int, int]:
+            out = tmpdir / "ours.json"
+            with out.open("wb") as f:
+                result = run_once(ours_cmd(python), f, ROOT, sample)
+            ours.facts = ours_facts(json.loads(out.read_text()), result[4])
+            return result
+
+        def one_peer(sample: bool) -> tuple[float, float, int, int, int]:
+            outdir = Path(tempfile.mkdtemp(dir=tmpdir))
+            result = run_once([peer, "--local", str(outdir)], subprocess.DEVNULL, ROOT, sample)
+            files = list(outdir.iterdir())
+            if len(files) != 1:
+                raise RuntimeError(f"{peer} wrote {len(files)} files, expected one")
+            theirs.facts = peer_facts(files[0], result[4])
+            shutil.rmtree(outdir)
+            return result
+
+        one_ours(False)  # warm-up: page cache, Python bytecode
+        one_peer(False)
+        for _ in range(runs):
+            for runner, acc in ((one_ours, ours), (one_peer, theirs)):
+                wall, cpu, maxrss, _, _ = runner(False)
+                acc.wall_s.append(wall)
+                acc.cpu_s.append(cpu)
+                acc.maxrss_kb.append(maxrss)
+        for _ in range(runs):
+            for runner, acc in ((one_ours, ours), (one_peer, theirs)):
+                acc.tree_pss_kb.append(runner(True)[3])
+    return ours, theirs
+
+
+def _show(value: int | None) -> str:
+    return "-" if value is None else str(value)
+
+
+def _fmt_ratio(a: float, b: float) -> str:
+    return f"{a / b:.2f}" if b else "n/a"
+
+
+def render(ours: Runs, theirs: Runs, runs: int) -> str:
+    med = statistics.median
+    rows = [
+        ("wall time (s)", med(ours.wall_s), med(theirs.wall_s), "{:.3f}", 0.50),
+        ("cpu user+sys (s)", med(ours.cpu_s), med(theirs.cpu_s), "{:.3f}", None),
+        (
+            "max RSS, one process (MiB)",
+            med(ours.maxrss_kb) / 1024,
+            med(theirs.maxrss_kb) / 1024,
+            "{:.1f}",
+            0.60,
+        ),
+        (
+            "peak tree PSS, sampled (MiB)",
+            med(ours.tree_pss_kb) / 1024,
+            med(theirs.tree_pss_kb) / 1024,
+            "{:.1f}",
+            None,
+        ),
+    ]
+    w = 30
+    lines = [
+        f"medians of {runs} runs each (after one discarded warm-up run)",
+        "",
+        f"{'measure':<{w}} {'ours':>10} {'peer':>10} {'ours/peer':>10} {'target':>8}  ok",
+        "-" * (w + 46),
+    ]
+    for label, a, b, fmt, target in rows:
+        ratio = _fmt_ratio(a, b)
+        verdict = "" if target is None else ("yes" if b and a / b <= target else "NO")
+        tgt = "" if target is None else f"<={target:.2f}"
+        lines.append(
+            f"{label:<{w}} {fmt.format(a):>10} {fmt.format(b):>10} {ratio:>10} {tgt:>8}  {verdict}"
+        )
+    lines += ["", f"{'fact':<{w}} {'ours':>10} {'peer':>10}  same or more", "-" * (w + 36)]
+    for key in ours.facts:
+        a, b = ours.facts.get(key), theirs.facts.get(key)
+        verdict = "" if a is None or b is None else ("yes" if a >= b else "NO")
+        lines.append(f"{key:<{w}} {_show(a):>10} {_show(b):>10}  {verdict}")
+    lines.append("")
+    lines.append("wall runs (s): ours " + " ".join(f"{x:.3f}" for x in ours.wall_s))
+    lines.append("               peer " + " ".join(f"{x:.3f}" for x in theirs.wall_s))
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--runs", type=int, default=5, help="runs of each tool (default 5)")
+    parser.add_argument("--python", default=sys.executable, help="interpreter for ours")
+    parser.add_argument("--peer", default="fusioninventory-agent", help="peer agent executable")
+    parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    args = parser.parse_args(argv)
+    peer = shutil.which(args.peer)
+    if peer is None:
+        parser.error(f"{args.peer} not found (apt-get install fusioninventory-agent)")
+    if args.runs < 1:
+        parser.error("--runs must be at least 1")
+    ours, theirs = bench(args.runs, args.python, peer)
+    print(render(ours, theirs, args.runs))
+    if args.json:
+        args.json.write_text(
+            json.dumps({r.name: r.__dict__ for r in (ours, theirs)}, indent=2, default=str)
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,35 @@
+"""Established TCP connections with their owning process."""
+
+from __future__ import annotations
+
+from collectors.host import sockets
+from collectors.host._common import SectionUnavailable
+from collectors.model import Connection
+
+
+def collect() -> list[Connection]:
+    try:
+        raw = [
+            s
+            for s in sockets.read_tables(sockets.PROC, ("tcp", "tcp6"))
+            if s.state == "ESTABLISHED"
+        ]
+    except OSError as exc:
+        raise SectionUnavailable(f"cannot read TCP socket tables: {exc}") from exc
+    owners = sockets.find_owners({s.inode for s in raw}, sockets.PROC)
+    result = []
+    for s in raw:
+        owner = owners.get(s.inode)
+        result.append(
+            Connection(
+                protocol=s.protocol,
+                local_address=s.local_address,
+                local_port=s.local_port,
+                remote_address=s.remote_address,
+                remote_port=s.remote_port,
+                pid=owner.pid if owner else None,
+                process=owner.name if owner else None,
+                status=s.state,
+            )
+        )
+    return result

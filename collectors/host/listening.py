@@ -1,0 +1,52 @@
+"""Listening sockets: TCP in LISTEN and bound, unconnected UDP, with owning process."""
+
+from __future__ import annotations
+
+from collectors.host import sockets
+from collectors.host._common import SectionUnavailable, WithNotes
+from collectors.model import ListeningSocket
+
+
+def select_listening(raw: list[sockets.RawSocket]) -> list[sockets.RawSocket]:
+    chosen = []
+    for s in raw:
+        if s.protocol.startswith("tcp"):
+            if s.state == "LISTEN":
+                chosen.append(s)
+        elif s.local_port != 0 and s.remote_port == 0:
+            chosen.append(s)
+    return chosen
+
+
+def collect() -> WithNotes:
+    try:
+        raw = select_listening(sockets.read_tables(sockets.PROC))
+    except OSError as exc:
+        raise SectionUnavailable(f"cannot read socket tables: {exc}") from exc
+    owners = sockets.find_owners({s.inode for s in raw}, sockets.PROC)
+    result = []
+    seen = set()
+    for s in raw:
+        owner = owners.get(s.inode)
+        record = ListeningSocket(
+            protocol=s.protocol,
+            address=s.local_address,
+            port=s.local_port,
+            pid=owner.pid if owner else None,
+            process=owner.name if owner else None,
+            exe=owner.exe if owner else None,
+        )
+        if record not in seen:  # SO_REUSEPORT groups: one record per endpoint and owner
+            seen.add(record)
+            result.append(record)
+    unowned = sum(1 for r in result if r.pid is None)
+    notes = (
+        (f"{unowned} listening socket(s) with no visible owner (other pid namespace)",)
+        if unowned
+        else ()
+    )
+    return WithNotes(sorted(result, key=_key), notes)
+
+
+def _key(s: ListeningSocket) -> tuple:
+    return (s.protocol, s.port, s.address)
