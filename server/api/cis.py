@@ -1,0 +1,81 @@
+"""Configuration items: list, show, relationships, history, dependencies."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from graph.schema import CLASSES
+from server.api.auth import require
+from server.api.errors import ApiError
+from server.api.keys import SETTINGS_KEY, STORE_KEY
+from server.api.params import choice_param, int_param, page
+
+routes = web.RouteTableDef()
+
+
+async def _ci_or_404(request: web.Request):
+    ci_id = request.match_info["id"]
+    ci = await request.app[STORE_KEY].get_ci(ci_id)
+    if ci is None:
+        raise ApiError(404, f"no configuration item with id {ci_id!r}")
+    return ci
+
+
+@routes.get("/api/v1/cis")
+async def list_cis(request: web.Request) -> web.Response:
+    require(request, "reader")
+    settings = request.app[SETTINGS_KEY]
+    cls = request.query.get("class") or None
+    if cls is not None and cls not in CLASSES:
+        raise ApiError(400, f"unknown class {cls!r}; known classes: {', '.join(sorted(CLASSES))}")
+    status = request.query.get("status") or None
+    limit, offset = page(request, settings.max_page_size)
+    items, total = await request.app[STORE_KEY].list_cis(
+        cls, request.query.get("q") or None, limit, offset, status
+    )
+    return web.json_response(
+        {"items": [ci.to_api() for ci in items], "total": total, "limit": limit, "offset": offset}
+    )
+
+
+@routes.get("/api/v1/cis/{id}")
+async def show_ci(request: web.Request) -> web.Response:
+    require(request, "reader")
+    ci = await _ci_or_404(request)
+    include_ended = request.query.get("include_ended") in ("1", "true", "yes")
+    rels = await request.app[STORE_KEY].relationships(ci.id, include_ended=include_ended)
+    return web.json_response({**ci.to_api(), "relationships": [r.to_api() for r in rels]})
+
+
+@routes.get("/api/v1/cis/{id}/history")
+async def ci_history(request: web.Request) -> web.Response:
+    require(request, "reader")
+    ci = await _ci_or_404(request)
+    limit, offset = page(request, request.app[SETTINGS_KEY].max_page_size)
+    entries, total = await request.app[STORE_KEY].history(
+        ci.id, limit, offset, request.query.get("since"), request.query.get("until")
+    )
+    return web.json_response({"items": [e.to_api() for e in entries], "total": total})
+
+
+@routes.get("/api/v1/cis/{id}/dependencies")
+async def ci_dependencies(request: web.Request) -> web.Response:
+    require(request, "reader")
+    ci = await _ci_or_404(request)
+    settings = request.app[SETTINGS_KEY]
+    direction = choice_param(request, "direction", "down", ("up", "down", "both"))
+    depth = int_param(request, "depth", 3, 1, settings.max_depth)
+    walk = await request.app[STORE_KEY].traverse([ci.id], direction, depth)
+    nodes = sorted(walk.nodes.values(), key=lambda pair: (pair[1], pair[0].cls, pair[0].name or ""))
+    return web.json_response(
+        {
+            "root": ci.id,
+            "direction": direction,
+            "depth": depth,
+            "nodes": [
+                {"id": n.id, "class": n.cls, "name": n.name, "status": n.status, "depth": d}
+                for n, d in nodes
+            ],
+            "edges": [{"id": e.id, "type": e.type, "from": e.src, "to": e.dst} for e in walk.edges],
+        }
+    )

@@ -1,0 +1,128 @@
+"""Server settings: defaults, then a TOML file, then environment variables, then flags."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass
+class Settings:
+    listen: str = "127.0.0.1:8080"
+    data_dir: Path = Path("./var")
+    store: str = "sqlite"  # sqlite | neo4j
+    neo4j_uri: str = "bolt://127.0.0.1:7687"
+    neo4j_user: str = "neo4j"
+    neo4j_password: str = ""
+    neo4j_database: str | None = None
+    max_body_bytes: int = 10 * 1024 * 1024
+    max_page_size: int = 1000
+    max_depth: int = 10
+    stale_after_hours: float = 72.0
+    retire_after_days: float = 30.0
+    scan_max_addresses: int = 65536
+    scan_concurrency: int = 64
+    log_level: str = "info"
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    schedules: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0].strip("[]")
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+    @property
+    def control_db(self) -> Path:
+        return self.data_dir / "control.db"
+
+    @property
+    def graph_db(self) -> Path:
+        return self.data_dir / "graph.db"
+
+    def redacted(self) -> dict[str, Any]:
+        """Settings for logs: secrets never leave the process."""
+        out = {f.name: getattr(self, f.name) for f in fields(self)}
+        if out["neo4j_password"]:
+            out["neo4j_password"] = "***"
+        out["data_dir"] = str(out["data_dir"])
+        return out
+
+
+ENV_PREFIX = "CMDB_"
+_ENV_FIELDS = {
+    "LISTEN": "listen",
+    "DATA_DIR": "data_dir",
+    "STORE": "store",
+    "NEO4J_URI": "neo4j_uri",
+    "NEO4J_USER": "neo4j_user",
+    "NEO4J_PASSWORD": "neo4j_password",
+    "NEO4J_DATABASE": "neo4j_database",
+    "MAX_BODY_BYTES": "max_body_bytes",
+    "LOG_LEVEL": "log_level",
+}
+
+
+def _coerce(name: str, value: Any) -> Any:
+    target = {f.name: f for f in fields(Settings)}[name]
+    kind = str(target.type)
+    try:
+        if name == "data_dir":
+            return Path(value)
+        if kind.startswith("int"):
+            return int(value)
+        if kind.startswith("float"):
+            return float(value)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"setting {name!r} must be a number, not {value!r}") from exc
+    return value
+
+
+def load_settings(
+    config_file: str | Path | None = None,
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    env = os.environ if environ is None else environ
+    settings = Settings()
+    known = {f.name for f in fields(Settings)}
+    config_file = config_file or env.get("CMDB_CONFIG")
+    if config_file:
+        path = Path(config_file)
+        try:
+            data = tomllib.loads(path.read_text())
+        except FileNotFoundError as exc:
+            raise ConfigError(f"config file {path} does not exist") from exc
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"config file {path} is not valid TOML: {exc}") from exc
+        flat = dict(data.get("server", {}))
+        flat.update({k: v for k, v in data.items() if k not in ("server", "neo4j", "schedules")})
+        for key, value in data.get("neo4j", {}).items():
+            flat[f"neo4j_{key}"] = value
+        if "schedules" in data:
+            flat["schedules"] = data["schedules"]
+        for key, value in flat.items():
+            if key not in known:
+                raise ConfigError(f"config file {path}: unknown setting {key!r}")
+            setattr(settings, key, _coerce(key, value))
+    for env_name, attr in _ENV_FIELDS.items():
+        if env.get(ENV_PREFIX + env_name):
+            setattr(settings, attr, _coerce(attr, env[ENV_PREFIX + env_name]))
+    for key, value in (overrides or {}).items():
+        if value is not None:
+            setattr(settings, key, _coerce(key, value))
+    if settings.store not in ("sqlite", "neo4j"):
+        raise ConfigError(f"store must be 'sqlite' or 'neo4j', not {settings.store!r}")
+    if ":" not in settings.listen:
+        raise ConfigError(f"listen must be HOST:PORT, not {settings.listen!r}")
+    return settings

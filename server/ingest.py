@@ -1,0 +1,109 @@
+"""Validate a report and reconcile it into the store; acknowledge only once committed.
+
+Design choice: a report is reconciled synchronously inside the request and the
+answer is sent after the store's transaction has committed (SQLite with
+synchronous=FULL, or a Neo4j commit). An acknowledged report is therefore in
+the graph, not in a queue; when the store cannot take it the server answers
+503 with Retry-After and the agent keeps the report in its spool. One writer at
+a time: identification of a new host must see the previous report's result.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import UTC, datetime
+from typing import Any
+
+from jsonschema import Draft202012Validator
+
+from collectors.model import AGENT_REPORT_SCHEMA, REPORT_SCHEMA, SUPPORTED_SCHEMA_VERSIONS
+from graph.store import Store
+from server.reconcile import ReconcileResult, reconcile
+from server.reconcile import host as host_transform
+
+log = logging.getLogger("cmdb.ingest")
+
+_ENVELOPE = Draft202012Validator(REPORT_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER)
+_AGENT = Draft202012Validator(
+    AGENT_REPORT_SCHEMA, format_checker=Draft202012Validator.FORMAT_CHECKER
+)
+
+
+class ReportInvalid(ValueError):
+    def __init__(self, message: str, path: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.path = path
+        self.status = status
+
+
+def _path(error) -> str:
+    parts = ["$"]
+    for part in error.absolute_path:
+        parts.append(f"[{part}]" if isinstance(part, int) else f".{part}")
+    return "".join(parts)
+
+
+def validate_report(report: Any) -> None:
+    """Raise ReportInvalid naming the first bad field (400) or an unknown version (422)."""
+    if not isinstance(report, dict):
+        raise ReportInvalid("a report must be a JSON object", "$")
+    version = report.get("schema_version")
+    if isinstance(version, int) and version not in SUPPORTED_SCHEMA_VERSIONS:
+        supported = ", ".join(str(v) for v in SUPPORTED_SCHEMA_VERSIONS)
+        raise ReportInvalid(
+            f"schema_version {version} is not supported; this server accepts {supported}",
+            "$.schema_version",
+            status=422,
+        )
+    validator = _AGENT if report.get("source") == "agent" else _ENVELOPE
+    error = next(iter(sorted(validator.iter_errors(report), key=lambda e: e.path)), None)
+    if error is not None:
+        where = _path(error)
+        raise ReportInvalid(f"{where}: {error.message}", where)
+
+
+def normalise_time(value: str) -> str:
+    """ISO 8601 to the store's form (UTC, milliseconds, Z); a future time is clamped to now."""
+    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    parsed = min(parsed.astimezone(UTC), datetime.now(UTC))
+    return parsed.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+TRANSFORMS = {"agent": host_transform.transform}
+
+
+class Ingestor:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.lock = asyncio.Lock()
+        self.applied = 0
+
+    async def ingest(self, report: dict[str, Any], actor: str | None = None) -> dict[str, Any]:
+        validate_report(report)
+        transform = TRANSFORMS.get(report["source"])
+        if transform is None:
+            raise ReportInvalid(
+                f"reports from source {report['source']!r} are not accepted on this endpoint; "
+                f"it takes {', '.join(TRANSFORMS)}",
+                "$.source",
+                status=422,
+            )
+        at = normalise_time(report["collected_at"])
+        async with self.lock:
+            if await self.store.report_seen(report["report_id"]):
+                return {"status": "duplicate", "report_id": report["report_id"]}
+            result: ReconcileResult = await reconcile(
+                self.store, transform(report), report["report_id"], at, actor=actor
+            )
+            self.applied += 1
+        log.info(
+            "report %s from %s: %s %s",
+            report["report_id"],
+            actor,
+            result.status,
+            result.counts,
+        )
+        return {"report_id": report["report_id"], **result.to_api()}

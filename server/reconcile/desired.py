@@ -1,0 +1,45 @@
+"""What one report says should exist: CIs and relationships by local reference.
+
+A transform (one per source kind) turns a report into a ``Desired``; the
+engine compares it with the store and produces the change set. Transforms are
+pure: they never touch a store.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass(slots=True)
+class DesiredCI:
+    ref: str  # local reference inside the report, e.g. "host", "if:eth0"
+    cls: str
+    attributes: dict[str, Any]
+    name: str | None
+    section: str | None  # the report section that produced it (None: the root)
+    scoped: bool = True  # managed by this source instance; shared CIs (Software) are not
+    parent_ref: str | None = None  # fills the ``parent``/``host`` attribute with the parent's id
+    parent_attr: str | None = None
+    parent_format: str = "{id}"  # how the parent's id is written into ``parent_attr``
+
+
+@dataclass(slots=True)
+class DesiredRel:
+    type: str
+    src: str  # ref
+    dst: str  # ref
+    section: str
+    attributes: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Desired:
+    source: str
+    root: DesiredCI
+    cis: list[DesiredCI] = field(default_factory=list)
+    rels: list[DesiredRel] = field(default_factory=list)
+    complete_sections: frozenset[str] = frozenset()
+    # which section owns each relationship type and scoped CI class, for closing
+    rel_sections: dict[str, str] = field(default_factory=dict)
+    class_sections: dict[str, str] = field(default_factory=dict)

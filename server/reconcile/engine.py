@@ -1,0 +1,348 @@
+"""Compare what a report says with the store and write only the differences.
+
+Steady state is the common case: a report that says what the last one said
+produces a change set of one touch (the root CI's last_seen), the source's
+report time and the report id, whatever its size. Facts of a scope take their
+last_seen from that report time (see ``graph.store``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from graph.schema import CLASSES
+from graph.store import (
+    CI,
+    ChangeSet,
+    CIUpdate,
+    HistoryEntry,
+    Rel,
+    ScopeState,
+    SourceState,
+    Store,
+)
+from server.reconcile.desired import Desired, DesiredCI
+from server.reconcile.identify import identify, identity_values
+
+# Per-attribute source precedence: a value written by a stronger source is not
+# overwritten by a weaker one (hardware facts from the agent beat SNMP's; owner
+# and criticality set by hand beat any discovery).
+SOURCE_PRIORITY = {"manual": 100, "agent": 50, "snmp": 30, "import": 20}
+
+
+class ReconcileError(ValueError):
+    """The report cannot be reconciled as it is (HTTP 422)."""
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+@dataclass
+class ReconcileResult:
+    status: str  # applied, unchanged, superseded
+    root_id: str
+    root_created: bool
+    explanation: list[str]
+    counts: dict[str, int] = field(default_factory=dict)
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "status": self.status,
+            "ci_id": self.root_id,
+            "created": self.root_created,
+            "identification": self.explanation,
+            "counts": self.counts,
+        }
+
+
+def _outranks(owner: str | None, source: str) -> bool:
+    if owner is None or owner == source:
+        return False
+    return SOURCE_PRIORITY.get(owner, 0) > SOURCE_PRIORITY.get(source, 0)
+
+
+class _Writer:
+    """Builds one change set; keeps the per-report bookkeeping in one place."""
+
+    def __init__(self, cs: ChangeSet, source: str, actor: str | None) -> None:
+        self.cs = cs
+        self.source = source
+        self.actor = actor
+
+    def history(self, ci_id: str, kind: str, fld: str, old: Any, new: Any, other=None) -> None:
+        self.cs.history.append(
+            HistoryEntry(
+                ci_id=ci_id,
+                kind=kind,
+                field=fld,
+                old=old,
+                new=new,
+                at=self.cs.at,
+                source=self.source,
+                report_id=self.cs.report_id,
+                other_id=other,
+                actor=self.actor,
+            )
+        )
+
+    def create_ci(self, dci: DesiredCI, ci_id: str, identity: dict[str, str], scope: str | None):
+        attrs = {k: v for k, v in dci.attributes.items() if v is not None}
+        ci = CI(
+            id=ci_id,
+            cls=dci.cls,
+            name=dci.name,
+            status="live",
+            first_seen=self.cs.at,
+            last_seen=self.cs.at,
+            scope=scope,
+            sources=[self.source],
+            attributes=attrs,
+            attr_sources=dict.fromkeys(attrs, self.source),
+            identity=identity,
+        )
+        self.cs.create_cis.append(ci)
+        self.history(ci_id, "ci", "created", None, {"class": dci.cls, "name": dci.name})
+        return ci
+
+    def merge_ci(self, existing: CI, dci: DesiredCI, identity: dict[str, str]) -> bool:
+        """Merge reported attributes by precedence; queue an update only if something changed."""
+        attrs = dict(existing.attributes)
+        owners = dict(existing.attr_sources)
+        changed = False
+        for key, value in dci.attributes.items():
+            if value is None or _outranks(owners.get(key), self.source):
+                continue
+            if attrs.get(key) != value:
+                self.history(existing.id, "attribute", key, attrs.get(key), value)
+                attrs[key] = value
+                changed = True
+            if owners.get(key) != self.source:
+                owners[key] = self.source
+                changed = True
+        name = existing.name
+        if (
+            dci.name is not None
+            and dci.name != existing.name
+            and not _outranks(owners.get(CLASSES[dci.cls].name_attr), self.source)
+        ):
+            name = dci.name
+            changed = True
+        status = existing.status
+        if status in ("stale", "retired"):
+            self.history(existing.id, "ci", "status", status, "live")
+            status = "live"
+            changed = True
+        sources = sorted({*existing.sources, self.source})
+        merged_identity = {**existing.identity, **identity}
+        if sources != sorted(existing.sources) or merged_identity != existing.identity:
+            changed = True
+        if changed:
+            self.cs.update_cis.append(
+                CIUpdate(
+                    id=existing.id,
+                    name=name,
+                    attributes=attrs,
+                    attr_sources=owners,
+                    identity=merged_identity,
+                    sources=sources,
+                    status=status,
+                )
+            )
+        return changed
+
+    def retire(self, ci: CI) -> None:
+        self.history(ci.id, "ci", "status", ci.status, "retired")
+        self.cs.update_cis.append(
+            CIUpdate(
+                id=ci.id,
+                name=ci.name,
+                attributes=ci.attributes,
+                attr_sources=ci.attr_sources,
+                identity=ci.identity,
+                sources=ci.sources,
+                status="retired",
+            )
+        )
+
+
+def _first_unique_rule(cls: str) -> str:
+    return next(r.name for r in CLASSES[cls].identity if r.unique)
+
+
+async def reconcile(
+    store: Store,
+    desired: Desired,
+    report_id: str,
+    at: str,
+    actor: str | None = None,
+) -> ReconcileResult:
+    source = desired.source
+    cs = ChangeSet(report_id=report_id, source=source, at=at)
+    writer = _Writer(cs, source, actor)
+
+    root = desired.root
+    root_identity = identity_values(CLASSES[root.cls], root.attributes)
+    if not root_identity:
+        raise ReconcileError(
+            f"the report names no usable identity for its {root.cls}: it needs at least one of "
+            + ", ".join(" + ".join(r.fields) for r in CLASSES[root.cls].identity)
+            + " (placeholder values such as 'To be filled by O.E.M.' do not count)"
+        )
+    found = await identify(store, root.cls, root_identity)
+    root_id = found.ci.id if found.ci else new_id()
+    scope = f"{source}:{root_id}"
+
+    if found.ci is not None:
+        last = await store.source_state(scope)
+        if last is not None and last.last_report_at > at:
+            # an older report arriving late would undo newer facts: remember it, apply nothing
+            await store.apply(ChangeSet(report_id=report_id, source=source, at=at))
+            return ReconcileResult("superseded", root_id, False, found.explanation)
+        state = await store.load_scope(scope)
+        writer.merge_ci(found.ci, root, root_identity)
+        cs.touch_cis.append(root_id)
+    else:
+        state = ScopeState(cis=[], rels=[])
+        writer.create_ci(root, root_id, root_identity, None)
+
+    ids: dict[str, str] = {root.ref: root_id}
+    names: dict[str, str | None] = {root_id: root.name}
+    await _resolve_cis(store, desired, writer, state, scope, ids, names)
+    await _resolve_rels(store, desired, writer, state, scope, ids, names)
+
+    cs.source_state = SourceState(
+        scope=scope, source=source, last_report_at=at, report_id=report_id
+    )
+    counts = cs.counts()
+    await store.apply(cs)
+    status = "applied" if counts["history_entries"] else "unchanged"
+    return ReconcileResult(status, root_id, found.ci is None, found.explanation, counts)
+
+
+async def _resolve_cis(
+    store: Store,
+    desired: Desired,
+    writer: _Writer,
+    state: ScopeState,
+    scope: str,
+    ids: dict[str, str],
+    names: dict[str, str | None],
+) -> None:
+    in_scope: dict[tuple[str, str], CI] = {}
+    for ci in state.cis:
+        rule = _first_unique_rule(ci.cls)
+        if rule in ci.identity:
+            in_scope[(ci.cls, ci.identity[rule])] = ci
+
+    pending: list[tuple[DesiredCI, dict[str, str], str]] = []
+    for dci in desired.cis:
+        if dci.parent_ref and dci.parent_attr:
+            dci.attributes[dci.parent_attr] = dci.parent_format.format(id=ids[dci.parent_ref])
+        identity = identity_values(CLASSES[dci.cls], dci.attributes)
+        rule = _first_unique_rule(dci.cls)
+        if rule not in identity:
+            continue  # nothing to identify it by: not a CI
+        key = identity[rule]
+        existing = in_scope.get((dci.cls, key)) if dci.scoped else None
+        if existing is not None:
+            ids[dci.ref] = existing.id
+            names[existing.id] = dci.name
+            writer.merge_ci(existing, dci, identity)
+        else:
+            pending.append((dci, identity, key))
+
+    # one batched lookup per class for everything not already in this scope
+    by_class: dict[str, list[str]] = {}
+    for dci, _identity, key in pending:
+        by_class.setdefault(dci.cls, []).append(key)
+    found: dict[tuple[str, str], CI] = {}
+    for cls, keys in by_class.items():
+        rule = _first_unique_rule(cls)
+        for key, cis in (await store.find_by_identity(cls, rule, keys)).items():
+            found[(cls, key)] = cis[0]
+    for dci, identity, key in pending:
+        existing = found.get((dci.cls, key))
+        if existing is not None:
+            writer.merge_ci(existing, dci, identity)
+            ids[dci.ref] = existing.id
+        else:
+            created = writer.create_ci(dci, new_id(), identity, scope if dci.scoped else None)
+            found[(dci.cls, key)] = created  # a duplicate within the report reuses it
+            ids[dci.ref] = created.id
+        names[ids[dci.ref]] = dci.name
+
+    # scoped CIs a complete section no longer holds are retired, not deleted
+    wanted_ids = set(ids.values())
+    for ci in state.cis:
+        section = desired.class_sections.get(ci.cls)
+        if (
+            ci.id not in wanted_ids
+            and section in desired.complete_sections
+            and ci.status != "retired"
+        ):
+            writer.retire(ci)
+
+
+async def _resolve_rels(
+    store: Store,
+    desired: Desired,
+    writer: _Writer,
+    state: ScopeState,
+    scope: str,
+    ids: dict[str, str],
+    names: dict[str, str | None],
+) -> None:
+    cs = writer.cs
+    existing = {(r.type, r.src, r.dst): r for r in state.rels}
+    wanted: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for drel in desired.rels:
+        if drel.src in ids and drel.dst in ids:
+            wanted[(drel.type, ids[drel.src], ids[drel.dst])] = drel.attributes
+
+    missing = []
+    for key, attrs in wanted.items():
+        rel = existing.get(key)
+        if rel is None:
+            missing.append(key)
+        elif attrs and any(rel.attributes.get(k) != v for k, v in attrs.items()):
+            rel.attributes = {**rel.attributes, **attrs}
+            rel.last_seen = cs.at
+            cs.update_rels.append(rel)
+
+    elsewhere = await store.find_open_rels(missing)
+    for key in missing:
+        rel_type, src, dst = key
+        other = elsewhere.get(key)
+        if other is not None:
+            # the same fact held by another source: add ours, leave its owner alone
+            if source_missing := writer.source not in other.sources:
+                other.sources = sorted({*other.sources, writer.source})
+            if source_missing:
+                cs.update_rels.append(other)
+            continue
+        cs.create_rels.append(
+            Rel(
+                id=new_id(),
+                type=rel_type,
+                src=src,
+                dst=dst,
+                first_seen=cs.at,
+                last_seen=cs.at,
+                scope=scope,
+                sources=[writer.source],
+                attributes=wanted[key],
+            )
+        )
+        writer.history(
+            src, "relationship", rel_type, None, {"id": dst, "name": names.get(dst)}, dst
+        )
+
+    for key, rel in existing.items():
+        if key in wanted:
+            continue
+        if desired.rel_sections.get(rel.type) in desired.complete_sections:
+            cs.close_rels.append(rel.id)
+            writer.history(rel.src, "relationship", rel.type, {"id": rel.dst}, None, rel.dst)

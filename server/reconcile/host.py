@@ -1,0 +1,276 @@
+"""Transform an agent report into the CIs and relationships it describes (pure)."""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from server.reconcile.desired import Desired, DesiredCI, DesiredRel
+
+REL_SECTIONS = {
+    "HAS_INTERFACE": "interfaces",
+    "HAS_IP": "interfaces",
+    "IN_NETWORK": "interfaces",
+    "INSTALLED": "packages",
+    "LISTENS_ON": "listening",
+}
+CLASS_SECTIONS = {
+    "Interface": "interfaces",
+    "IPAddress": "interfaces",
+    "Network": "interfaces",
+    "Endpoint": "listening",
+}
+
+
+def net_scope(address: ipaddress.IPv4Address | ipaddress.IPv6Address, host_ref: str) -> str:
+    """Loopback and link-local addresses only mean something on their own host."""
+    if address.is_loopback or address.is_link_local:
+        return f"host:{host_ref}"
+    return "global"
+
+
+def _host_attributes(sections: dict[str, Any]) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    system = sections.get("system")
+    if system is not None:
+        for key in (
+            "hostname",
+            "fqdn",
+            "machine_id",
+            "system_uuid",
+            "manufacturer",
+            "product",
+            "serial",
+            "chassis_type",
+            "bios_vendor",
+            "bios_version",
+            "bios_date",
+            "virtualization",
+        ):
+            attrs[key] = system.get(key)
+    os_info = sections.get("os")
+    if os_info is not None:
+        attrs.update(
+            os_name=os_info.get("name"),
+            os_version=os_info.get("version"),
+            os_id=os_info.get("id"),
+            kernel=os_info.get("kernel"),
+            architecture=os_info.get("architecture"),
+            boot_time=os_info.get("boot_time"),
+        )
+    cpu = sections.get("cpu")
+    if cpu is not None:
+        attrs.update(
+            cpu_model=cpu.get("model"),
+            cpu_sockets=cpu.get("sockets"),
+            cpu_cores=cpu.get("cores"),
+            cpu_threads=cpu.get("threads"),
+        )
+    memory = sections.get("memory")
+    if memory is not None:
+        attrs.update(memory_bytes=memory.get("total_bytes"), swap_bytes=memory.get("swap_bytes"))
+    if sections.get("disks") is not None:
+        attrs["disks"] = sorted(sections["disks"], key=lambda d: d["name"])
+    if sections.get("filesystems") is not None:
+        attrs["filesystems"] = sorted(sections["filesystems"], key=lambda f: f["mountpoint"])
+    if sections.get("gateways") is not None:
+        attrs["gateways"] = sorted(sections["gateways"], key=lambda g: (g["family"], g["address"]))
+    dns = sections.get("dns")
+    if dns is not None:
+        attrs["dns_nameservers"] = list(dns.get("nameservers") or [])
+        attrs["dns_search"] = list(dns.get("search") or [])
+    if sections.get("processes") is not None:
+        attrs["process_count"] = len(sections["processes"])
+    if sections.get("interfaces") is not None:
+        attrs["primary_mac"] = primary_mac(sections["interfaces"], sections.get("gateways") or [])
+    return attrs
+
+
+def primary_mac(interfaces: list[dict[str, Any]], gateways: list[dict[str, Any]]) -> str | None:
+    """The MAC of the default route's interface, else of the first physical-looking NIC."""
+    by_name = {i["name"]: i for i in interfaces}
+    for gateway in sorted(gateways, key=lambda g: g["family"]):
+        nic = by_name.get(gateway.get("interface") or "")
+        if gateway.get("is_default") and nic and nic.get("mac"):
+            return nic["mac"].lower()
+    for nic in sorted(interfaces, key=lambda i: i["name"]):
+        mac = (nic.get("mac") or "").lower()
+        if nic.get("kind") != "loopback" and mac and mac != "00:00:00:00:00:00":
+            return mac
+    return None
+
+
+def transform(report: dict[str, Any]) -> Desired:
+    sections: dict[str, Any] = report["sections"]
+    host_attrs = _host_attributes(sections)
+    root = DesiredCI(
+        ref="host",
+        cls="Host",
+        attributes=host_attrs,
+        name=host_attrs.get("hostname") or host_attrs.get("fqdn"),
+        section=None,
+    )
+    desired = Desired(
+        source=report["source"],
+        root=root,
+        complete_sections=frozenset(sections),
+        rel_sections=REL_SECTIONS,
+        class_sections=CLASS_SECTIONS,
+    )
+    _interfaces(desired, sections.get("interfaces"))
+    _packages(desired, sections.get("packages"))
+    _listening(desired, sections.get("listening"))
+    return desired
+
+
+def _interfaces(desired: Desired, interfaces: list[dict[str, Any]] | None) -> None:
+    if interfaces is None:
+        return
+    networks_seen: set[str] = set()
+    ips_seen: set[str] = set()
+    for nic in interfaces:
+        ref = f"if:{nic['name']}"
+        desired.cis.append(
+            DesiredCI(
+                ref=ref,
+                cls="Interface",
+                attributes={
+                    "name": nic["name"],
+                    "mac": (nic.get("mac") or None) and nic["mac"].lower(),
+                    "mtu": nic.get("mtu"),
+                    "speed_mbps": nic.get("speed_mbps"),
+                    "is_up": nic.get("is_up"),
+                    "kind": nic.get("kind"),
+                },
+                name=nic["name"],
+                section="interfaces",
+                parent_ref="host",
+                parent_attr="parent",
+            )
+        )
+        desired.rels.append(DesiredRel("HAS_INTERFACE", "host", ref, "interfaces"))
+        for addr in nic.get("addresses") or []:
+            _address(desired, ref, addr, ips_seen, networks_seen)
+
+
+def _address(
+    desired: Desired,
+    nic_ref: str,
+    addr: dict[str, Any],
+    ips_seen: set[str],
+    networks_seen: set[str],
+) -> None:
+    try:
+        text = addr["address"].split("%", 1)[0]
+        prefix = addr.get("prefixlen")
+        iface = ipaddress.ip_interface(f"{text}/{prefix}" if prefix is not None else text)
+    except ValueError:
+        return  # validated upstream; an unparsable address is not a CI
+    ip = iface.ip
+    scope = net_scope(ip, "host")
+    ip_ref = f"ip:{ip}:{scope}"
+    if ip_ref not in ips_seen:
+        ips_seen.add(ip_ref)
+        desired.cis.append(
+            DesiredCI(
+                ref=ip_ref,
+                cls="IPAddress",
+                attributes={
+                    "address": str(ip),
+                    "family": ip.version,
+                    "prefixlen": prefix,
+                    "net_scope": scope,
+                },
+                name=str(ip),
+                section="interfaces",
+                scoped=scope != "global",
+                parent_ref="host" if scope != "global" else None,
+                parent_attr="net_scope" if scope != "global" else None,
+                parent_format="host:{id}",
+            )
+        )
+    desired.rels.append(DesiredRel("HAS_IP", nic_ref, ip_ref, "interfaces"))
+    if prefix is None:
+        return
+    network = iface.network
+    net_ref = f"net:{network}:{scope}"
+    if net_ref not in networks_seen:
+        networks_seen.add(net_ref)
+        desired.cis.append(
+            DesiredCI(
+                ref=net_ref,
+                cls="Network",
+                attributes={"cidr": str(network), "family": ip.version, "net_scope": scope},
+                name=str(network),
+                section="interfaces",
+                scoped=scope != "global",
+                parent_ref="host" if scope != "global" else None,
+                parent_attr="net_scope" if scope != "global" else None,
+                parent_format="host:{id}",
+            )
+        )
+        desired.rels.append(DesiredRel("IN_NETWORK", ip_ref, net_ref, "interfaces"))
+
+
+def _packages(desired: Desired, packages: list[dict[str, Any]] | None) -> None:
+    if packages is None:
+        return
+    seen: set[str] = set()
+    for pkg in packages:
+        arch = pkg.get("architecture")
+        ref = f"sw:{pkg.get('vendor') or ''}|{pkg['name']}|{pkg['version']}|{arch or ''}"
+        if ref in seen:
+            continue
+        seen.add(ref)
+        desired.cis.append(
+            DesiredCI(
+                ref=ref,
+                cls="Software",
+                attributes={
+                    "vendor": pkg.get("vendor"),
+                    "name": pkg["name"],
+                    "version": pkg["version"],
+                    "arch": arch,
+                    "manager": pkg.get("manager"),
+                },
+                name=pkg["name"],
+                section="packages",
+                scoped=False,
+            )
+        )
+        rel_attrs = {"install_date": pkg["install_date"]} if pkg.get("install_date") else {}
+        desired.rels.append(DesiredRel("INSTALLED", "host", ref, "packages", rel_attrs))
+
+
+def endpoint_protocol(protocol: str) -> str:
+    return "udp" if protocol.startswith("udp") else "tcp"
+
+
+def _listening(desired: Desired, sockets: list[dict[str, Any]] | None) -> None:
+    if sockets is None:
+        return
+    grouped: dict[tuple[str, int], list[dict[str, Any]]] = {}
+    for sock in sockets:
+        grouped.setdefault((endpoint_protocol(sock["protocol"]), sock["port"]), []).append(sock)
+    for (protocol, port), socks in sorted(grouped.items()):
+        ref = f"ep:{protocol}/{port}"
+        process = next((s.get("process") for s in socks if s.get("process")), None)
+        exe = next((s.get("exe") for s in socks if s.get("exe")), None)
+        desired.cis.append(
+            DesiredCI(
+                ref=ref,
+                cls="Endpoint",
+                attributes={
+                    "protocol": protocol,
+                    "port": port,
+                    "addresses": sorted({s["address"] for s in socks}),
+                    "process": process,
+                    "exe": exe,
+                },
+                name=f"{protocol}/{port}" + (f" ({process})" if process else ""),
+                section="listening",
+                parent_ref="host",
+                parent_attr="host",
+            )
+        )
+        desired.rels.append(DesiredRel("LISTENS_ON", "host", ref, "listening"))

@@ -1,0 +1,21 @@
+"""Pick and open the graph store the settings name."""
+
+from __future__ import annotations
+
+from graph.store import Store
+from server.config import Settings
+
+
+def make_store(settings: Settings) -> Store:
+    if settings.store == "neo4j":
+        from graph.neo4j.store import Neo4jStore
+
+        return Neo4jStore(
+            settings.neo4j_uri,
+            settings.neo4j_user,
+            settings.neo4j_password,
+            database=settings.neo4j_database,
+        )
+    from graph.sqlite.store import SQLiteStore
+
+    return SQLiteStore(settings.graph_db)
