@@ -1,0 +1,35 @@
+"""Shared fixtures. ``store`` runs every store test on SQLite and on the real Neo4j."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+IN_CI = os.environ.get("CI") == "true"
+
+
+@pytest.fixture(params=["sqlite", "neo4j"])
+async def store(request, tmp_path):
+    if request.param == "sqlite":
+        from graph.sqlite.store import SQLiteStore
+
+        backend = SQLiteStore(tmp_path / "graph.db")
+        await backend.open()
+        yield backend
+        await backend.close()
+    else:
+        from graph.neo4j.store import Neo4jStore
+
+        uri, user, password = request.getfixturevalue("neo4j_server")
+        backend = Neo4jStore(uri, user, password)
+        await backend.open()
+        await backend.wipe()
+        yield backend
+        await backend.close()

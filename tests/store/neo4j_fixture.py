@@ -1,0 +1,113 @@
+"""Pytest fixtures for the Neo4j store on a real server.
+
+* ``neo4j_server`` (session): where the test server is. With ``CMDB_TEST_NEO4J_URI`` and
+  ``CMDB_TEST_NEO4J_PASSWORD`` (and optionally ``CMDB_TEST_NEO4J_USER``) set it uses that
+  server; otherwise it starts (or reuses) one with
+  ``deploy/neo4j/neo4j-local start .cache/neo4j-test --bolt-port 7688 --http-port 7475``
+  and leaves it running for the next session (``neo4j-local stop .cache/neo4j-test``
+  stops it). When no server can be had the tests are skipped, except under ``CI=true``,
+  where that is a failure.
+* ``neo4j_store`` (function): an opened :class:`Neo4jStore` on a wiped database.
+
+Use them from a conftest (``from tests.store.neo4j_fixture import neo4j_server,
+neo4j_store``) or through :func:`open_neo4j_store` in a parametrised store fixture.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from graph.neo4j.store import Neo4jStore
+
+REPO = Path(__file__).resolve().parents[2]
+LAUNCHER = REPO / "deploy" / "neo4j" / "neo4j-local"
+SERVER_DIR = REPO / ".cache" / "neo4j-test"
+BOLT_PORT = 7688
+HTTP_PORT = 7475
+
+
+@dataclass(frozen=True)
+class Neo4jServer:
+    uri: str
+    user: str
+    password: str
+    started_here: bool
+
+
+def _unavailable(message: str) -> None:
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"Neo4j test server unavailable under CI=true: {message}", pytrace=False)
+    pytest.skip(f"Neo4j test server unavailable: {message}")
+
+
+def start_test_server() -> Neo4jServer:
+    """The server from the environment, or the launcher's (started or reused)."""
+    uri = os.environ.get("CMDB_TEST_NEO4J_URI")
+    password = os.environ.get("CMDB_TEST_NEO4J_PASSWORD")
+    user = os.environ.get("CMDB_TEST_NEO4J_USER", "neo4j")
+    if uri and password:
+        return Neo4jServer(uri=uri, user=user, password=password, started_here=False)
+    command = [
+        str(LAUNCHER),
+        "start",
+        str(SERVER_DIR),
+        "--bolt-port",
+        str(BOLT_PORT),
+        "--http-port",
+        str(HTTP_PORT),
+    ]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=420, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        _unavailable(f"{' '.join(command)} failed: {exc}")
+        raise AssertionError("unreachable") from exc
+    lines = done.stdout.strip().splitlines()
+    if done.returncode != 0 or not lines or not lines[-1].startswith("bolt://"):
+        _unavailable(
+            f"{' '.join(command)} exited {done.returncode}:\n{done.stderr[-3000:]}{done.stdout}"
+        )
+    return Neo4jServer(
+        uri=lines[-1],
+        user="neo4j",
+        password=(SERVER_DIR / "password").read_text().strip(),
+        started_here=True,
+    )
+
+
+async def wipe(store: Neo4jStore) -> None:
+    """Delete every node and relationship (constraints and indexes stay)."""
+    await store.driver.execute_query(
+        "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS",
+        database_=store.database,
+    )
+
+
+@asynccontextmanager
+async def open_neo4j_store(server: Neo4jServer) -> AsyncIterator[Neo4jStore]:
+    """An opened store on a wiped database; closed afterwards."""
+    store = Neo4jStore(server.uri, server.user, server.password)
+    await store.open()
+    try:
+        await wipe(store)
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture(scope="session")
+def neo4j_server() -> Neo4jServer:
+    return start_test_server()
+
+
+@pytest_asyncio.fixture
+async def neo4j_store(neo4j_server: Neo4jServer) -> AsyncIterator[Neo4jStore]:
+    async with open_neo4j_store(neo4j_server) as store:
+        yield store
