@@ -1,8 +1,8 @@
-"""Operating system: /etc/os-release, kernel and architecture, boot time."""
+"""Operating system: /etc/os-release, kernel and architecture (uname), boot time."""
 
 from __future__ import annotations
 
-import platform
+import os
 import shlex
 
 import psutil
@@ -42,7 +42,7 @@ def read_os_release(paths: tuple[str, ...] = OS_RELEASE_PATHS) -> dict[str, str]
 
 def collect() -> OSInfo:
     release = read_os_release(OS_RELEASE_PATHS)
-    uname = platform.uname()
+    uname = os.uname()
     try:
         boot_time = iso_utc(psutil.boot_time())
     except (OSError, RuntimeError):

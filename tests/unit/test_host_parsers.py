@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
 
 from collectors.host import (
     cpu,
+    disks,
     dns,
     gateways,
     interfaces,
@@ -18,7 +20,7 @@ from collectors.host import (
     sockets,
     system,
 )
-from collectors.model import CPUInfo, DNSConfig, Gateway, MemoryInfo
+from collectors.model import CPUInfo, Disk, DNSConfig, Gateway, MemoryInfo
 
 DPKG_STATUS = """\
 Package: adduser
@@ -151,8 +153,6 @@ def test_dpkg_packages_install_date_from_list_mtime(tmp_path):
     info.mkdir()
     (info / "adduser.list").write_text("/usr/sbin/adduser\n")
     (info / "libc6:amd64.list").write_text("/lib\n")
-    import os
-
     os.utime(info / "libc6:amd64.list", (1_700_000_000, 1_700_000_000))
     result = {p.name: p for p in packages.dpkg_packages(str(status), str(info))}
     assert set(result) == {"adduser", "libc6", "removing"}
@@ -338,4 +338,50 @@ def test_gateways_from_netifaces_table():
         Gateway(4, "192.0.2.1", "eth0", True),
         Gateway(4, "10.9.0.1", "tun0", False),
         Gateway(6, "fe80::1", "eth0", True),
+    ]
+
+
+def _sysnet(tmp_path, name: str, arphrd: int, uevent: str = "", extra=()):
+    d = tmp_path / name
+    d.mkdir()
+    (d / "type").write_text(f"{arphrd}\n")
+    (d / "uevent").write_text(uevent)
+    for item in extra:
+        (d / item).mkdir()
+    return str(d)
+
+
+def test_interface_kind_from_sysfs(tmp_path):
+    kind = interfaces.interface_kind
+    assert kind(_sysnet(tmp_path, "lo", 772)) == "loopback"
+    assert kind(_sysnet(tmp_path, "eth0", 1, "INTERFACE=eth0\n", ["device"])) == "ethernet"
+    assert kind(_sysnet(tmp_path, "br0", 1, "DEVTYPE=bridge\nINTERFACE=br0\n")) == "bridge"
+    assert kind(_sysnet(tmp_path, "wlan0", 1, "DEVTYPE=wlan\n", ["device"])) == "wireless"
+    assert kind(_sysnet(tmp_path, "bond0", 1, "", ["bonding"])) == "bond"
+    assert kind(_sysnet(tmp_path, "veth1", 1)) == "virtual"
+    assert kind(_sysnet(tmp_path, "sit0", 776)) == "tunnel"
+    assert kind(str(tmp_path / "absent")) is None
+
+
+def test_disks_skip_virtual_devices(tmp_path):
+    devices = tmp_path / "devices"
+    block = tmp_path / "block"
+    block.mkdir()
+    for name, parent in (("sda", "pci0000:00/ata1/block"), ("loop0", "virtual/block")):
+        d = devices / parent / name
+        (d / "queue").mkdir(parents=True)
+        (d / "device").mkdir()
+        (d / "size").write_text("2097152\n")
+        (d / "queue" / "rotational").write_text("0\n")
+        (d / "device" / "model").write_text("Samsung SSD 860 \n")
+        (d / "device" / "serial").write_text("S3Z9NB0K\n")
+        (block / name).symlink_to(d)
+    assert disks.collect(str(block)) == [
+        Disk(
+            name="sda",
+            size_bytes=2097152 * 512,
+            model="Samsung SSD 860",
+            serial="S3Z9NB0K",
+            rotational=False,
+        )
     ]
