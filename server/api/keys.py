@@ -9,6 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from graph.store import Store
     from server.config import Settings
+    from server.control import Principal
     from server.control import ControlDB
     from server.ingest import Ingestor
 
@@ -17,4 +18,4 @@ STORE_KEY: web.AppKey[Store] = web.AppKey("store")
 CONTROL_KEY: web.AppKey[ControlDB] = web.AppKey("control")
 INGEST_KEY: web.AppKey[Ingestor] = web.AppKey("ingest")
 EXTRA_KEY: web.AppKey[dict[str, Any]] = web.AppKey("extra")
-PRINCIPAL_KEY = "cmdb.principal"
+PRINCIPAL_KEY: web.RequestKey[Principal] = web.RequestKey("principal")

@@ -71,9 +71,7 @@ async def test_replaced_nic_closes_old_interface_relationship(store):
     old = nic("eno1", "3c:ec:ef:00:00:01", [("10.20.0.5", 24)])
     new = nic("eno2", "3c:ec:ef:00:00:99", [("10.20.0.5", 24)])
     first = await ingest(store, agent_report(interfaces=[lo, old]))
-    await ingest(
-        store, agent_report(interfaces=[lo, new], collected_at="2026-11-28T12:00:00.000Z")
-    )
+    await ingest(store, agent_report(interfaces=[lo, new], collected_at="2026-11-28T12:00:00.000Z"))
     host_id = first["ci_id"]
     names = sorted(v.other.name for v in await open_rels(store, host_id, "HAS_INTERFACE"))
     assert names == ["eno2", "lo"]
@@ -154,9 +152,7 @@ async def test_partial_report_closes_nothing(store):
     assert second["counts"]["relationships_closed"] == 0
     assert len(await open_rels(store, first["ci_id"], "INSTALLED")) == 30
     # a complete section that lost one package closes exactly that one
-    third = await ingest(
-        store, agent_report(packages=29, collected_at="2026-11-28T13:00:00.000Z")
-    )
+    third = await ingest(store, agent_report(packages=29, collected_at="2026-11-28T13:00:00.000Z"))
     assert third["counts"]["relationships_closed"] == 1
     assert len(await open_rels(store, first["ci_id"], "INSTALLED")) == 29
 
