@@ -9,8 +9,7 @@ from aiohttp import web
 if TYPE_CHECKING:
     from graph.store import Store
     from server.config import Settings
-    from server.control import Principal
-    from server.control import ControlDB
+    from server.control import ControlDB, Principal
     from server.ingest import Ingestor
 
 SETTINGS_KEY: web.AppKey[Settings] = web.AppKey("settings")
