@@ -1,0 +1,9 @@
+"""SNMP collectors, SNMP::Info-style: one module per MIB area, a transport seam
+(``session``), a full-device ``inventory`` and an address ``sweep``.
+
+Import the pieces from their modules, e.g.::
+
+    from collectors.snmp.session import Credential, open_session
+    from collectors.snmp.inventory import collect_device
+    from collectors.snmp.sweep import sweep
+"""

@@ -1,0 +1,55 @@
+"""BRIDGE-MIB and Q-BRIDGE-MIB forwarding databases (MAC -> bridge port -> ifIndex).
+
+Like most collectors this reads the default context only: per-VLAN FDBs that
+Cisco serves under community@vlan are not walked.
+"""
+
+from __future__ import annotations
+
+from collectors.snmp.convert import enum, integer, mac_from_index
+from collectors.snmp.mib import Column, Table, read_table
+from collectors.snmp.records import FdbEntry
+from collectors.snmp.session import SnmpSession
+
+FDB_STATUS = {1: "other", 2: "invalid", 3: "learned", 4: "self", 5: "mgmt"}
+
+BASE_PORT = Table("dot1dBasePortTable", "1.3.6.1.2.1.17.1.4.1", {2: Column("if_index", integer)})
+TP_FDB = Table(
+    "dot1dTpFdbTable",
+    "1.3.6.1.2.1.17.4.3.1",
+    {2: Column("port", integer), 3: Column("status", enum(FDB_STATUS))},
+)
+Q_TP_FDB = Table(
+    "dot1qTpFdbTable",
+    "1.3.6.1.2.1.17.7.1.2.2.1",
+    {2: Column("port", integer), 3: Column("status", enum(FDB_STATUS))},
+)
+SUBTREES = BASE_PORT.subtrees() + TP_FDB.subtrees() + Q_TP_FDB.subtrees()
+
+
+def transform(base_rows: dict, fdb_rows: dict, qfdb_rows: dict) -> tuple[FdbEntry, ...]:
+    port_if = {i[0]: r["if_index"] for i, r in base_rows.items() if len(i) == 1}
+    out: dict[tuple[str, int | None], FdbEntry] = {}
+    for index, row in qfdb_rows.items():
+        m = mac_from_index(index)
+        if m is None or len(index) != 7:
+            continue
+        port = row["port"] or None
+        out[(m, index[0])] = FdbEntry(
+            m, port, port_if.get(port), index[0], row["status"], Q_TP_FDB.name
+        )
+    vlan_macs = {m for m, _ in out}
+    for index, row in fdb_rows.items():
+        m = mac_from_index(index)
+        if m is None or len(index) != 6 or m in vlan_macs:
+            continue
+        port = row["port"] or None
+        out[(m, None)] = FdbEntry(m, port, port_if.get(port), None, row["status"], TP_FDB.name)
+    return tuple(out.values())
+
+
+async def collect(session: SnmpSession) -> tuple[FdbEntry, ...]:
+    base = await read_table(session, BASE_PORT)
+    fdb = await read_table(session, TP_FDB)
+    qfdb = await read_table(session, Q_TP_FDB)
+    return transform(base, fdb, qfdb)
