@@ -12,6 +12,10 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from tests.store.neo4j_fixture import neo4j_server, neo4j_store, open_neo4j_store  # noqa: E402
+
+__all__ = ["neo4j_server", "neo4j_store"]
+
 IN_CI = os.environ.get("CI") == "true"
 
 
@@ -25,11 +29,5 @@ async def store(request, tmp_path):
         yield backend
         await backend.close()
     else:
-        from graph.neo4j.store import Neo4jStore
-
-        uri, user, password = request.getfixturevalue("neo4j_server")
-        backend = Neo4jStore(uri, user, password)
-        await backend.open()
-        await backend.wipe()
-        yield backend
-        await backend.close()
+        async with open_neo4j_store(request.getfixturevalue("neo4j_server")) as backend:
+            yield backend
