@@ -154,6 +154,7 @@ class ChangeSet:
     create_rels: list[Rel] = field(default_factory=list)
     update_rels: list[Rel] = field(default_factory=list)  # attributes/sources/last_seen replaced
     close_rels: list[str] = field(default_factory=list)  # ended_at = at
+    set_status: list[tuple[str, str]] = field(default_factory=list)  # (ci id, status) only
     history: list[HistoryEntry] = field(default_factory=list)
     source_state: SourceState | None = None
     record_report: bool = True  # remember report_id so a re-send changes nothing
@@ -165,6 +166,7 @@ class ChangeSet:
             or self.create_rels
             or self.update_rels
             or self.close_rels
+            or self.set_status
             or self.history
         )
 

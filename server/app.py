@@ -19,6 +19,7 @@ from server.api.keys import CONTROL_KEY, EXTRA_KEY, INGEST_KEY, SETTINGS_KEY, ST
 from server.config import Settings
 from server.control import ControlDB
 from server.ingest import Ingestor
+from server.staleness import setup_staleness
 from server.stores import make_store
 
 log = logging.getLogger("cmdb.server")
@@ -63,6 +64,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         control.close()
 
     app.cleanup_ctx.append(resources)
+    setup_staleness(app)
     _load_extensions()
     for module in EXTENSIONS:
         module.register(app)

@@ -163,7 +163,8 @@ class SQLiteStore:
                     ],
                 )
                 c.executemany(
-                    "INSERT OR IGNORE INTO ci_identity (class, rule, value, ci_id) VALUES (?,?,?,?)",
+                    "INSERT OR IGNORE INTO ci_identity (class, rule, value, ci_id) "
+                    "VALUES (?,?,?,?)",
                     [
                         (ci.cls, rule, value, ci.id)
                         for ci in cs.create_cis
@@ -203,6 +204,10 @@ class SQLiteStore:
                 c.executemany(
                     "UPDATE ci SET last_seen=? WHERE id=?", [(cs.at, i) for i in cs.touch_cis]
                 )
+            if cs.set_status:
+                c.executemany(
+                    "UPDATE ci SET status=? WHERE id=?", [(st, i) for i, st in cs.set_status]
+                )
             if cs.close_rels:
                 c.executemany(
                     "UPDATE rel SET ended_at=? WHERE id=? AND ended_at IS NULL",
@@ -231,7 +236,13 @@ class SQLiteStore:
                 c.executemany(
                     "UPDATE rel SET sources=?, attributes=?, last_seen=?, scope=? WHERE id=?",
                     [
-                        (_dumps(r.sources), _dumps(r.attributes), r.last_seen or cs.at, r.scope, r.id)
+                        (
+                            _dumps(r.sources),
+                            _dumps(r.attributes),
+                            r.last_seen or cs.at,
+                            r.scope,
+                            r.id,
+                        )
                         for r in cs.update_rels
                     ],
                 )
@@ -310,7 +321,8 @@ class SQLiteStore:
             marks = ",".join("?" * len(chunk))
             rows = self.conn.execute(
                 f"SELECT ident.value, {_CI_COLUMNS} FROM ci_identity ident "
-                f"JOIN {_CI_FROM} ON ci.id = ident.ci_id "
+                "JOIN ci ON ci.id = ident.ci_id "
+                "LEFT JOIN source_state ss ON ss.scope = ci.scope "
                 f"WHERE ident.class=? AND ident.rule=? AND ident.value IN ({marks})",
                 [cls, rule, *chunk],
             )
@@ -357,10 +369,11 @@ class SQLiteStore:
         found: dict[tuple[str, str, str], Rel] = {}
         for chunk in _chunks(triples, 300):
             rows = self.conn.execute(
-                f"SELECT {_REL_COLUMNS} FROM json_each(?) t JOIN {_REL_FROM} "
+                f"SELECT {_REL_COLUMNS} FROM json_each(?) t JOIN rel "
                 "ON rel.type = json_extract(t.value, '$[0]') "
                 "AND rel.src = json_extract(t.value, '$[1]') "
-                "AND rel.dst = json_extract(t.value, '$[2]') AND rel.ended_at IS NULL",
+                "AND rel.dst = json_extract(t.value, '$[2]') AND rel.ended_at IS NULL "
+                "LEFT JOIN source_state rs ON rs.scope = rel.scope",
                 (json.dumps(chunk),),
             )
             for row in rows:
@@ -484,7 +497,12 @@ class SQLiteStore:
         return entries, total[0]
 
     async def history(
-        self, ci_id: str, limit: int, offset: int, since: str | None = None, until: str | None = None
+        self,
+        ci_id: str,
+        limit: int,
+        offset: int,
+        since: str | None = None,
+        until: str | None = None,
     ) -> tuple[list[HistoryEntry], int]:
         return await self._run(self._history_sync, ci_id, limit, offset, since, until)
 
@@ -521,8 +539,8 @@ class SQLiteStore:
         edges: list[Rel] = []
         ids = json.dumps(list(reached))
         rows = self.conn.execute(
-            f"SELECT {_REL_COLUMNS} FROM {_REL_FROM} "
-            "JOIN json_each(?) a ON a.value = rel.src "
+            f"SELECT {_REL_COLUMNS} FROM json_each(?) a JOIN rel ON a.value = rel.src "
+            "LEFT JOIN source_state rs ON rs.scope = rel.scope "
             "WHERE rel.ended_at IS NULL AND rel.dst IN (SELECT value FROM json_each(?))"
             + type_filter.replace("r.type", "rel.type"),
             [ids, ids, *type_params],

@@ -1,0 +1,80 @@
+"""Mark discovered CIs stale when no source has seen them for a while, retired later.
+
+Nothing is deleted: a stale or retired CI that a source reports again comes back
+to life (reconciliation sets it live and records it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from aiohttp import web
+
+from collectors.model import utc_now_iso
+from graph.staleness import unseen_since
+from graph.store import ChangeSet, HistoryEntry, Store, StoreError, StoreUnavailable
+from server.api.keys import SETTINGS_KEY, STORE_KEY
+
+log = logging.getLogger("cmdb.staleness")
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+async def sweep(
+    store: Store, stale_after: timedelta, retire_after: timedelta, now: datetime | None = None
+) -> dict[str, int]:
+    now = now or datetime.now(UTC)
+    counts = {"stale": 0, "retired": 0}
+    for new_status, statuses, age in (
+        ("stale", ("live",), stale_after),
+        ("retired", ("stale",), retire_after),
+    ):
+        while True:
+            cis = await unseen_since(store, _iso(now - age), statuses)
+            if not cis:
+                break
+            at = _iso(now)
+            changes = ChangeSet(report_id=f"sweep-{at}", source="staleness", at=at)
+            changes.record_report = False
+            for ci in cis:
+                changes.set_status.append((ci.id, new_status))
+                changes.history.append(
+                    HistoryEntry(ci.id, "ci", "status", ci.status, new_status, at, "staleness")
+                )
+            await store.apply(changes)
+            counts[new_status] += len(cis)
+    return counts
+
+
+def setup_staleness(app: web.Application, interval: float = 300.0) -> None:
+    async def loop(app: web.Application) -> AsyncIterator[None]:
+        settings = app[SETTINGS_KEY]
+
+        async def run() -> None:
+            while True:
+                try:
+                    counts = await sweep(
+                        app[STORE_KEY],
+                        timedelta(hours=settings.stale_after_hours),
+                        timedelta(days=settings.retire_after_days),
+                    )
+                    if any(counts.values()):
+                        log.info("staleness sweep at %s: %s", utc_now_iso(), counts)
+                except (StoreUnavailable, StoreError) as exc:
+                    log.warning("staleness sweep skipped: %s", exc)
+                await asyncio.sleep(interval)
+
+        task = asyncio.create_task(run())
+        yield
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            pass
+
+    app.cleanup_ctx.append(loop)
