@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -21,6 +22,7 @@ from collectors.model import AGENT_REPORT_SCHEMA, REPORT_SCHEMA, SUPPORTED_SCHEM
 from graph.store import Store
 from server.reconcile import ReconcileResult, reconcile
 from server.reconcile import host as host_transform
+from server.reconcile.desired import Desired
 
 log = logging.getLogger("cmdb.ingest")
 
@@ -72,7 +74,28 @@ def normalise_time(value: str) -> str:
     return parsed.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-TRANSFORMS = {"agent": host_transform.transform}
+# source kind -> pure transform of a report into what it describes
+TRANSFORMS: dict[str, Callable[[dict[str, Any]], Desired]] = {"agent": host_transform.transform}
+# source kind -> steps run after the report's own change set is committed, under the same
+# writer lock (e.g. linking SNMP neighbours to devices other reports created)
+PostStep = Callable[[Store, dict[str, Any], ReconcileResult, str], Awaitable[None]]
+POST_STEPS: dict[str, list[PostStep]] = {}
+
+
+def _load_optional_sources() -> None:
+    try:
+        from server.reconcile import snmp as snmp_transform
+    except ModuleNotFoundError as exc:
+        if exc.name != "server.reconcile.snmp":
+            raise
+        return
+    TRANSFORMS.setdefault("snmp", snmp_transform.transform)
+    for step in getattr(snmp_transform, "POST_STEPS", ()):
+        if step not in POST_STEPS.setdefault("snmp", []):
+            POST_STEPS["snmp"].append(step)
+
+
+_load_optional_sources()
 
 
 class Ingestor:
@@ -98,6 +121,9 @@ class Ingestor:
             result: ReconcileResult = await reconcile(
                 self.store, transform(report), report["report_id"], at, actor=actor
             )
+            if result.status != "superseded":
+                for step in POST_STEPS.get(report["source"], ()):
+                    await step(self.store, report, result, at)
             self.applied += 1
         log.info(
             "report %s from %s: %s %s",
