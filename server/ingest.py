@@ -11,6 +11,7 @@ a time: identification of a new host must see the previous report's result.
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
@@ -84,7 +85,7 @@ POST_STEPS: dict[str, list[PostStep]] = {}
 
 def _load_optional_sources() -> None:
     try:
-        from server.reconcile import snmp as snmp_transform
+        snmp_transform = importlib.import_module("server.reconcile.snmp")
     except ModuleNotFoundError as exc:
         if exc.name != "server.reconcile.snmp":
             raise
