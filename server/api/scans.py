@@ -1,0 +1,162 @@
+"""Scans and their schedules: /api/v1/scans, /api/v1/schedules."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from server.api.auth import require
+from server.api.errors import ApiError, read_json
+from server.api.keys import CONTROL_KEY, INGEST_KEY, SETTINGS_KEY
+from server.scans.credentials import CredentialError, parse_credentials
+from server.scans.manager import ScanManager, ScanRequest
+from server.scans.scheduler import ScheduleError, Scheduler, public_view, validate_schedule
+from server.scans.targets import TargetError, TargetsTooLarge, expand_targets, split_targets
+
+SCANS_KEY: web.AppKey[ScanManager] = web.AppKey("scans")
+SCHEDULER_KEY: web.AppKey[Scheduler] = web.AppKey("scheduler")
+
+routes = web.RouteTableDef()
+
+
+def _number(body: dict, name: str, default, kind, low, high):
+    value = body.get(name, default)
+    try:
+        value = kind(value)
+    except (TypeError, ValueError) as exc:
+        raise ApiError(400, f"'{name}' must be a number", field=f"$.{name}") from exc
+    if not low <= value <= high:
+        raise ApiError(400, f"'{name}' must be between {low} and {high}", field=f"$.{name}")
+    return value
+
+
+@routes.post("/api/v1/scans")
+async def start_scan(request: web.Request) -> web.Response:
+    require(request, "editor")
+    body = await read_json(request)
+    if not isinstance(body, dict):
+        raise ApiError(400, "a scan request must be a JSON object")
+    settings = request.app[SETTINGS_KEY]
+    try:
+        spec = body.get("targets")
+        if not isinstance(spec, str | list):
+            raise TargetError("'targets' is required: addresses, ranges or CIDR blocks")
+        targets = expand_targets(spec, settings.scan_max_addresses)
+        credentials = parse_credentials(body.get("credentials"))
+    except TargetError as exc:
+        raise ApiError(400, f"bad targets: {exc}", field="$.targets") from exc
+    except TargetsTooLarge as exc:
+        raise ApiError(422, str(exc), field="$.targets") from exc
+    except CredentialError as exc:
+        raise ApiError(400, str(exc), field="$.credentials") from exc
+    scan = request.app[SCANS_KEY].start(
+        ScanRequest(
+            targets=targets,
+            credentials=credentials,
+            port=_number(body, "port", 161, int, 1, 65535),
+            timeout=_number(body, "timeout", 1.0, float, 0.05, 60),
+            retries=_number(body, "retries", 1, int, 0, 10),
+            concurrency=_number(body, "concurrency", settings.scan_concurrency, int, 1, 1024),
+            spec=",".join(split_targets(spec)),
+        )
+    )
+    return web.json_response(scan.to_api(), status=202)
+
+
+@routes.get("/api/v1/scans")
+async def list_scans(request: web.Request) -> web.Response:
+    require(request, "reader")
+    items = [s.to_api() for s in request.app[SCANS_KEY].list()]
+    for item in items:
+        item.pop("devices", None)
+        item["errors"] = item["errors"][:10]
+    return web.json_response({"items": items, "total": len(items)})
+
+
+@routes.get("/api/v1/scans/{id}")
+async def show_scan(request: web.Request) -> web.Response:
+    require(request, "reader")
+    scan = request.app[SCANS_KEY].get(request.match_info["id"])
+    if scan is None:
+        raise ApiError(404, f"no scan with id {request.match_info['id']!r}")
+    return web.json_response(scan.to_api())
+
+
+@routes.post("/api/v1/schedules")
+async def put_schedule(request: web.Request) -> web.Response:
+    require(request, "editor")
+    body = await read_json(request)
+    settings = request.app[SETTINGS_KEY]
+    try:
+        schedule = validate_schedule(body, settings.scan_max_addresses)
+    except (ScheduleError, TargetError) as exc:
+        raise ApiError(400, str(exc)) from exc
+    except TargetsTooLarge as exc:
+        raise ApiError(422, str(exc), field="$.targets") from exc
+    saved = request.app[SCHEDULER_KEY].put(schedule)
+    return web.json_response(public_view(saved), status=201)
+
+
+@routes.get("/api/v1/schedules")
+async def list_schedules(request: web.Request) -> web.Response:
+    require(request, "reader")
+    items = [public_view(s) for s in request.app[SCHEDULER_KEY].all()]
+    return web.json_response({"items": items, "total": len(items)})
+
+
+@routes.get("/api/v1/schedules/{name}")
+async def show_schedule(request: web.Request) -> web.Response:
+    require(request, "reader")
+    schedule = request.app[SCHEDULER_KEY].get(request.match_info["name"])
+    if schedule is None:
+        raise ApiError(404, f"no schedule named {request.match_info['name']!r}")
+    return web.json_response(public_view(schedule))
+
+
+@routes.post("/api/v1/schedules/{name}/run")
+async def run_schedule(request: web.Request) -> web.Response:
+    require(request, "editor")
+    scheduler = request.app[SCHEDULER_KEY]
+    schedule = scheduler.get(request.match_info["name"])
+    if schedule is None:
+        raise ApiError(404, f"no schedule named {request.match_info['name']!r}")
+    running = request.app[SCANS_KEY].running_for_schedule(schedule["name"])
+    if running is not None:
+        raise ApiError(
+            409, f"schedule {schedule['name']!r} is already running as scan {running.id}"
+        )
+    state = scheduler.run_now(schedule)
+    scheduler.put(schedule)
+    return web.json_response(state.to_api(), status=202)
+
+
+@routes.delete("/api/v1/schedules/{name}")
+async def delete_schedule(request: web.Request) -> web.Response:
+    require(request, "editor")
+    if not request.app[SCHEDULER_KEY].delete(request.match_info["name"]):
+        raise ApiError(404, f"no schedule named {request.match_info['name']!r}")
+    return web.json_response({"name": request.match_info["name"], "deleted": True})
+
+
+def register(app: web.Application) -> None:
+    app.router.add_routes(routes)
+
+    async def scanning(app: web.Application) -> AsyncIterator[None]:
+        manager = ScanManager(app[CONTROL_KEY], app[INGEST_KEY])
+        manager.recover()
+        scheduler = Scheduler(app[CONTROL_KEY], manager, app[SETTINGS_KEY])
+        scheduler.load_config(app[SETTINGS_KEY].schedules)
+        app[SCANS_KEY] = manager
+        app[SCHEDULER_KEY] = scheduler
+        ticker = asyncio.create_task(scheduler.loop())
+        yield
+        ticker.cancel()
+        try:
+            await ticker
+        except asyncio.CancelledError:
+            pass
+        await manager.shutdown()
+
+    app.cleanup_ctx.append(scanning)

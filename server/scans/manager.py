@@ -1,0 +1,261 @@
+"""Run scans in the background: sweep, reconcile each answering device, keep counts.
+
+A scan's record lives in the control database, so its status survives a restart
+(a scan that was running when the server stopped is marked ``interrupted``).
+The credential profile that worked for a device is remembered (in the control
+database only) and tried first next time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from collectors.model import utc_now_iso
+from collectors.snmp.session import Credential
+from collectors.snmp.sweep import SweepResult, SweepTarget, sweep
+from graph.store import StoreError, StoreUnavailable
+from server.control import ControlDB
+from server.ingest import Ingestor, ReportInvalid
+from server.reconcile import ReconcileError
+from server.scans.credentials import describe
+
+log = logging.getLogger("cmdb.scans")
+
+SCANS = "scan"
+REMEMBERED = "device_credential"
+MAX_ERRORS_KEPT = 1000
+
+
+@dataclass
+class ScanRequest:
+    targets: list[str]
+    credentials: list[Credential]
+    port: int = 161
+    timeout: float = 1.0
+    retries: int = 1
+    concurrency: int = 64
+    schedule: str | None = None
+    spec: str = ""
+
+
+@dataclass
+class ScanState:
+    id: str
+    status: str
+    total: int
+    spec: str
+    port: int
+    credentials: list[dict[str, Any]]
+    schedule: str | None = None
+    created_at: str = field(default_factory=utc_now_iso)
+    started_at: str | None = None
+    finished_at: str | None = None
+    counts: dict[str, int] = field(
+        default_factory=lambda: {
+            "probed": 0,
+            "answered": 0,
+            "devices": 0,
+            "timeouts": 0,
+            "errors": 0,
+        }
+    )
+    errors: list[dict[str, str]] = field(default_factory=list)
+    devices: list[dict[str, Any]] = field(default_factory=list)
+    message: str | None = None
+
+    def to_api(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "targets": self.spec,
+            "port": self.port,
+            "total": self.total,
+            "counts": self.counts,
+            "errors": self.errors,
+            "devices": self.devices,
+            "credentials": self.credentials,
+            "schedule": self.schedule,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "finished_at": self.finished_at,
+            "message": self.message,
+        }
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ScanState:
+        return cls(
+            id=data["id"],
+            status=data["status"],
+            total=data["total"],
+            spec=data.get("targets", ""),
+            port=data.get("port", 161),
+            credentials=data.get("credentials", []),
+            schedule=data.get("schedule"),
+            created_at=data.get("created_at"),
+            started_at=data.get("started_at"),
+            finished_at=data.get("finished_at"),
+            counts=data.get("counts", {}),
+            errors=data.get("errors", []),
+            devices=data.get("devices", []),
+            message=data.get("message"),
+        )
+
+
+class ScanManager:
+    def __init__(self, control: ControlDB, ingestor: Ingestor) -> None:
+        self.control = control
+        self.ingestor = ingestor
+        self.tasks: dict[str, asyncio.Task] = {}
+        self.live: dict[str, ScanState] = {}
+
+    # ------------------------------------------------------------ records
+    def _save(self, state: ScanState) -> None:
+        self.control.put(SCANS, state.id, json.dumps(state.to_api()))
+
+    def get(self, scan_id: str) -> ScanState | None:
+        if scan_id in self.live:
+            return self.live[scan_id]
+        raw = self.control.get(SCANS, scan_id)
+        return ScanState.from_json(json.loads(raw)) if raw else None
+
+    def list(self) -> list[ScanState]:
+        states = [ScanState.from_json(json.loads(v)) for _, v in self.control.items(SCANS)]
+        states = [self.live.get(s.id, s) for s in states]
+        return sorted(states, key=lambda s: s.created_at or "", reverse=True)
+
+    def recover(self) -> None:
+        """Scans that were running when the server stopped did not finish."""
+        for state in self.list():
+            if state.status in ("queued", "running"):
+                state.status = "interrupted"
+                state.message = "the server stopped while this scan ran"
+                state.finished_at = utc_now_iso()
+                self._save(state)
+
+    def running_for_schedule(self, schedule: str) -> ScanState | None:
+        for state in self.live.values():
+            if state.schedule == schedule and state.status in ("queued", "running"):
+                return state
+        return None
+
+    # ------------------------------------------------------------ running
+    def start(self, request: ScanRequest) -> ScanState:
+        state = ScanState(
+            id=str(uuid.uuid4()),
+            status="queued",
+            total=len(request.targets),
+            spec=request.spec,
+            port=request.port,
+            credentials=[describe(c) for c in request.credentials],
+            schedule=request.schedule,
+        )
+        self.live[state.id] = state
+        self._save(state)
+        task = asyncio.create_task(self._run(state, request), name=f"scan-{state.id}")
+        self.tasks[state.id] = task
+        task.add_done_callback(lambda _t: self.tasks.pop(state.id, None))
+        return state
+
+    def _ordered(self, request: ScanRequest) -> dict[tuple[str, ...], list[SweepTarget]]:
+        """Group targets by credential order: a remembered profile goes first for its device."""
+        by_fingerprint = {c.fingerprint(): c for c in request.credentials}
+        default = tuple(c.fingerprint() for c in request.credentials)
+        groups: dict[tuple[str, ...], list[SweepTarget]] = {}
+        for host in request.targets:
+            remembered = self.control.get(REMEMBERED, f"{host}:{request.port}")
+            order = default
+            if remembered and remembered in by_fingerprint:
+                order = (remembered, *(f for f in default if f != remembered))
+            groups.setdefault(order, []).append(SweepTarget(host, request.port))
+        return groups
+
+    async def _run(self, state: ScanState, request: ScanRequest) -> None:
+        state.status = "running"
+        state.started_at = utc_now_iso()
+        self._save(state)
+        by_fingerprint = {c.fingerprint(): c for c in request.credentials}
+        try:
+            for order, targets in self._ordered(request).items():
+                credentials = [by_fingerprint[f] for f in order]
+
+                async def progress(
+                    result: SweepResult, _done: int, _total: int, credentials=credentials
+                ) -> None:
+                    await self._record(state, result, credentials)
+
+                await sweep(
+                    targets,
+                    credentials,
+                    concurrency=request.concurrency,
+                    timeout=request.timeout,
+                    retries=request.retries,
+                    on_progress=progress,
+                )
+            state.status = "done"
+        except asyncio.CancelledError:
+            state.status = "cancelled"
+            raise
+        except Exception as exc:  # the scan fails; the server does not
+            log.exception("scan %s failed", state.id)
+            state.status = "failed"
+            state.message = f"{type(exc).__name__}: {exc}"
+        finally:
+            state.finished_at = utc_now_iso()
+            self._save(state)
+            self.live.pop(state.id, None)
+
+    async def _record(
+        self, state: ScanState, result: SweepResult, credentials: list[Credential]
+    ) -> None:
+        counts = state.counts
+        counts["probed"] += 1
+        target = f"{result.host}:{result.port}"
+        if result.status == "timeout":
+            counts["timeouts"] += 1
+        elif result.status == "error":
+            self._error(state, target, result.error or "error")
+        else:
+            counts["answered"] += 1
+            if result.credential_index is not None:
+                chosen = credentials[result.credential_index]
+                self.control.put(REMEMBERED, target, chosen.fingerprint())
+            if result.inventory is not None:
+                await self._reconcile(state, target, result)
+        if counts["probed"] % 25 == 0 or counts["probed"] == state.total:
+            self._save(state)
+
+    async def _reconcile(self, state: ScanState, target: str, result: SweepResult) -> None:
+        report = result.inventory.to_report({"scan_id": state.id}).to_json()
+        try:
+            outcome = await self.ingestor.ingest(report, actor=f"scan:{state.id}")
+        except (ReportInvalid, ReconcileError, StoreError, StoreUnavailable) as exc:
+            self._error(state, target, f"not reconciled: {exc}")
+            return
+        state.counts["devices"] += 1
+        state.devices.append(
+            {
+                "target": target,
+                "ci_id": outcome.get("ci_id"),
+                "name": result.inventory.system.name if result.inventory.system else None,
+                "status": outcome.get("status"),
+            }
+        )
+
+    def _error(self, state: ScanState, target: str, message: str) -> None:
+        state.counts["errors"] += 1
+        if len(state.errors) < MAX_ERRORS_KEPT:
+            state.errors.append({"target": target, "error": message})
+
+    async def shutdown(self) -> None:
+        for task in list(self.tasks.values()):
+            task.cancel()
+        for task in list(self.tasks.values()):
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
