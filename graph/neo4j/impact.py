@@ -1,0 +1,133 @@
+"""Impact walk and history-by-time on Neo4j.
+
+The walk is one quantified path pattern: an undirected hop whose WHERE picks
+the direction by relationship type (``Y -[inbound]-> X`` or ``X -[outbound]->
+Y``), repeated 1..depth times from the start CIs, ``DISTINCT`` on the CIs
+reached. A second read returns the reached CIs with their outgoing open
+relationships of the walked types; the edges whose far end was reached too are
+the cause -> effect edges. Depth per CI is the breadth-first distance over
+those edges (the same minimum hop count SQLite's CTE keeps).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any
+
+from graph.neo4j import cypher
+from graph.queries import ImpactEdge, ImpactWalk
+from graph.store import HistoryEntry
+
+_HOP = (
+    "(x)-[r]-(y) WHERE r.ended_at IS NULL AND ("
+    "(type(r) IN $inbound AND startNode(r) = y) OR "
+    "(type(r) IN $outbound AND startNode(r) = x))"
+)
+
+
+def walk_query(depth: int) -> str:
+    label = cypher.ident(cypher.CI_LABEL)
+    return (
+        f"MATCH (s:{label}) WHERE s.id IN $start "
+        f"MATCH (s) ({_HOP}){{1,{int(depth)}}} (t) "
+        "RETURN DISTINCT t.id AS id"
+    )
+
+
+def nodes_query() -> str:
+    label = cypher.ident(cypher.CI_LABEL)
+    return (
+        f"UNWIND $ids AS id MATCH (a:{label} {{id: id}}) "
+        "OPTIONAL MATCH (a)-[r]->(b) WHERE r.ended_at IS NULL AND type(r) IN $types "
+        "RETURN a.id AS id, a.class AS class, a.name AS name, "
+        "collect(CASE WHEN r IS NULL THEN NULL ELSE [r.id, type(r), b.id] END) AS out"
+    )
+
+
+async def impact_walk(
+    store: Any, start: list[str], depth: int, inbound: tuple[str, ...], outbound: tuple[str, ...]
+) -> ImpactWalk:
+    known = set(cypher.REL_TYPE_NAMES)
+    inbound = tuple(t for t in inbound if t in known)
+    outbound = tuple(t for t in outbound if t in known)
+    types = [*inbound, *outbound]
+
+    async def work(tx) -> ImpactWalk:
+        reached: set[str] = set(start)
+        if depth >= 1 and types:
+            result = await tx.run(
+                walk_query(depth), start=start, inbound=list(inbound), outbound=list(outbound)
+            )
+            reached.update([row["id"] async for row in result])
+        rows = await (await tx.run(nodes_query(), ids=sorted(reached), types=types)).data()
+        walk = ImpactWalk()
+        inbound_set = set(inbound)
+        present = {row["id"] for row in rows}
+        for row in rows:
+            for rel_id, rel_type, dst in row["out"]:
+                if dst not in present or dst == row["id"]:
+                    continue
+                if rel_type in inbound_set:
+                    edge = ImpactEdge(cause=dst, effect=row["id"], type=rel_type, rel_id=rel_id)
+                else:
+                    edge = ImpactEdge(cause=row["id"], effect=dst, type=rel_type, rel_id=rel_id)
+                walk.edges.append(edge)
+        walk.edges.sort(key=lambda e: e.rel_id)
+        # breadth-first distance from the start set over the cause -> effect edges
+        depth_of = {sid: 0 for sid in start if sid in present}
+        effects: dict[str, list[str]] = {}
+        for edge in walk.edges:
+            effects.setdefault(edge.cause, []).append(edge.effect)
+        queue = deque(depth_of)
+        while queue:
+            node = queue.popleft()
+            for nxt in effects.get(node, ()):
+                if nxt not in depth_of:
+                    depth_of[nxt] = depth_of[node] + 1
+                    queue.append(nxt)
+        for row in rows:
+            walk.nodes[row["id"]] = (row["class"], row["name"], depth_of.get(row["id"], depth))
+        return walk
+
+    return await store._read(work)
+
+
+HISTORY_BETWEEN = (
+    "MATCH (h:HistoryEntry) WHERE ($since IS NULL OR h.at >= $since) "
+    "AND ($until IS NULL OR h.at <= $until) "
+    "AND ($sources IS NULL OR h.source IN $sources) "
+    "RETURN h {.*} AS h ORDER BY h.at, h.tx, h.seq LIMIT $limit"
+)
+
+
+async def history_between(
+    store: Any,
+    since: str | None,
+    until: str | None,
+    sources: tuple[str, ...] | None,
+    limit: int,
+) -> list[HistoryEntry]:
+    import json
+
+    rows = await store._query(
+        HISTORY_BETWEEN,
+        since=since,
+        until=until,
+        sources=list(sources) if sources else None,
+        limit=int(limit),
+    )
+    return [
+        HistoryEntry(
+            ci_id=h["ci_id"],
+            kind=h["kind"],
+            field=h["field"],
+            old=json.loads(h["old"]) if h.get("old") is not None else None,
+            new=json.loads(h["new"]) if h.get("new") is not None else None,
+            at=h["at"],
+            source=h["source"],
+            report_id=h.get("report_id"),
+            other_id=h.get("other_id"),
+            actor=h.get("actor"),
+        )
+        for h in (r["h"] for r in rows)
+    ]

@@ -1,0 +1,122 @@
+"""Impact walk and history-by-time on SQLite: one recursive CTE, then one edge query.
+
+``UNION`` (not ``UNION ALL``) keeps each (CI, depth) pair once, so a cycle
+stops growing at the depth bound; the minimum depth per CI is kept.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from graph.queries import ImpactEdge, ImpactWalk
+from graph.store import HistoryEntry
+
+
+def _marks(values: tuple[str, ...]) -> str:
+    return ",".join("?" * len(values))
+
+
+def _walk_sync(
+    store: Any, start: list[str], depth: int, inbound: tuple[str, ...], outbound: tuple[str, ...]
+) -> ImpactWalk:
+    conn = store.conn
+    steps: list[str] = []
+    params: list[Any] = [json.dumps(start)]
+    if inbound:
+        # X failed and Y -[t]-> X with t in inbound: Y depends on X
+        steps.append(
+            "SELECT r.src, w.depth + 1 FROM walk w JOIN rel r ON r.dst = w.id "
+            f"AND r.ended_at IS NULL AND r.type IN ({_marks(inbound)}) WHERE w.depth < ?"
+        )
+        params += [*inbound, depth]
+    if outbound:
+        # X failed and X -[t]-> Y with t in outbound: X contains Y
+        steps.append(
+            "SELECT r.dst, w.depth + 1 FROM walk w JOIN rel r ON r.src = w.id "
+            f"AND r.ended_at IS NULL AND r.type IN ({_marks(outbound)}) WHERE w.depth < ?"
+        )
+        params += [*outbound, depth]
+    union = "".join(f" UNION {s}" for s in steps)
+    sql = (
+        f"WITH RECURSIVE walk(id, depth) AS (SELECT value, 0 FROM json_each(?){union}) "
+        "SELECT w.id, min(w.depth), ci.class, ci.name FROM walk w JOIN ci ON ci.id = w.id "
+        "GROUP BY w.id"
+    )
+    walk = ImpactWalk()
+    for ci_id, d, cls, name in conn.execute(sql, params):
+        walk.nodes[ci_id] = (cls, name, d)
+    types = (*inbound, *outbound)
+    if len(walk.nodes) < 2 or not types:
+        return walk
+    ids = json.dumps(list(walk.nodes))
+    rows = conn.execute(
+        "SELECT rel.id, rel.type, rel.src, rel.dst FROM json_each(?) a "
+        "JOIN rel ON rel.src = a.value AND rel.ended_at IS NULL "
+        f"AND rel.type IN ({_marks(types)}) "
+        "WHERE rel.dst IN (SELECT value FROM json_each(?)) AND rel.src != rel.dst",
+        [ids, *types, ids],
+    )
+    inbound_set = set(inbound)
+    for rel_id, rel_type, src, dst in rows:
+        if rel_type in inbound_set:
+            walk.edges.append(ImpactEdge(cause=dst, effect=src, type=rel_type, rel_id=rel_id))
+        else:
+            walk.edges.append(ImpactEdge(cause=src, effect=dst, type=rel_type, rel_id=rel_id))
+    walk.edges.sort(key=lambda e: e.rel_id)
+    return walk
+
+
+async def impact_walk(
+    store: Any, start: list[str], depth: int, inbound: tuple[str, ...], outbound: tuple[str, ...]
+) -> ImpactWalk:
+    return await store._run(_walk_sync, store, start, depth, inbound, outbound)
+
+
+def _history_sync(
+    store: Any,
+    since: str | None,
+    until: str | None,
+    sources: tuple[str, ...] | None,
+    limit: int,
+) -> list[HistoryEntry]:
+    clauses, params = ["1=1"], []
+    if since:
+        clauses.append("at >= ?")
+        params.append(since)
+    if until:
+        clauses.append("at <= ?")
+        params.append(until)
+    if sources:
+        clauses.append(f"source IN ({_marks(sources)})")
+        params += list(sources)
+    rows = store.conn.execute(
+        "SELECT ci_id, kind, field, old, new, at, source, report_id, other_id, actor "
+        f"FROM history WHERE {' AND '.join(clauses)} ORDER BY at, seq LIMIT ?",
+        [*params, limit],
+    )
+    return [
+        HistoryEntry(
+            ci_id=r[0],
+            kind=r[1],
+            field=r[2],
+            old=json.loads(r[3]) if r[3] is not None else None,
+            new=json.loads(r[4]) if r[4] is not None else None,
+            at=r[5],
+            source=r[6],
+            report_id=r[7],
+            other_id=r[8],
+            actor=r[9],
+        )
+        for r in rows
+    ]
+
+
+async def history_between(
+    store: Any,
+    since: str | None,
+    until: str | None,
+    sources: tuple[str, ...] | None,
+    limit: int,
+) -> list[HistoryEntry]:
+    return await store._run(_history_sync, store, since, until, sources, limit)

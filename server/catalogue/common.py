@@ -1,0 +1,91 @@
+"""Small helpers shared by the catalogue modules: validation, times, reference lookups."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, date, datetime
+from typing import Any
+
+from graph.store import CI, Store
+from server.catalogue import invalid, unprocessable
+
+
+def opt_str(body: dict[str, Any], key: str, where: str = "$") -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise invalid(f"{where}.{key} must be a non-empty string", field=f"{where}.{key}")
+    return value.strip()
+
+
+def req_str(body: dict[str, Any], key: str, where: str = "$") -> str:
+    value = opt_str(body, key, where)
+    if value is None:
+        raise invalid(f"{where}.{key} is required", field=f"{where}.{key}")
+    return value
+
+
+def opt_date(body: dict[str, Any], key: str, where: str = "$") -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(str(value)).isoformat()
+    except ValueError as exc:
+        raise invalid(
+            f"{where}.{key} must be a date like 2026-12-31, not {value!r}", field=f"{where}.{key}"
+        ) from exc
+
+
+def parse_time(value: Any, name: str) -> str:
+    """ISO 8601 (a date alone means midnight UTC) in the store's form: UTC, ms, ``Z``."""
+    if not isinstance(value, str) or not value.strip():
+        raise invalid(f"{name} must be an ISO 8601 time such as 2026-11-28T10:00:00Z")
+    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    try:
+        parsed = datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise invalid(f"{name} must be an ISO 8601 time, not {value!r}") from exc
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def to_datetime(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")
+
+
+def check_id(value: Any, where: str) -> str:
+    if not isinstance(value, str) or not _ID.match(value):
+        raise invalid(f"{where} must be a CI id (a string), not {value!r}", field=where)
+    return value
+
+
+async def resolve_ids(store: Store, refs: list[tuple[str, str]]) -> dict[str, CI]:
+    """CIs by id for (where, id) pairs; 422 naming the first unknown one."""
+    found = await store.get_cis(sorted({ci_id for _, ci_id in refs}))
+    for where, ci_id in refs:
+        if ci_id not in found:
+            raise unprocessable(f"{where}: no configuration item with id {ci_id!r}", field=where)
+    return found
+
+
+async def all_of_class(store: Store, cls: str, page: int = 5000) -> list[CI]:
+    out: list[CI] = []
+    offset = 0
+    while True:
+        items, total = await store.list_cis(cls, None, page, offset)
+        out.extend(items)
+        offset += len(items)
+        if not items or offset >= total:
+            return out
+
+
+def ref(ci: CI | None) -> dict[str, Any] | None:
+    if ci is None:
+        return None
+    return {"id": ci.id, "class": ci.cls, "name": ci.name}
