@@ -21,6 +21,7 @@ from jsonschema import Draft202012Validator
 
 from collectors.model import AGENT_REPORT_SCHEMA, REPORT_SCHEMA, SUPPORTED_SCHEMA_VERSIONS
 from graph.store import Store
+from server.catalogue.connections import connection_hook
 from server.reconcile import ReconcileResult, reconcile
 from server.reconcile import host as host_transform
 from server.reconcile.desired import Desired
@@ -83,6 +84,15 @@ PostStep = Callable[[Store, dict[str, Any], ReconcileResult, str], Awaitable[Non
 POST_STEPS: dict[str, list[PostStep]] = {}
 
 
+def _no_extension(report: dict[str, Any], stats: dict[str, int]) -> None:
+    return None
+
+
+# source kind -> report -> engine hook (or None) that adds facts resolved against the store
+# to the report's own change set (observed connections become CONNECTS_TO)
+EXTENSIONS = {"agent": connection_hook}
+
+
 def _load_optional_sources() -> None:
     try:
         snmp_transform = importlib.import_module("server.reconcile.snmp")
@@ -119,8 +129,10 @@ class Ingestor:
         async with self.lock:
             if await self.store.report_seen(report["report_id"]):
                 return {"status": "duplicate", "report_id": report["report_id"]}
+            stats: dict[str, int] = {}
+            hook = EXTENSIONS.get(report["source"], _no_extension)(report, stats=stats)
             result: ReconcileResult = await reconcile(
-                self.store, transform(report), report["report_id"], at, actor=actor
+                self.store, transform(report), report["report_id"], at, actor=actor, extend=hook
             )
             if result.status != "superseded":
                 for step in POST_STEPS.get(report["source"], ()):
@@ -133,4 +145,7 @@ class Ingestor:
             result.status,
             result.counts,
         )
-        return {"report_id": report["report_id"], **result.to_api()}
+        answer = {"report_id": report["report_id"], **result.to_api()}
+        if stats:
+            answer["connections"] = stats
+        return answer

@@ -42,9 +42,27 @@ async def list_cis(request: web.Request) -> web.Response:
 async def show_ci(request: web.Request) -> web.Response:
     require(request, "reader")
     ci = await _ci_or_404(request)
+    if request.query.get("as_of"):
+        return await _show_as_of(request, ci)
     include_ended = request.query.get("include_ended") in ("1", "true", "yes")
     rels = await request.app[STORE_KEY].relationships(ci.id, include_ended=include_ended)
     return web.json_response({**ci.to_api(), "relationships": [r.to_api() for r in rels]})
+
+
+async def _show_as_of(request: web.Request, ci) -> web.Response:
+    """The CI as it was at ``as_of``: attributes rolled back through the history."""
+    from server.catalogue import CatalogueError
+    from server.catalogue.common import parse_time
+    from server.catalogue.status import ci_as_of
+
+    try:
+        at = parse_time(request.query["as_of"], "query parameter 'as_of'")
+    except CatalogueError as exc:
+        raise ApiError(exc.status, exc.message) from exc
+    state = await ci_as_of(request.app[STORE_KEY], ci, at)
+    if state is None:
+        raise ApiError(404, f"configuration item {ci.id!r} did not exist yet at {at}")
+    return web.json_response(state)
 
 
 @routes.get("/api/v1/cis/{id}/history")

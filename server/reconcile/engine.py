@@ -9,6 +9,7 @@ last_seen from that report time (see ``graph.store``).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +31,10 @@ from server.reconcile.identify import identify, identity_values
 # overwritten by a weaker one (hardware facts from the agent beat SNMP's; owner
 # and criticality set by hand beat any discovery).
 SOURCE_PRIORITY = {"manual": 100, "agent": 50, "snmp": 30, "import": 20}
+
+
+# a hook that adds facts a transform cannot resolve alone (observed connections)
+Extension = Callable[[Store, "_Writer", str, dict[str, str]], Awaitable[None]]
 
 
 class ReconcileError(ValueError):
@@ -178,7 +183,10 @@ async def reconcile(
     report_id: str,
     at: str,
     actor: str | None = None,
+    extend: Extension | None = None,
 ) -> ReconcileResult:
+    """Reconcile one report; ``extend`` (if given) adds to the same change set before it is
+    applied, with the root CI id and the ids of the report's CIs by local reference."""
     source = desired.source
     cs = ChangeSet(report_id=report_id, source=source, at=at)
     writer = _Writer(cs, source, actor)
@@ -212,6 +220,9 @@ async def reconcile(
     names: dict[str, str | None] = {root_id: root.name}
     await _resolve_cis(store, desired, writer, state, scope, ids, names)
     await _resolve_rels(store, desired, writer, state, scope, ids, names)
+
+    if extend is not None:
+        await extend(store, writer, root_id, ids)
 
     cs.source_state = SourceState(
         scope=scope, source=source, last_report_at=at, report_id=report_id
