@@ -5,8 +5,9 @@
   server; otherwise it starts (or reuses) one with
   ``deploy/neo4j/neo4j-local start .cache/neo4j-test --bolt-port 7688 --http-port 7475``
   and leaves it running for the next session (``neo4j-local stop .cache/neo4j-test``
-  stops it). When no server can be had the tests are skipped, except under ``CI=true``,
-  where that is a failure.
+  stops it). The session holds a file lock on the test database (sessions wipe it, so
+  concurrent sessions take turns). When no server can be had the tests are skipped,
+  except under ``CI=true``, where that is a failure.
 * ``neo4j_store`` (function): an opened :class:`Neo4jStore` on a wiped database.
 
 Use them from a conftest (``from tests.store.neo4j_fixture import neo4j_server,
@@ -15,9 +16,11 @@ neo4j_store``) or through :func:`open_neo4j_store` in a parametrised store fixtu
 
 from __future__ import annotations
 
+import fcntl
 import os
 import subprocess
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +35,7 @@ LAUNCHER = REPO / "deploy" / "neo4j" / "neo4j-local"
 SERVER_DIR = REPO / ".cache" / "neo4j-test"
 BOLT_PORT = 7688
 HTTP_PORT = 7475
+LOCK_WAIT = float(os.environ.get("CMDB_TEST_NEO4J_LOCK_WAIT", "900"))
 
 
 @dataclass(frozen=True)
@@ -84,10 +88,12 @@ def start_test_server() -> Neo4jServer:
 
 async def wipe(store: Neo4jStore) -> None:
     """Delete every node and relationship (constraints and indexes stay)."""
-    await store.driver.execute_query(
-        "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS",
-        database_=store.database,
-    )
+    async with store.driver.session(database=store.database) as session:
+        # CALL ... IN TRANSACTIONS needs an auto-commit transaction (session.run)
+        result = await session.run(
+            "MATCH (n) CALL (n) { DETACH DELETE n } IN TRANSACTIONS OF 10000 ROWS"
+        )
+        await result.consume()
 
 
 @asynccontextmanager
@@ -102,9 +108,36 @@ async def open_neo4j_store(server: Neo4jServer) -> AsyncIterator[Neo4jStore]:
         await store.close()
 
 
+def _exclusive_use(uri: str) -> int | None:
+    """Hold the test database for this pytest session: every session wipes it, so
+    concurrent sessions (several engineers, several terminals) take turns."""
+    lock_dir = REPO / ".cache"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    name = "".join(ch if ch.isalnum() else "_" for ch in uri)
+    fd = os.open(lock_dir / f"neo4j-test-{name}.lock", os.O_CREAT | os.O_RDWR, 0o600)
+    deadline = time.monotonic() + LOCK_WAIT
+    while True:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return fd
+        except BlockingIOError:
+            if time.monotonic() > deadline:
+                os.close(fd)
+                _unavailable(f"another test session has held {uri} for {LOCK_WAIT:.0f} s")
+                return None
+            time.sleep(0.5)
+
+
 @pytest.fixture(scope="session")
-def neo4j_server() -> Neo4jServer:
-    return start_test_server()
+def neo4j_server() -> Iterator[Neo4jServer]:
+    server = start_test_server()
+    fd = _exclusive_use(server.uri)
+    try:
+        yield server
+    finally:
+        if fd is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 @pytest_asyncio.fixture

@@ -1,0 +1,395 @@
+"""Cypher for the Neo4j backend, generated from ``graph.schema``.
+
+Graph model:
+
+* every CI is a node with the label of its class plus ``:CI`` (``(:Host:CI)``);
+  properties: ``id``, ``class``, ``name``, ``status``, ``first_seen``, ``last_seen``,
+  ``scope``, ``sources``, one ``key_<rule>`` per identification rule it fills, its
+  attributes as plain properties where Neo4j can store them (scalars and lists of
+  one scalar type; anything else is JSON text marked ``json:``), and the exact
+  attribute and attribute-source dicts as JSON (``attributes_json``,
+  ``attr_sources_json``), which is what the store reads back;
+* every relationship has the schema type (``HAS_INTERFACE`` ...) and the properties
+  ``id``, ``first_seen``, ``last_seen``, ``ended_at``, ``scope``, ``sources``,
+  ``attributes`` (JSON text) plus its attributes as plain properties, like nodes;
+* ``(:HistoryEntry)``, ``(:SourceState {scope})`` and ``(:Report {report_id})``
+  hold the audit trail, the last full report per scope and the applied report ids.
+
+Labels, relationship types and property keys cannot be query parameters, so the
+statements that need them are generated per class, rule or type from the schema;
+every name that reaches query text is checked against the identifier pattern and
+backtick-quoted. Values always travel as parameters.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from graph.schema import CI_CLASSES, REL_TYPES, RESERVED_PROPERTIES, CIClass
+
+CI_LABEL = "CI"
+JSON_MARKER = "json:"
+KEY_PREFIX = "key_"
+
+# Node properties the store itself owns; attributes never overwrite them.
+NODE_INTERNAL = frozenset(RESERVED_PROPERTIES | {"attributes_json", "attr_sources_json"})
+REL_INTERNAL = frozenset(RESERVED_PROPERTIES)
+
+_IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
+_INT64 = (-(2**63), 2**63 - 1)
+
+
+class CypherNameError(ValueError):
+    """A label, type or property name that cannot safely appear in query text."""
+
+
+def ident(name: str) -> str:
+    """``name`` backtick-quoted, after checking it is a plain identifier."""
+    if not isinstance(name, str) or not _IDENT.match(name):
+        raise CypherNameError(f"{name!r} is not a valid label, type or property name.")
+    return f"`{name}`"
+
+
+def key_prop(rule: str) -> str:
+    """The node property holding the identity value of one identification rule."""
+    return f"{KEY_PREFIX}{rule}"
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", name).lower()
+
+
+# ------------------------------------------------------------------ DDL
+def ddl_statements() -> list[str]:
+    """Constraints and indexes, all ``IF NOT EXISTS``; derived from the schema."""
+    out = [
+        f"CREATE CONSTRAINT ci_id IF NOT EXISTS FOR (n:{CI_LABEL}) REQUIRE n.id IS UNIQUE",
+        f"CREATE INDEX ci_scope IF NOT EXISTS FOR (n:{CI_LABEL}) ON (n.scope)",
+        f"CREATE INDEX ci_class_name IF NOT EXISTS FOR (n:{CI_LABEL}) ON (n.class, n.name)",
+        f"CREATE INDEX ci_status IF NOT EXISTS FOR (n:{CI_LABEL}) ON (n.status)",
+    ]
+    for cls in CI_CLASSES:
+        label = ident(cls.label)
+        for rule in cls.identity:
+            prop = ident(key_prop(rule.name))
+            name = f"{_snake(cls.label)}_{key_prop(rule.name)}"
+            if rule.unique:
+                out.append(
+                    f"CREATE CONSTRAINT {name} IF NOT EXISTS "
+                    f"FOR (n:{label}) REQUIRE n.{prop} IS UNIQUE"
+                )
+            else:
+                out.append(f"CREATE INDEX {name} IF NOT EXISTS FOR (n:{label}) ON (n.{prop})")
+    for rel in REL_TYPES:
+        rtype = ident(rel.name)
+        base = rel.name.lower()
+        out.append(
+            f"CREATE CONSTRAINT rel_{base}_id IF NOT EXISTS "
+            f"FOR ()-[r:{rtype}]-() REQUIRE r.id IS UNIQUE"
+        )
+        out.append(
+            f"CREATE INDEX rel_{base}_scope IF NOT EXISTS FOR ()-[r:{rtype}]-() ON (r.scope)"
+        )
+    out += [
+        "CREATE INDEX history_ci IF NOT EXISTS FOR (h:HistoryEntry) ON (h.ci_id)",
+        "CREATE INDEX history_other IF NOT EXISTS FOR (h:HistoryEntry) ON (h.other_id)",
+        "CREATE INDEX history_report IF NOT EXISTS FOR (h:HistoryEntry) ON (h.report_id)",
+        "CREATE INDEX history_at IF NOT EXISTS FOR (h:HistoryEntry) ON (h.at)",
+        "CREATE CONSTRAINT source_state_scope IF NOT EXISTS "
+        "FOR (s:SourceState) REQUIRE s.scope IS UNIQUE",
+        "CREATE CONSTRAINT report_id IF NOT EXISTS FOR (r:Report) REQUIRE r.report_id IS UNIQUE",
+    ]
+    return out
+
+
+def ddl_name(statement: str) -> str:
+    """The constraint or index name of one statement of :func:`ddl_statements`."""
+    return statement.split()[2]
+
+
+# ------------------------------------------------------------------ property encoding
+def dumps(value: Any) -> str:
+    """JSON text exactly as the SQLite backend writes it (so both read back the same)."""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, default=str)
+
+
+def _scalar_kind(value: Any) -> type | None:
+    if isinstance(value, bool):
+        return bool
+    if isinstance(value, int):
+        return int if _INT64[0] <= value <= _INT64[1] else None
+    if isinstance(value, float | str):
+        return type(value)
+    return None
+
+
+def property_value(value: Any) -> Any:
+    """``value`` as Neo4j can store it: scalars and homogeneous scalar lists as they are,
+    anything else as ``json:``-marked JSON text. ``None`` means: no property."""
+    if value is None:
+        return None
+    if _scalar_kind(value) is not None:
+        return value
+    if isinstance(value, list | tuple):
+        kinds = {_scalar_kind(v) for v in value}
+        if len(kinds) <= 1 and None not in kinds:
+            return list(value)
+    return JSON_MARKER + dumps(value)
+
+
+def decode_property(value: Any) -> Any:
+    """The inverse of :func:`property_value` for one property (for ad-hoc readers)."""
+    if isinstance(value, str) and value.startswith(JSON_MARKER):
+        return json.loads(value[len(JSON_MARKER) :])
+    return value
+
+
+def projected(attributes: dict[str, Any], internal: frozenset[str]) -> dict[str, Any]:
+    """Attributes as plain properties, leaving out names the store owns."""
+    out = {}
+    for key, value in attributes.items():
+        if key in internal or key.startswith(KEY_PREFIX) or not isinstance(key, str):
+            continue
+        encoded = property_value(value)
+        if encoded is not None:
+            out[key] = encoded
+    return out
+
+
+def unique_rules(cls: str) -> frozenset[str]:
+    """Names of the identification rules of ``cls`` that the store keeps unique."""
+    found = _CLASSES.get(cls)
+    return frozenset(r.name for r in found.identity if r.unique) if found else frozenset()
+
+
+_CLASSES: dict[str, CIClass] = {c.label: c for c in CI_CLASSES}
+REL_TYPE_NAMES: tuple[str, ...] = tuple(r.name for r in REL_TYPES)
+
+# ------------------------------------------------------------------ writes
+# Reading a CI: the shape every read query returns (``n`` bound, ``ss`` its SourceState).
+CI_MAP = (
+    "n {.id, .class, .name, .status, .first_seen, .last_seen, .scope, .sources, "
+    ".attributes_json, .attr_sources_json, "
+    f"identity: [k IN keys(n) WHERE k STARTS WITH '{KEY_PREFIX}' "
+    f"| [substring(k, {len(KEY_PREFIX)}), n[k]]], "
+    "ss_at: ss.last_report_at}"
+)
+REL_MAP = (
+    "r {.id, .first_seen, .last_seen, .ended_at, .scope, .sources, .attributes, "
+    "type: type(r), src: startNode(r).id, dst: endNode(r).id, rs_at: rs.last_report_at}"
+)
+_SS = "OPTIONAL MATCH (ss:SourceState {scope: n.scope})"
+_RS = "OPTIONAL MATCH (rs:SourceState {scope: r.scope})"
+
+
+def create_cis(label: str) -> str:
+    return (
+        "UNWIND $rows AS row "
+        f"CREATE (n:{ident(CI_LABEL)}:{ident(label)}) SET n = row.props "
+        "RETURN count(n) AS created"
+    )
+
+
+def set_unique_key(label: str, rule: str) -> str:
+    """Give a CI a unique identity value unless another CI of its class holds it
+    (the SQLite backend's INSERT OR IGNORE: the first holder keeps the value)."""
+    prop = ident(key_prop(rule))
+    return (
+        "UNWIND $rows AS row "
+        f"MATCH (n:{ident(CI_LABEL)} {{id: row.id}}) "
+        f"WHERE NOT EXISTS {{ MATCH (o:{ident(label)} {{{prop}: row.value}}) WHERE o <> n }} "
+        f"SET n.{prop} = row.value"
+    )
+
+
+UPDATE_CIS = (
+    "UNWIND $rows AS row "
+    f"MATCH (n:{ident(CI_LABEL)} {{id: row.id}}) "
+    "WITH n, row, n.class AS cls, n.first_seen AS first_seen, n.scope AS scope "
+    "SET n = row.props "
+    "SET n.class = cls, n.first_seen = first_seen, n.scope = scope "
+    "RETURN n.id AS id, n.class AS class"
+)
+
+SET_WEAK_KEYS = f"UNWIND $rows AS row MATCH (n:{ident(CI_LABEL)} {{id: row.id}}) SET n += row.keys"
+
+SET_STATUS = f"UNWIND $rows AS row MATCH (n:{ident(CI_LABEL)} {{id: row[0]}}) SET n.status = row[1]"
+
+TOUCH_CIS = f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) SET n.last_seen = $at"
+
+
+def _union_over_types(body: str, returns: str) -> str:
+    """``CALL { <body for type 1> UNION ALL ... }``: relationship indexes are per type."""
+    arms = [body.replace("$TYPE", ident(t)) + f" RETURN {returns}" for t in REL_TYPE_NAMES]
+    return " UNION ALL ".join(arms)
+
+
+CLOSE_RELS = (
+    "UNWIND $ids AS rid CALL (rid) { "
+    + _union_over_types("MATCH ()-[r:$TYPE {id: rid}]->() WHERE r.ended_at IS NULL", "r")
+    + " } SET r.ended_at = $at RETURN count(r) AS closed"
+)
+
+
+def create_rels(rel_type: str) -> str:
+    """Create relationships of one type between CIs matched by id; an open relationship
+    of the same type between the same CIs is not duplicated (the caller counts)."""
+    t = ident(rel_type)
+    ci = ident(CI_LABEL)
+    return (
+        "UNWIND $rows AS row "
+        f"MATCH (a:{ci} {{id: row.src}}) MATCH (b:{ci} {{id: row.dst}}) "
+        f"WHERE NOT EXISTS {{ MATCH (a)-[x:{t}]->(b) WHERE x.ended_at IS NULL }} "
+        f"CREATE (a)-[r:{t}]->(b) SET r = row.props "
+        "RETURN count(r) AS created"
+    )
+
+
+def update_rels(rel_type: str) -> str:
+    return (
+        "UNWIND $rows AS row "
+        f"MATCH ()-[r:{ident(rel_type)} {{id: row.id}}]->() "
+        "WITH r, row, r.first_seen AS first_seen, r.ended_at AS ended_at "
+        "SET r = row.props SET r.first_seen = first_seen, r.ended_at = ended_at"
+    )
+
+
+INSERT_HISTORY = "UNWIND $rows AS row CREATE (h:HistoryEntry) SET h = row"
+
+UPSERT_SOURCE_STATE = (
+    "MERGE (s:SourceState {scope: $scope}) "
+    "ON CREATE SET s.source = $source, s.last_report_at = $at, s.report_id = $report_id "
+    "WITH s WHERE s.last_report_at <= $at "
+    "SET s.last_report_at = $at, s.report_id = $report_id"
+)
+
+RECORD_REPORT = (
+    "MERGE (r:Report {report_id: $report_id}) ON CREATE SET r.source = $source, r.applied_at = $at"
+)
+
+# ------------------------------------------------------------------ reads
+REPORT_SEEN = "MATCH (r:Report {report_id: $report_id}) RETURN count(r) > 0 AS seen"
+
+SOURCE_STATE = (
+    "MATCH (s:SourceState {scope: $scope}) "
+    "RETURN s.scope AS scope, s.source AS source, s.last_report_at AS last_report_at, "
+    "s.report_id AS report_id"
+)
+
+GET_CIS = f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) {_SS} RETURN {CI_MAP} AS ci"
+
+
+def find_by_identity(label: str, rule: str) -> str:
+    return (
+        f"UNWIND $values AS value MATCH (n:{ident(label)} {{{ident(key_prop(rule))}: value}}) "
+        f"{_SS} RETURN value, {CI_MAP} AS ci"
+    )
+
+
+SCOPE_CIS = f"MATCH (n:{ident(CI_LABEL)} {{scope: $scope}}) {_SS} RETURN {CI_MAP} AS ci"
+
+SCOPE_RELS = (
+    "CALL () { "
+    + _union_over_types("MATCH ()-[r:$TYPE {scope: $scope}]->() WHERE r.ended_at IS NULL", "r")
+    + f" }} {_RS} RETURN {REL_MAP} AS rel"
+)
+
+
+def find_open_rels(rel_type: str) -> str:
+    ci = ident(CI_LABEL)
+    return (
+        "UNWIND $pairs AS pair "
+        f"MATCH (a:{ci} {{id: pair[0]}})-[r:{ident(rel_type)}]->(b:{ci} {{id: pair[1]}}) "
+        f"WHERE r.ended_at IS NULL {_RS} RETURN {REL_MAP} AS rel"
+    )
+
+
+def list_cis(label: str | None, count: bool) -> str:
+    """One page of CIs (or their count) of one class or all, filtered by status and by a
+    case-insensitive substring of the name; ordered like the SQLite backend (nulls first)."""
+    match = f"MATCH (n:{ident(label)})" if label else f"MATCH (n:{ident(CI_LABEL)})"
+    where = (
+        " WHERE ($status IS NULL OR n.status = $status)"
+        " AND ($q IS NULL OR toLower(n.name) CONTAINS $q)"
+    )
+    if count:
+        return match + where + " RETURN count(n) AS total"
+    return (
+        match
+        + where
+        + " WITH n ORDER BY n.class, n.name IS NULL DESC, n.name, n.id SKIP $offset LIMIT $limit "
+        + f"{_SS} RETURN {CI_MAP} AS ci"
+    )
+
+
+RELATIONSHIPS = (
+    f"MATCH (c:{ident(CI_LABEL)} {{id: $id}}) "
+    "CALL (c) { "
+    "MATCH (c)-[r]->(n) WHERE $all OR r.ended_at IS NULL RETURN r, n, 'out' AS direction "
+    "UNION ALL "
+    "MATCH (c)<-[r]-(n) WHERE ($all OR r.ended_at IS NULL) AND n <> c "
+    "RETURN r, n, 'in' AS direction } "
+    f"{_RS} {_SS} RETURN {REL_MAP} AS rel, direction, {CI_MAP} AS ci"
+)
+
+HISTORY = (
+    "CALL () { "
+    "MATCH (h:HistoryEntry {ci_id: $id}) RETURN h "
+    "UNION "
+    "MATCH (h:HistoryEntry {other_id: $id}) RETURN h } "
+    "WITH h WHERE ($since IS NULL OR h.at >= $since) AND ($until IS NULL OR h.at <= $until) "
+    "WITH h ORDER BY h.at DESC, h.tx DESC, h.seq DESC "
+    "WITH collect(h) AS entries "
+    "RETURN size(entries) AS total, "
+    "[h IN entries[$offset..$offset + $limit] | h {.*}] AS page"
+)
+
+
+def _step(direction: str, types: tuple[str, ...] | None) -> str:
+    label = ":" + "|".join(ident(t) for t in types) if types else ""
+    rel = f"[r{label} WHERE r.ended_at IS NULL]"
+    if direction == "down":
+        return f"-{rel}->"
+    if direction == "up":
+        return f"<-{rel}-"
+    return f"-{rel}-"
+
+
+def traverse_nodes(direction: str, depth: int, types: tuple[str, ...] | None) -> str:
+    """The start CIs (distance 0) and every CI reachable from them within ``depth`` open
+    relationships, each once with its minimum distance. One ``ANY SHORTEST`` search per
+    start node: the planner's stateful shortest-path operator walks breadth first and
+    expands each node once, so cycles and diamonds cost nothing extra."""
+    step = _step(direction, types)
+    ci = ident(CI_LABEL)
+    walk = (
+        "MATCH p = ANY SHORTEST (s)(()" + step + f"()){{1,{int(depth)}}}(b) "
+        "RETURN b, length(p) AS d UNION ALL "
+        if depth >= 1
+        else ""
+    )
+    return (
+        f"UNWIND $start AS sid MATCH (s:{ci} {{id: sid}}) "
+        f"CALL (s) {{ {walk}RETURN s AS b, 0 AS d }} "
+        f"WITH b AS n, min(d) AS depth {_SS} RETURN {CI_MAP} AS ci, depth"
+    )
+
+
+def traverse_edges(direction: str, types: tuple[str, ...] | None) -> str:
+    """Open relationships leaving (``down``) or entering (``up``) the given CIs, or both;
+    the caller keeps those that join two reached CIs one level apart."""
+    label = ":" + "|".join(ident(t) for t in types) if types else ""
+    ci = ident(CI_LABEL)
+    if direction == "down":
+        pattern = f"(a)-[r{label}]->()"
+    elif direction == "up":
+        pattern = f"(a)<-[r{label}]-()"
+    else:
+        pattern = f"(a)-[r{label}]-()"
+    return (
+        f"UNWIND $ids AS id MATCH (a:{ci} {{id: id}}) "
+        f"MATCH {pattern} WHERE r.ended_at IS NULL "
+        f"WITH DISTINCT r {_RS} RETURN {REL_MAP} AS rel"
+    )

@@ -1,0 +1,627 @@
+"""The Neo4j backend of the store protocol (official async driver).
+
+Every change set is one managed write transaction (``execute_write`` retries
+transient failures) made of batched ``UNWIND $rows`` statements, grouped by
+label or relationship type where Cypher needs those in the query text. Reads
+are managed read transactions, so ``neo4j://`` routing URIs work as well as
+``bolt://``. Semantics follow ``graph.sqlite.store`` (the reference backend):
+derived ``last_seen``, the first holder keeping a unique identity value,
+history newest first.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+
+import neo4j
+from neo4j import AsyncGraphDatabase, AsyncManagedTransaction
+from neo4j import exceptions as nx
+
+from graph.neo4j import cypher
+from graph.store import (
+    CI,
+    ChangeSet,
+    HistoryEntry,
+    Rel,
+    RelView,
+    ScopeState,
+    SourceState,
+    StoreError,
+    StoreUnavailable,
+    Traversal,
+)
+
+T = TypeVar("T")
+
+_UNAVAILABLE = (
+    nx.ServiceUnavailable,
+    nx.SessionExpired,
+    nx.TransientError,
+    nx.IncompleteCommit,
+    ConnectionError,
+    OSError,
+)
+
+
+def _later(a: str | None, b: str | None) -> str | None:
+    if a is None:
+        return b
+    if b is None:
+        return a
+    return b if b > a else a
+
+
+def _ci_from(m: dict[str, Any]) -> CI:
+    return CI(
+        id=m["id"],
+        cls=m["class"],
+        name=m.get("name"),
+        status=m.get("status") or "live",
+        first_seen=m.get("first_seen"),
+        last_seen=_later(m.get("last_seen"), m.get("ss_at")),
+        scope=m.get("scope"),
+        sources=list(m.get("sources") or []),
+        attributes=json.loads(m.get("attributes_json") or "{}"),
+        attr_sources=json.loads(m.get("attr_sources_json") or "{}"),
+        identity={k: v for k, v in (m.get("identity") or [])},
+    )
+
+
+def _rel_from(m: dict[str, Any]) -> Rel:
+    ended = m.get("ended_at")
+    last_seen = m.get("last_seen")
+    if ended is None:
+        last_seen = _later(last_seen, m.get("rs_at"))
+    return Rel(
+        id=m["id"],
+        type=m["type"],
+        src=m["src"],
+        dst=m["dst"],
+        first_seen=m.get("first_seen"),
+        last_seen=last_seen,
+        ended_at=ended,
+        scope=m.get("scope"),
+        sources=list(m.get("sources") or []),
+        attributes=json.loads(m.get("attributes") or "{}"),
+    )
+
+
+def _ci_props(
+    *,
+    ci_id: str,
+    cls: str | None,
+    name: str | None,
+    status: str,
+    first_seen: str | None,
+    last_seen: str | None,
+    scope: str | None,
+    sources: list[str],
+    attributes: dict[str, Any],
+    attr_sources: dict[str, str],
+    weak_identity: dict[str, str],
+) -> dict[str, Any]:
+    props = cypher.projected(attributes, cypher.NODE_INTERNAL)
+    for rule, value in weak_identity.items():
+        cypher.ident(cypher.key_prop(rule))
+        props[cypher.key_prop(rule)] = value
+    props.update(
+        id=ci_id,
+        name=name,
+        status=status,
+        first_seen=first_seen,
+        last_seen=last_seen,
+        scope=scope,
+        sources=list(sources),
+        attributes_json=cypher.dumps(attributes),
+        attr_sources_json=cypher.dumps(attr_sources),
+    )
+    if cls is not None:
+        props["class"] = cls
+    return {k: v for k, v in props.items() if v is not None}
+
+
+def _rel_props(rel: Rel, at: str, *, create: bool) -> dict[str, Any]:
+    props = cypher.projected(rel.attributes, cypher.REL_INTERNAL)
+    props.update(
+        id=rel.id,
+        last_seen=rel.last_seen or at,
+        scope=rel.scope,
+        sources=list(rel.sources),
+        attributes=cypher.dumps(rel.attributes),
+    )
+    if create:
+        props["first_seen"] = rel.first_seen or at
+    return {k: v for k, v in props.items() if v is not None}
+
+
+def _split_identity(cls: str, identity: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
+    unique = cypher.unique_rules(cls)
+    strong = {r: v for r, v in identity.items() if r in unique and v is not None}
+    weak = {r: v for r, v in identity.items() if r not in unique and v is not None}
+    return strong, weak
+
+
+class Neo4jStore:
+    name = "neo4j"
+
+    def __init__(
+        self,
+        uri: str,
+        user: str,
+        password: str,
+        database: str | None = None,
+        **driver_config: Any,
+    ) -> None:
+        self.uri = uri
+        self.user = user
+        self.database = database
+        self._password = password
+        self._config = {
+            "connection_timeout": 10.0,
+            "connection_acquisition_timeout": 30.0,
+            "max_transaction_retry_time": 15.0,
+            # "property key does not exist" and the like are noise for generated queries
+            "notifications_min_severity": neo4j.NotificationMinimumSeverity.OFF,
+            **driver_config,
+        }
+        self._driver: neo4j.AsyncDriver | None = None
+
+    # ------------------------------------------------------------ plumbing
+    @property
+    def driver(self) -> neo4j.AsyncDriver:
+        if self._driver is None:
+            raise StoreError("the Neo4j store is not open")
+        return self._driver
+
+    def _where(self) -> str:
+        return f"Neo4j at {self.uri}"
+
+    def _map_error(self, exc: BaseException) -> Exception:
+        if isinstance(exc, nx.AuthError):
+            return StoreError(
+                f"{self._where()} refused the credentials of user {self.user!r}: {exc.message}"
+            )
+        if isinstance(exc, _UNAVAILABLE):
+            text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+            return StoreUnavailable(f"{self._where()} is unavailable: {text}")
+        if isinstance(exc, nx.Neo4jError):
+            return StoreError(f"{self._where()} refused the operation: {exc.code}: {exc.message}")
+        if isinstance(exc, nx.DriverError):
+            return StoreError(f"{self._where()}: {exc}")
+        return exc  # type: ignore[return-value]
+
+    async def _guard(self, awaitable: Awaitable[T]) -> T:
+        try:
+            return await awaitable
+        except (StoreError, StoreUnavailable):
+            raise
+        except (nx.Neo4jError, nx.DriverError, ConnectionError, OSError) as exc:
+            raise self._map_error(exc) from exc
+
+    async def _read(self, fn: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
+        async def run() -> T:
+            async with self.driver.session(database=self.database) as session:
+                return await session.execute_read(fn)
+
+        return await self._guard(run())
+
+    async def _write(self, fn: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
+        async def run() -> T:
+            async with self.driver.session(database=self.database) as session:
+                return await session.execute_write(fn)
+
+        return await self._guard(run())
+
+    async def _query(self, query: str, **params: Any) -> list[dict[str, Any]]:
+        async def work(tx: AsyncManagedTransaction) -> list[dict[str, Any]]:
+            result = await tx.run(query, params)
+            return await result.data()
+
+        return await self._read(work)
+
+    # ------------------------------------------------------------ lifecycle
+    async def open(self) -> None:
+        try:
+            self._driver = AsyncGraphDatabase.driver(
+                self.uri, auth=(self.user, self._password), **self._config
+            )
+        except (nx.ConfigurationError, ValueError) as exc:
+            raise StoreError(f"cannot use the Neo4j URI {self.uri!r}: {exc}") from exc
+        try:
+            await self._guard(self._driver.verify_connectivity())
+            await self._create_schema()
+            await self._guard(
+                self._driver.execute_query("CALL db.awaitIndexes(60)", database_=self.database)
+            )
+        except BaseException:
+            await self._driver.close()
+            self._driver = None
+            raise
+
+    async def _create_schema(self) -> None:
+        """Create the constraints and indexes the schema implies and the database lacks
+        (every statement is IF NOT EXISTS, so concurrent servers do not conflict)."""
+        db = self.database
+        have: set[str] = set()
+        for show in ("SHOW CONSTRAINTS YIELD name", "SHOW INDEXES YIELD name"):
+            records, _, _ = await self._guard(self.driver.execute_query(show, database_=db))
+            have.update(r["name"] for r in records)
+        for statement in cypher.ddl_statements():
+            if cypher.ddl_name(statement) not in have:
+                await self._guard(self.driver.execute_query(statement, database_=db))
+
+    async def close(self) -> None:
+        if self._driver is not None:
+            await self._driver.close()
+            self._driver = None
+
+    async def ping(self) -> None:
+        await self._query("RETURN 1 AS ok")
+
+    # ------------------------------------------------------------ writes
+    async def apply(self, changes: ChangeSet) -> None:
+        plan = _WritePlan(changes)
+        await self._write(plan.run)
+
+    async def report_seen(self, report_id: str) -> bool:
+        rows = await self._query(cypher.REPORT_SEEN, report_id=report_id)
+        return bool(rows and rows[0]["seen"])
+
+    # ------------------------------------------------------------ identification
+    async def find_by_identity(self, cls: str, rule: str, values: list[str]) -> dict[str, list[CI]]:
+        if not values:
+            return {}
+        try:
+            query = cypher.find_by_identity(cls, rule)
+        except cypher.CypherNameError:
+            return {}
+        found: dict[str, list[CI]] = {}
+        for row in await self._query(query, values=sorted(set(values))):
+            found.setdefault(row["value"], []).append(_ci_from(row["ci"]))
+        return found
+
+    async def load_scope(self, scope: str) -> ScopeState:
+        async def work(tx: AsyncManagedTransaction) -> ScopeState:
+            cis = await (await tx.run(cypher.SCOPE_CIS, scope=scope)).data()
+            rels = await (await tx.run(cypher.SCOPE_RELS, scope=scope)).data()
+            return ScopeState(
+                cis=[_ci_from(r["ci"]) for r in cis], rels=[_rel_from(r["rel"]) for r in rels]
+            )
+
+        return await self._read(work)
+
+    async def source_state(self, scope: str) -> SourceState | None:
+        rows = await self._query(cypher.SOURCE_STATE, scope=scope)
+        return SourceState(**rows[0]) if rows else None
+
+    async def find_open_rels(
+        self, triples: list[tuple[str, str, str]]
+    ) -> dict[tuple[str, str, str], Rel]:
+        by_type: dict[str, list[list[str]]] = defaultdict(list)
+        for rel_type, src, dst in triples:
+            if rel_type in cypher.REL_TYPE_NAMES:
+                by_type[rel_type].append([src, dst])
+        if not by_type:
+            return {}
+
+        async def work(tx: AsyncManagedTransaction) -> dict[tuple[str, str, str], Rel]:
+            found: dict[tuple[str, str, str], Rel] = {}
+            for rel_type, pairs in by_type.items():
+                result = await tx.run(cypher.find_open_rels(rel_type), pairs=pairs)
+                for row in await result.data():
+                    rel = _rel_from(row["rel"])
+                    found[(rel.type, rel.src, rel.dst)] = rel
+            return found
+
+        return await self._read(work)
+
+    # ------------------------------------------------------------ reads
+    async def get_ci(self, ci_id: str) -> CI | None:
+        return (await self.get_cis([ci_id])).get(ci_id)
+
+    async def get_cis(self, ci_ids: list[str]) -> dict[str, CI]:
+        if not ci_ids:
+            return {}
+        rows = await self._query(cypher.GET_CIS, ids=sorted(set(ci_ids)))
+        return {ci.id: ci for ci in (_ci_from(r["ci"]) for r in rows)}
+
+    async def list_cis(
+        self,
+        cls: str | None,
+        q: str | None,
+        limit: int,
+        offset: int,
+        status: str | None = None,
+    ) -> tuple[list[CI], int]:
+        if cls:
+            try:
+                cypher.ident(cls)
+            except cypher.CypherNameError:
+                return [], 0
+        params = {
+            "status": status or None,
+            "q": q.lower() if q else None,
+            "limit": max(0, int(limit)),
+            "offset": max(0, int(offset)),
+        }
+
+        async def work(tx: AsyncManagedTransaction) -> tuple[list[CI], int]:
+            total = await (await tx.run(cypher.list_cis(cls or None, True), params)).single()
+            rows = await (await tx.run(cypher.list_cis(cls or None, False), params)).data()
+            return [_ci_from(r["ci"]) for r in rows], int(total["total"]) if total else 0
+
+        return await self._read(work)
+
+    async def relationships(self, ci_id: str, include_ended: bool = False) -> list[RelView]:
+        rows = await self._query(cypher.RELATIONSHIPS, id=ci_id, all=bool(include_ended))
+        views = [
+            RelView(rel=_rel_from(r["rel"]), direction=r["direction"], other=_ci_from(r["ci"]))
+            for r in rows
+        ]
+        views.sort(key=lambda v: (v.rel.type, v.direction, v.other.name or "", v.other.id))
+        return views
+
+    async def history(
+        self,
+        ci_id: str,
+        limit: int,
+        offset: int,
+        since: str | None = None,
+        until: str | None = None,
+    ) -> tuple[list[HistoryEntry], int]:
+        rows = await self._query(
+            cypher.HISTORY,
+            id=ci_id,
+            since=since,
+            until=until,
+            limit=max(0, int(limit)),
+            offset=max(0, int(offset)),
+        )
+        if not rows:
+            return [], 0
+        entries = [
+            HistoryEntry(
+                ci_id=h["ci_id"],
+                kind=h["kind"],
+                field=h["field"],
+                old=json.loads(h["old"]) if h.get("old") is not None else None,
+                new=json.loads(h["new"]) if h.get("new") is not None else None,
+                at=h["at"],
+                source=h["source"],
+                report_id=h.get("report_id"),
+                other_id=h.get("other_id"),
+                actor=h.get("actor"),
+            )
+            for h in rows[0]["page"]
+        ]
+        return entries, int(rows[0]["total"])
+
+    async def traverse(
+        self,
+        start: list[str],
+        direction: str,
+        depth: int,
+        rel_types: tuple[str, ...] | None = None,
+    ) -> Traversal:
+        if direction not in ("up", "down", "both"):
+            raise ValueError(f"direction must be up, down or both, not {direction!r}")
+        types = tuple(rel_types) if rel_types else None
+        if types:
+            types = tuple(t for t in types if t in cypher.REL_TYPE_NAMES)
+            if not types:
+                types = None
+                depth = 0  # no known type: nothing can be walked
+        starts = sorted(set(start))
+
+        async def work(tx: AsyncManagedTransaction) -> Traversal:
+            nodes: dict[str, tuple[CI, int]] = {}
+            if starts:
+                query = cypher.traverse_nodes(direction, depth, types)
+                for row in await (await tx.run(query, start=starts)).data():
+                    ci = _ci_from(row["ci"])
+                    nodes[ci.id] = (ci, row["depth"])
+            reached = {ci_id: d for ci_id, (_, d) in nodes.items()}
+            edges: list[Rel] = []
+            inner = [i for i, d in reached.items() if d < depth]
+            if inner:
+                query = cypher.traverse_edges(direction, types)
+                for row in await (await tx.run(query, ids=inner)).data():
+                    rel = _rel_from(row["rel"])
+                    d_src, d_dst = reached.get(rel.src), reached.get(rel.dst)
+                    if d_src is None or d_dst is None:
+                        continue
+                    down = direction in ("down", "both") and d_dst == d_src + 1
+                    up = direction in ("up", "both") and d_src == d_dst + 1
+                    if down or up:
+                        edges.append(rel)
+            edges.sort(key=lambda r: r.id)
+            return Traversal(nodes=nodes, edges=edges)
+
+        return await self._read(work)
+
+
+class _WritePlan:
+    """The statements of one change set, prepared before the transaction starts so a
+    retried transaction function only re-sends them."""
+
+    def __init__(self, cs: ChangeSet) -> None:
+        self.cs = cs
+        self.tx_stamp = time.time_ns()
+        at = cs.at
+        # CIs to create, by class; unique identity values set afterwards, first holder wins
+        self.create_by_label: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        self.create_keys: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+        seen_values: set[tuple[str, str, str]] = set()
+        for ci in cs.create_cis:
+            try:
+                cypher.ident(ci.cls)
+            except cypher.CypherNameError as exc:
+                raise StoreError(f"CI {ci.id} has an unusable class name: {exc}") from exc
+            strong, weak = _split_identity(ci.cls, ci.identity)
+            self.create_by_label[ci.cls].append(
+                {
+                    "props": _ci_props(
+                        ci_id=ci.id,
+                        cls=ci.cls,
+                        name=ci.name,
+                        status=ci.status,
+                        first_seen=ci.first_seen or at,
+                        last_seen=ci.last_seen or at,
+                        scope=ci.scope,
+                        sources=ci.sources,
+                        attributes=ci.attributes,
+                        attr_sources=ci.attr_sources,
+                        weak_identity=weak,
+                    )
+                }
+            )
+            for rule, value in strong.items():
+                if (ci.cls, rule, value) in seen_values:
+                    continue
+                seen_values.add((ci.cls, rule, value))
+                self.create_keys[(ci.cls, rule)].append({"id": ci.id, "value": value})
+        self.updates = cs.update_cis
+        self.touch = list(dict.fromkeys(cs.touch_cis))
+        self.close = list(dict.fromkeys(cs.close_rels))
+        self.create_rels: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        pairs: set[tuple[str, str, str]] = set()
+        for rel in cs.create_rels:
+            if rel.type not in cypher.REL_TYPE_NAMES:
+                raise StoreError(
+                    f"relationship {rel.id} has type {rel.type!r}, "
+                    "which graph.schema does not declare"
+                )
+            key = (rel.type, rel.src, rel.dst)
+            if key in pairs:
+                raise StoreError(
+                    f"the change set creates two open {rel.type} relationships "
+                    f"from {rel.src} to {rel.dst}"
+                )
+            pairs.add(key)
+            self.create_rels[rel.type].append(
+                {"src": rel.src, "dst": rel.dst, "props": _rel_props(rel, at, create=True)}
+            )
+        self.update_rels: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for rel in cs.update_rels:
+            if rel.type in cypher.REL_TYPE_NAMES:
+                self.update_rels[rel.type].append(
+                    {"id": rel.id, "props": _rel_props(rel, at, create=False)}
+                )
+        self.history = [
+            {
+                k: v
+                for k, v in {
+                    "ci_id": h.ci_id,
+                    "other_id": h.other_id,
+                    "kind": h.kind,
+                    "field": h.field,
+                    "old": cypher.dumps(h.old),
+                    "new": cypher.dumps(h.new),
+                    "at": h.at,
+                    "source": h.source,
+                    "report_id": h.report_id,
+                    "actor": h.actor,
+                    "tx": self.tx_stamp,
+                    "seq": i,
+                }.items()
+                if v is not None
+            }
+            for i, h in enumerate(cs.history)
+        ]
+
+    async def run(self, tx: AsyncManagedTransaction) -> None:
+        cs = self.cs
+        for label, rows in self.create_by_label.items():
+            await (await tx.run(cypher.create_cis(label), rows=rows)).consume()
+        for (label, rule), rows in self.create_keys.items():
+            await (await tx.run(cypher.set_unique_key(label, rule), rows=rows)).consume()
+        if self.updates:
+            await self._run_updates(tx)
+        if self.touch:
+            await (await tx.run(cypher.TOUCH_CIS, ids=self.touch, at=cs.at)).consume()
+        if cs.set_status:
+            rows = [[ci_id, status] for ci_id, status in cs.set_status]
+            await (await tx.run(cypher.SET_STATUS, rows=rows)).consume()
+        if self.close:
+            await (await tx.run(cypher.CLOSE_RELS, ids=self.close, at=cs.at)).consume()
+        for rel_type, rows in self.create_rels.items():
+            record = await (await tx.run(cypher.create_rels(rel_type), rows=rows)).single()
+            created = record["created"] if record else 0
+            if created != len(rows):
+                raise StoreError(
+                    f"{len(rows) - created} of {len(rows)} new {rel_type} relationships name a "
+                    "CI that does not exist or duplicate an open relationship"
+                )
+        for rel_type, rows in self.update_rels.items():
+            await (await tx.run(cypher.update_rels(rel_type), rows=rows)).consume()
+        if self.history:
+            await (await tx.run(cypher.INSERT_HISTORY, rows=self.history)).consume()
+        if cs.source_state is not None:
+            s = cs.source_state
+            await (
+                await tx.run(
+                    cypher.UPSERT_SOURCE_STATE,
+                    scope=s.scope,
+                    source=s.source,
+                    at=s.last_report_at,
+                    report_id=s.report_id,
+                )
+            ).consume()
+        if cs.record_report:
+            await (
+                await tx.run(
+                    cypher.RECORD_REPORT, report_id=cs.report_id, source=cs.source, at=cs.at
+                )
+            ).consume()
+
+    async def _run_updates(self, tx: AsyncManagedTransaction) -> None:
+        at = self.cs.at
+        rows = [
+            {
+                "id": u.id,
+                "props": _ci_props(
+                    ci_id=u.id,
+                    cls=None,
+                    name=u.name,
+                    status=u.status,
+                    first_seen=None,
+                    last_seen=at,
+                    scope=None,
+                    sources=u.sources,
+                    attributes=u.attributes,
+                    attr_sources=u.attr_sources,
+                    weak_identity={},
+                ),
+            }
+            for u in self.updates
+        ]
+        result = await tx.run(cypher.UPDATE_CIS, rows=rows)
+        classes = {r["id"]: r["class"] for r in await result.data()}
+        # identity follows the class the CI has in the store
+        weak_rows: list[dict[str, Any]] = []
+        keys: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)
+        seen_values: set[tuple[str, str, str]] = set()
+        for u in self.updates:
+            cls = classes.get(u.id)
+            if cls is None:
+                continue
+            strong, weak = _split_identity(cls, u.identity)
+            if weak:
+                for rule in weak:
+                    cypher.ident(cypher.key_prop(rule))
+                weak_rows.append(
+                    {"id": u.id, "keys": {cypher.key_prop(r): v for r, v in weak.items()}}
+                )
+            for rule, value in strong.items():
+                if (cls, rule, value) in seen_values:
+                    continue
+                seen_values.add((cls, rule, value))
+                keys[(cls, rule)].append({"id": u.id, "value": value})
+        if weak_rows:
+            await (await tx.run(cypher.SET_WEAK_KEYS, rows=weak_rows)).consume()
+        for (label, rule), key_rows in keys.items():
+            await (await tx.run(cypher.set_unique_key(label, rule), rows=key_rows)).consume()
