@@ -22,6 +22,7 @@ class Settings:
     neo4j_user: str = "neo4j"
     neo4j_password: str = ""
     neo4j_database: str | None = None
+    neo4j_timeout: float = 3.0  # seconds; connect and transaction-retry budget per request
     max_body_bytes: int = 10 * 1024 * 1024
     max_page_size: int = 1000
     max_depth: int = 10

@@ -15,6 +15,11 @@ def make_store(settings: Settings) -> Store:
             settings.neo4j_user,
             settings.neo4j_password,
             database=settings.neo4j_database,
+            # fail fast while Neo4j is away: the request answers 503 and the agent spools,
+            # instead of holding the connection until the agent's own timeout
+            connection_timeout=settings.neo4j_timeout,
+            connection_acquisition_timeout=settings.neo4j_timeout * 2,
+            max_transaction_retry_time=settings.neo4j_timeout,
         )
     from graph.sqlite.store import SQLiteStore
 
