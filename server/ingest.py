@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +21,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 
 from collectors.model import AGENT_REPORT_SCHEMA, REPORT_SCHEMA, SUPPORTED_SCHEMA_VERSIONS
-from graph.store import Store
+from graph.store import Store, StoreUnavailable
 from server.catalogue.connections import connection_hook
 from server.reconcile import ReconcileResult, reconcile
 from server.reconcile import host as host_transform
@@ -110,10 +111,20 @@ _load_optional_sources()
 
 
 class Ingestor:
-    def __init__(self, store: Store) -> None:
+    """One writer at a time, with a circuit breaker: after the store failed, reports are
+    refused at once (503) for ``cooldown`` seconds instead of each waiting out the
+    store's timeouts, so agents spool quickly and the server is not clogged."""
+
+    def __init__(self, store: Store, cooldown: float = 2.0) -> None:
         self.store = store
         self.lock = asyncio.Lock()
         self.applied = 0
+        self.cooldown = cooldown
+        self._down_until = 0.0
+
+    def _check_breaker(self) -> None:
+        if time.monotonic() < self._down_until:
+            raise StoreUnavailable("the graph store failed moments ago; not trying again yet")
 
     async def ingest(self, report: dict[str, Any], actor: str | None = None) -> dict[str, Any]:
         validate_report(report)
@@ -126,18 +137,29 @@ class Ingestor:
                 status=422,
             )
         at = normalise_time(report["collected_at"])
+        self._check_breaker()
         async with self.lock:
-            if await self.store.report_seen(report["report_id"]):
-                return {"status": "duplicate", "report_id": report["report_id"]}
-            stats: dict[str, int] = {}
-            hook = EXTENSIONS.get(report["source"], _no_extension)(report, stats=stats)
-            result: ReconcileResult = await reconcile(
-                self.store, transform(report), report["report_id"], at, actor=actor, extend=hook
-            )
-            if result.status != "superseded":
-                for step in POST_STEPS.get(report["source"], ()):
-                    await step(self.store, report, result, at)
-            self.applied += 1
+            self._check_breaker()
+            try:
+                return await self._ingest_locked(report, transform, at, actor)
+            except StoreUnavailable:
+                self._down_until = time.monotonic() + self.cooldown
+                raise
+
+    async def _ingest_locked(
+        self, report: dict[str, Any], transform, at: str, actor: str | None
+    ) -> dict[str, Any]:
+        if await self.store.report_seen(report["report_id"]):
+            return {"status": "duplicate", "report_id": report["report_id"]}
+        stats: dict[str, int] = {}
+        hook = EXTENSIONS.get(report["source"], _no_extension)(report, stats=stats)
+        result: ReconcileResult = await reconcile(
+            self.store, transform(report), report["report_id"], at, actor=actor, extend=hook
+        )
+        if result.status != "superseded":
+            for step in POST_STEPS.get(report["source"], ()):
+                await step(self.store, report, result, at)
+        self.applied += 1
         log.info(
             "report %s from %s: %s %s",
             report["report_id"],
