@@ -97,6 +97,8 @@ CI_CLASSES: tuple[CIClass, ...] = (
             _rule("serial_key", "manufacturer", "serial", unique=True),
             _rule("machine_id"),
             _rule("fqdn_mac", "fqdn", "primary_mac"),
+            # weakest: what SNMP (sysName + ifPhysAddress) and the agent both know
+            _rule("hostname_mac", "hostname", "primary_mac"),
         ),
         attributes=(
             "hostname",
