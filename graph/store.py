@@ -131,6 +131,7 @@ class CIUpdate:
     identity: dict[str, str]
     sources: list[str]
     status: str = "live"
+    cls: str | None = None  # the CI's class when the caller knows it (saves the backend a read)
 
 
 @dataclass(slots=True)
@@ -154,6 +155,9 @@ class ChangeSet:
     create_rels: list[Rel] = field(default_factory=list)
     update_rels: list[Rel] = field(default_factory=list)  # attributes/sources/last_seen replaced
     close_rels: list[str] = field(default_factory=list)  # ended_at = at
+    # the types of close_rels where the caller knows them, by relationship id (a backend that
+    # indexes relationships per type seeks one index instead of all); optional and partial
+    close_rel_types: dict[str, str] = field(default_factory=dict)
     set_status: list[tuple[str, str]] = field(default_factory=list)  # (ci id, status) only
     history: list[HistoryEntry] = field(default_factory=list)
     source_state: SourceState | None = None
@@ -191,10 +195,67 @@ class ScopeState:
 
 @dataclass(slots=True)
 class Traversal:
-    """Nodes reached from the start set (with their distance) and the edges walked."""
+    """Nodes reached from the start set (with their distance) and the edges walked: the open
+    relationships joining a CI at distance d to one at distance d + 1 in the walk's direction.
+    ``truncated``: a ``limit`` left out reachable CIs (those kept are the nearest, ties by id)."""
 
     nodes: dict[str, tuple[CI, int]]
     edges: list[Rel]
+    truncated: bool = False
+
+
+class BreadthFirst:
+    """The backend-neutral part of ``Store.traverse``: a level-by-level walk with a visited
+    set, so every CI is expanded at most once (cycles and diamonds cost nothing) and a
+    ``limit`` stops the walk as soon as it is exceeded. A backend feeds it, one level at a
+    time, the open relationships touching ``frontier`` as ``(key, near, far)`` rows (``near``
+    in the frontier, ``far`` the CI at the other end), then asks for ``kept()``.
+
+    With a limit the result is the same as an unlimited walk cut to the ``limit`` CIs of
+    smallest (distance, id), so both backends answer identically."""
+
+    def __init__(self, start: list[str], depth: int, limit: int | None = None) -> None:
+        self.depths: dict[str, int] = dict.fromkeys(sorted(set(start)), 0)
+        self.frontier: list[str] = list(self.depths)
+        self.level = 0
+        self.max_depth = max(0, int(depth))
+        self.limit = None if limit is None else max(0, int(limit))
+        self.walked: dict[Any, tuple[str, str]] = {}  # edge key -> (near, far)
+
+    @property
+    def done(self) -> bool:
+        return (
+            not self.frontier
+            or self.level >= self.max_depth
+            or (self.limit is not None and len(self.depths) > self.limit)
+        )
+
+    def add_level(self, rows: Any) -> None:
+        """Record one level: every open relationship touching the current frontier."""
+        nxt = self.level + 1
+        found: list[str] = []
+        for key, near, far in rows:
+            if key in self.walked:
+                continue
+            seen = self.depths.get(far)
+            if seen is None:
+                self.depths[far] = nxt
+                found.append(far)
+            elif seen != nxt:
+                continue
+            self.walked[key] = (near, far)
+        self.level = nxt
+        self.frontier = sorted(set(found))
+
+    def kept(self) -> tuple[dict[str, int], list[Any], bool]:
+        """(CI id -> distance, keys of the edges between kept CIs, truncated)."""
+        depths = self.depths
+        truncated = self.limit is not None and len(depths) > self.limit
+        if truncated:
+            order = sorted(depths, key=lambda i: (depths[i], i))[: self.limit]
+            depths = {i: self.depths[i] for i in order}
+        keys = [k for k, (a, b) in self.walked.items() if a in depths and b in depths]
+        return depths, keys, truncated
 
 
 class Store(Protocol):
@@ -262,6 +323,8 @@ class Store(Protocol):
         direction: str,
         depth: int,
         rel_types: tuple[str, ...] | None = None,
+        limit: int | None = None,
     ) -> Traversal:
         """Breadth-first over open relationships: ``down`` follows them out, ``up`` in,
-        ``both`` either way; depth-bounded and cycle-safe."""
+        ``both`` either way; depth-bounded and cycle-safe. With ``limit``, at most that many
+        CIs (the nearest, ties by id) and ``truncated`` set when some were left out."""

@@ -233,6 +233,16 @@ CLOSE_RELS = (
 )
 
 
+def close_rels_typed(rel_type: str) -> str:
+    """Close relationships of one known type by id (one index seek each); returns the ids it
+    found, open or not, so the caller can send the others through :data:`CLOSE_RELS`."""
+    return (
+        f"UNWIND $ids AS rid MATCH ()-[r:{ident(rel_type)} {{id: rid}}]->() "
+        "FOREACH (_ IN CASE WHEN r.ended_at IS NULL THEN [1] ELSE [] END | "
+        "SET r.ended_at = $at) RETURN r.id AS id"
+    )
+
+
 def create_rels(rel_type: str) -> str:
     """Create relationships of one type between CIs matched by id; an open relationship
     of the same type between the same CIs is not duplicated (the caller counts)."""
@@ -347,49 +357,26 @@ HISTORY = (
 )
 
 
-def _step(direction: str, types: tuple[str, ...] | None) -> str:
+def traverse_level(direction: str, types: tuple[str, ...] | None) -> str:
+    """One level of a breadth-first walk (``graph.store.BreadthFirst``): the open
+    relationships touching the frontier CIs, as (key, near, far) with ``key`` the
+    relationship's element id. Only ids travel; CIs and edges are read once at the end."""
     label = ":" + "|".join(ident(t) for t in types) if types else ""
-    rel = f"[r{label} WHERE r.ended_at IS NULL]"
+    rel = f"[r{label}]"
     if direction == "down":
-        return f"-{rel}->"
-    if direction == "up":
-        return f"<-{rel}-"
-    return f"-{rel}-"
-
-
-def traverse_nodes(direction: str, depth: int, types: tuple[str, ...] | None) -> str:
-    """The start CIs (distance 0) and every CI reachable from them within ``depth`` open
-    relationships, each once with its minimum distance. One ``ANY SHORTEST`` search per
-    start node: the planner's stateful shortest-path operator walks breadth first and
-    expands each node once, so cycles and diamonds cost nothing extra."""
-    step = _step(direction, types)
-    ci = ident(CI_LABEL)
-    walk = (
-        "MATCH p = ANY SHORTEST (s)(()" + step + f"()){{1,{int(depth)}}}(b) "
-        "RETURN b, length(p) AS d UNION ALL "
-        if depth >= 1
-        else ""
-    )
-    return (
-        f"UNWIND $start AS sid MATCH (s:{ci} {{id: sid}}) "
-        f"CALL (s) {{ {walk}RETURN s AS b, 0 AS d }} "
-        f"WITH b AS n, min(d) AS depth {_SS} RETURN {CI_MAP} AS ci, depth"
-    )
-
-
-def traverse_edges(direction: str, types: tuple[str, ...] | None) -> str:
-    """Open relationships leaving (``down``) or entering (``up``) the given CIs, or both;
-    the caller keeps those that join two reached CIs one level apart."""
-    label = ":" + "|".join(ident(t) for t in types) if types else ""
-    ci = ident(CI_LABEL)
-    if direction == "down":
-        pattern = f"(a)-[r{label}]->()"
+        pattern = f"-{rel}->"
     elif direction == "up":
-        pattern = f"(a)<-[r{label}]-()"
+        pattern = f"<-{rel}-"
     else:
-        pattern = f"(a)-[r{label}]-()"
+        pattern = f"-{rel}-"
     return (
-        f"UNWIND $ids AS id MATCH (a:{ci} {{id: id}}) "
-        f"MATCH {pattern} WHERE r.ended_at IS NULL "
-        f"WITH DISTINCT r {_RS} RETURN {REL_MAP} AS rel"
+        f"UNWIND $frontier AS fid MATCH (a:{ident(CI_LABEL)} {{id: fid}}){pattern}(b) "
+        "WHERE r.ended_at IS NULL RETURN elementId(r) AS key, fid AS near, b.id AS far"
     )
+
+
+EXISTING_IDS = f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) RETURN n.id AS id"
+
+RELS_BY_ELEMENT_ID = (
+    f"UNWIND $keys AS key MATCH ()-[r]->() WHERE elementId(r) = key {_RS} RETURN {REL_MAP} AS rel"
+)

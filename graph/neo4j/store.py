@@ -24,6 +24,7 @@ from neo4j import exceptions as nx
 from graph.neo4j import cypher
 from graph.store import (
     CI,
+    BreadthFirst,
     ChangeSet,
     HistoryEntry,
     Rel,
@@ -406,6 +407,7 @@ class Neo4jStore:
         direction: str,
         depth: int,
         rel_types: tuple[str, ...] | None = None,
+        limit: int | None = None,
     ) -> Traversal:
         if direction not in ("up", "down", "both"):
             raise ValueError(f"direction must be up, down or both, not {direction!r}")
@@ -416,30 +418,25 @@ class Neo4jStore:
                 types = None
                 depth = 0  # no known type: nothing can be walked
         starts = sorted(set(start))
+        level_query = cypher.traverse_level(direction, types)
 
         async def work(tx: AsyncManagedTransaction) -> Traversal:
-            nodes: dict[str, tuple[CI, int]] = {}
-            if starts:
-                query = cypher.traverse_nodes(direction, depth, types)
-                for row in await (await tx.run(query, start=starts)).data():
-                    ci = _ci_from(row["ci"])
-                    nodes[ci.id] = (ci, row["depth"])
-            reached = {ci_id: d for ci_id, (_, d) in nodes.items()}
+            if not starts:
+                return Traversal(nodes={}, edges=[])
+            existing = await (await tx.run(cypher.EXISTING_IDS, ids=starts)).values()
+            walk = BreadthFirst([row[0] for row in existing], depth, limit)
+            while not walk.done:
+                result = await tx.run(level_query, frontier=walk.frontier)
+                walk.add_level(await result.values())
+            reached, keys, truncated = walk.kept()
+            rows = await (await tx.run(cypher.GET_CIS, ids=sorted(reached))).values()
+            nodes = {ci.id: (ci, reached[ci.id]) for ci in (_ci_from(r[0]) for r in rows)}
             edges: list[Rel] = []
-            inner = [i for i, d in reached.items() if d < depth]
-            if inner:
-                query = cypher.traverse_edges(direction, types)
-                for row in await (await tx.run(query, ids=inner)).data():
-                    rel = _rel_from(row["rel"])
-                    d_src, d_dst = reached.get(rel.src), reached.get(rel.dst)
-                    if d_src is None or d_dst is None:
-                        continue
-                    down = direction in ("down", "both") and d_dst == d_src + 1
-                    up = direction in ("up", "both") and d_src == d_dst + 1
-                    if down or up:
-                        edges.append(rel)
+            if keys:
+                rows = await (await tx.run(cypher.RELS_BY_ELEMENT_ID, keys=keys)).values()
+                edges = [_rel_from(r[0]) for r in rows]
             edges.sort(key=lambda r: r.id)
-            return Traversal(nodes=nodes, edges=edges)
+            return Traversal(nodes=nodes, edges=edges, truncated=truncated)
 
         return await self._read(work)
 
@@ -486,7 +483,14 @@ class _WritePlan:
                 self.create_keys[(ci.cls, rule)].append({"id": ci.id, "value": value})
         self.updates = cs.update_cis
         self.touch = list(dict.fromkeys(cs.touch_cis))
-        self.close = list(dict.fromkeys(cs.close_rels))
+        self.close: list[str] = []
+        self.close_typed: dict[str, list[str]] = defaultdict(list)
+        for rid in dict.fromkeys(cs.close_rels):
+            rel_type = cs.close_rel_types.get(rid)
+            if rel_type in cypher.REL_TYPE_NAMES:
+                self.close_typed[rel_type].append(rid)
+            else:
+                self.close.append(rid)
         self.create_rels: dict[str, list[dict[str, Any]]] = defaultdict(list)
         pairs: set[tuple[str, str, str]] = set()
         for rel in cs.create_rels:
@@ -546,8 +550,13 @@ class _WritePlan:
         if cs.set_status:
             rows = [[ci_id, status] for ci_id, status in cs.set_status]
             await (await tx.run(cypher.SET_STATUS, rows=rows)).consume()
-        if self.close:
-            await (await tx.run(cypher.CLOSE_RELS, ids=self.close, at=cs.at)).consume()
+        close = list(self.close)
+        for rel_type, ids in self.close_typed.items():
+            result = await tx.run(cypher.close_rels_typed(rel_type), ids=ids, at=cs.at)
+            found = {row[0] for row in await result.values()}
+            close += [rid for rid in ids if rid not in found]  # a wrong type: seek every type
+        if close:
+            await (await tx.run(cypher.CLOSE_RELS, ids=close, at=cs.at)).consume()
         for rel_type, rows in self.create_rels.items():
             record = await (await tx.run(cypher.create_rels(rel_type), rows=rows)).single()
             created = record["created"] if record else 0
@@ -600,7 +609,12 @@ class _WritePlan:
             for u in self.updates
         ]
         result = await tx.run(cypher.UPDATE_CIS, rows=rows)
-        classes = {r["id"]: r["class"] for r in await result.data()}
+        if all(u.cls for u in self.updates):
+            # the caller named every class: no need to read them back
+            await result.consume()
+            classes = {u.id: u.cls for u in self.updates}
+        else:
+            classes = {r["id"]: r["class"] for r in await result.data()}
         # identity follows the class the CI has in the store
         weak_rows: list[dict[str, Any]] = []
         keys: dict[tuple[str, str], list[dict[str, str]]] = defaultdict(list)

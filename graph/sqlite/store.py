@@ -18,6 +18,7 @@ from typing import Any, TypeVar
 from graph.sqlite.ddl import all_statements
 from graph.store import (
     CI,
+    BreadthFirst,
     ChangeSet,
     HistoryEntry,
     Rel,
@@ -507,52 +508,57 @@ class SQLiteStore:
         return await self._run(self._history_sync, ci_id, limit, offset, since, until)
 
     def _traverse_sync(
-        self, start: list[str], direction: str, depth: int, rel_types: tuple[str, ...] | None
+        self,
+        start: list[str],
+        direction: str,
+        depth: int,
+        rel_types: tuple[str, ...] | None,
+        limit: int | None,
     ) -> Traversal:
         type_filter, type_params = "", []
         if rel_types:
             type_filter = f" AND r.type IN ({','.join('?' * len(rel_types))})"
             type_params = list(rel_types)
-        steps = []
-        params: list[Any] = [json.dumps(start)]
+        # one indexed query per level (rel_src_open / rel_dst_open), each CI expanded once
+        arms = []
         if direction in ("down", "both"):
-            steps.append(
-                "SELECT r.dst, w.depth + 1 FROM walk w JOIN rel r ON r.src = w.id "
-                f"AND r.ended_at IS NULL{type_filter} WHERE w.depth < ?"
+            arms.append(
+                "SELECT r.rowid, r.src, r.dst FROM json_each(?) f CROSS JOIN rel r "
+                f"ON r.src = f.value WHERE r.ended_at IS NULL{type_filter}"
             )
-            params += [*type_params, depth]
         if direction in ("up", "both"):
-            steps.append(
-                "SELECT r.src, w.depth + 1 FROM walk w JOIN rel r ON r.dst = w.id "
-                f"AND r.ended_at IS NULL{type_filter} WHERE w.depth < ?"
+            arms.append(
+                "SELECT r.rowid, r.dst, r.src FROM json_each(?) f CROSS JOIN rel r "
+                f"ON r.dst = f.value WHERE r.ended_at IS NULL{type_filter}"
             )
-            params += [*type_params, depth]
-        # UNION (not UNION ALL) keeps each (node, depth) once: cycles end at the depth bound
-        sql = (
-            "WITH RECURSIVE walk(id, depth) AS (SELECT value, 0 FROM json_each(?) UNION "
-            + " UNION ".join(steps)
-            + ") SELECT id, min(depth) FROM walk GROUP BY id"
-        )
-        reached = dict(self.conn.execute(sql, params).fetchall())
+        level_sql = " UNION ALL ".join(arms)
+        existing = [
+            row[0]
+            for chunk in _chunks(sorted(set(start)))
+            for row in self.conn.execute(
+                f"SELECT id FROM ci WHERE id IN ({','.join('?' * len(chunk))})", chunk
+            )
+        ]
+        walk = BreadthFirst(existing, depth, limit)
+        while not walk.done:
+            frontier = json.dumps(walk.frontier)
+            params: list[Any] = []
+            for _ in arms:
+                params += [frontier, *type_params]
+            walk.add_level(self.conn.execute(level_sql, params))
+        reached, keys, truncated = walk.kept()
         cis = self._get_cis_sync(list(reached))
         nodes = {ci_id: (ci, reached[ci_id]) for ci_id, ci in cis.items()}
-        edges: list[Rel] = []
-        ids = json.dumps(list(reached))
-        rows = self.conn.execute(
-            f"SELECT {_REL_COLUMNS} FROM json_each(?) a JOIN rel ON a.value = rel.src "
-            "LEFT JOIN source_state rs ON rs.scope = rel.scope "
-            "WHERE rel.ended_at IS NULL AND rel.dst IN (SELECT value FROM json_each(?))"
-            + type_filter.replace("r.type", "rel.type"),
-            [ids, ids, *type_params],
-        )
-        for row in rows:
-            rel = _rel_from_row(row)
-            d_src, d_dst = reached[rel.src], reached[rel.dst]
-            walked_down = direction in ("down", "both") and d_dst == d_src + 1
-            walked_up = direction in ("up", "both") and d_src == d_dst + 1
-            if walked_down or walked_up:
-                edges.append(rel)
-        return Traversal(nodes=nodes, edges=edges)
+        edges = [
+            _rel_from_row(row)
+            for row in self.conn.execute(
+                f"SELECT {_REL_COLUMNS} FROM json_each(?) k CROSS JOIN rel "
+                "ON rel.rowid = k.value LEFT JOIN source_state rs ON rs.scope = rel.scope",
+                (json.dumps(keys),),
+            )
+        ]
+        edges.sort(key=lambda r: r.id)
+        return Traversal(nodes=nodes, edges=edges, truncated=truncated)
 
     async def traverse(
         self,
@@ -560,7 +566,8 @@ class SQLiteStore:
         direction: str,
         depth: int,
         rel_types: tuple[str, ...] | None = None,
+        limit: int | None = None,
     ) -> Traversal:
         if direction not in ("up", "down", "both"):
             raise ValueError(f"direction must be up, down or both, not {direction!r}")
-        return await self._run(self._traverse_sync, start, direction, depth, rel_types)
+        return await self._run(self._traverse_sync, start, direction, depth, rel_types, limit)

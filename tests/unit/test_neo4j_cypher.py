@@ -103,14 +103,14 @@ def test_unique_identity_key_keeps_the_first_holder() -> None:
     )
 
 
-def test_traversal_is_one_shortest_path_search_per_start() -> None:
-    query = cypher.traverse_nodes("up", 6, ("RUNS_ON", "DEPENDS_ON"))
-    assert (
-        "ANY SHORTEST (s)(()<-[r:`RUNS_ON`|`DEPENDS_ON` WHERE r.ended_at IS NULL]-()){1,6}(b)"
-        in query
+def test_traversal_is_one_indexed_query_per_level_returning_ids_only() -> None:
+    query = cypher.traverse_level("up", ("RUNS_ON", "DEPENDS_ON"))
+    assert query == (
+        "UNWIND $frontier AS fid MATCH (a:`CI` {id: fid})<-[r:`RUNS_ON`|`DEPENDS_ON`]-(b) "
+        "WHERE r.ended_at IS NULL RETURN elementId(r) AS key, fid AS near, b.id AS far"
     )
-    assert "min(d) AS depth" in query
-    assert "ANY SHORTEST" not in cypher.traverse_nodes("down", 0, None)
+    assert "-[r]-(b)" in cypher.traverse_level("both", None)
+    assert "-[r]->(b)" in cypher.traverse_level("down", None)
 
 
 def test_close_relationships_seeks_every_type_by_id() -> None:
