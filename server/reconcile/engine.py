@@ -154,6 +154,7 @@ class _Writer:
                     identity=merged_identity,
                     sources=sources,
                     status=status,
+                    cls=existing.cls,
                 )
             )
         return changed
@@ -169,6 +170,7 @@ class _Writer:
                 identity=ci.identity,
                 sources=ci.sources,
                 status="retired",
+                cls=ci.cls,
             )
         )
 
@@ -356,4 +358,5 @@ async def _resolve_rels(
             continue
         if desired.rel_sections.get(rel.type) in desired.complete_sections:
             cs.close_rels.append(rel.id)
+            cs.close_rel_types[rel.id] = rel.type
             writer.history(rel.src, "relationship", rel.type, {"id": rel.dst}, None, rel.dst)
