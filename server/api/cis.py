@@ -12,6 +12,9 @@ from server.api.params import choice_param, int_param, page
 
 routes = web.RouteTableDef()
 
+DEPENDENCY_LIMIT = 1000
+MAX_DEPENDENCY_LIMIT = 20000
+
 
 async def _ci_or_404(request: web.Request):
     ci_id = request.match_info["id"]
@@ -83,13 +86,18 @@ async def ci_dependencies(request: web.Request) -> web.Response:
     settings = request.app[SETTINGS_KEY]
     direction = choice_param(request, "direction", "down", ("up", "down", "both"))
     depth = int_param(request, "depth", 3, 1, settings.max_depth)
-    walk = await request.app[STORE_KEY].traverse([ci.id], direction, depth)
+    # a dependency answer of thousands of CIs helps nobody: the nearest ``limit`` CIs
+    # (ties by id), and ``truncated`` says that more are reachable
+    limit = int_param(request, "limit", DEPENDENCY_LIMIT, 1, MAX_DEPENDENCY_LIMIT)
+    walk = await request.app[STORE_KEY].traverse([ci.id], direction, depth, limit=limit)
     nodes = sorted(walk.nodes.values(), key=lambda pair: (pair[1], pair[0].cls, pair[0].name or ""))
     return web.json_response(
         {
             "root": ci.id,
             "direction": direction,
             "depth": depth,
+            "limit": limit,
+            "truncated": walk.truncated,
             "nodes": [
                 {"id": n.id, "class": n.cls, "name": n.name, "status": n.status, "depth": d}
                 for n, d in nodes
