@@ -116,7 +116,7 @@ async def test_gzip_bomb_is_413_after_decompression(api):
 
 async def test_report_without_identity_is_422(api):
     client, tokens = api
-    report = agent_report(system_uuid=None, serial=None, machine_id=None)
+    report = agent_report(system_uuid=None, serial=None, machine_id=None, interfaces=[])
     report["sections"]["system"]["fqdn"] = None
     response = await client.post("/api/v1/reports", json=report, headers=auth(tokens["agent"]))
     err = await error_of(response, 422)

@@ -22,6 +22,7 @@ GOLDEN_DDL = [
     "CREATE CONSTRAINT host_key_serial_key IF NOT EXISTS FOR (n:`Host`) REQUIRE n.`key_serial_key` IS UNIQUE",
     "CREATE INDEX host_key_machine_id IF NOT EXISTS FOR (n:`Host`) ON (n.`key_machine_id`)",
     "CREATE INDEX host_key_fqdn_mac IF NOT EXISTS FOR (n:`Host`) ON (n.`key_fqdn_mac`)",
+    "CREATE INDEX host_key_hostname_mac IF NOT EXISTS FOR (n:`Host`) ON (n.`key_hostname_mac`)",
     "CREATE CONSTRAINT network_device_key_chassis_serial IF NOT EXISTS FOR (n:`NetworkDevice`) REQUIRE n.`key_chassis_serial` IS UNIQUE",
     "CREATE CONSTRAINT network_device_key_lldp_chassis_id IF NOT EXISTS FOR (n:`NetworkDevice`) REQUIRE n.`key_lldp_chassis_id` IS UNIQUE",
     "CREATE INDEX network_device_key_sysname_ip IF NOT EXISTS FOR (n:`NetworkDevice`) ON (n.`key_sysname_ip`)",
