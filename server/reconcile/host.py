@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from server.reconcile.addresses import add_address
 from server.reconcile.desired import Desired, DesiredCI, DesiredRel
 
 REL_SECTIONS = {
@@ -20,13 +21,6 @@ CLASS_SECTIONS = {
     "Network": "interfaces",
     "Endpoint": "listening",
 }
-
-
-def net_scope(address: ipaddress.IPv4Address | ipaddress.IPv6Address, host_ref: str) -> str:
-    """Loopback and link-local addresses only mean something on their own host."""
-    if address.is_loopback or address.is_link_local:
-        return f"host:{host_ref}"
-    return "global"
 
 
 def _host_attributes(sections: dict[str, Any]) -> dict[str, Any]:
@@ -126,8 +120,7 @@ def transform(report: dict[str, Any]) -> Desired:
 def _interfaces(desired: Desired, interfaces: list[dict[str, Any]] | None) -> None:
     if interfaces is None:
         return
-    networks_seen: set[str] = set()
-    ips_seen: set[str] = set()
+    seen: set[str] = set()
     for nic in interfaces:
         ref = f"if:{nic['name']}"
         desired.cis.append(
@@ -150,66 +143,17 @@ def _interfaces(desired: Desired, interfaces: list[dict[str, Any]] | None) -> No
         )
         desired.rels.append(DesiredRel("HAS_INTERFACE", "host", ref, "interfaces"))
         for addr in nic.get("addresses") or []:
-            _address(desired, ref, addr, ips_seen, networks_seen)
+            _address(desired, ref, addr, seen)
 
 
-def _address(
-    desired: Desired,
-    nic_ref: str,
-    addr: dict[str, Any],
-    ips_seen: set[str],
-    networks_seen: set[str],
-) -> None:
+def _address(desired: Desired, nic_ref: str, addr: dict[str, Any], seen: set[str]) -> None:
     try:
         text = addr["address"].split("%", 1)[0]
         prefix = addr.get("prefixlen")
         iface = ipaddress.ip_interface(f"{text}/{prefix}" if prefix is not None else text)
     except ValueError:
         return  # validated upstream; an unparsable address is not a CI
-    ip = iface.ip
-    scope = net_scope(ip, "host")
-    ip_ref = f"ip:{ip}:{scope}"
-    if ip_ref not in ips_seen:
-        ips_seen.add(ip_ref)
-        desired.cis.append(
-            DesiredCI(
-                ref=ip_ref,
-                cls="IPAddress",
-                attributes={
-                    "address": str(ip),
-                    "family": ip.version,
-                    "prefixlen": prefix,
-                    "net_scope": scope,
-                },
-                name=str(ip),
-                section="interfaces",
-                scoped=scope != "global",
-                parent_ref="host" if scope != "global" else None,
-                parent_attr="net_scope" if scope != "global" else None,
-                parent_format="host:{id}",
-            )
-        )
-    desired.rels.append(DesiredRel("HAS_IP", nic_ref, ip_ref, "interfaces"))
-    if prefix is None:
-        return
-    network = iface.network
-    net_ref = f"net:{network}:{scope}"
-    if net_ref not in networks_seen:
-        networks_seen.add(net_ref)
-        desired.cis.append(
-            DesiredCI(
-                ref=net_ref,
-                cls="Network",
-                attributes={"cidr": str(network), "family": ip.version, "net_scope": scope},
-                name=str(network),
-                section="interfaces",
-                scoped=scope != "global",
-                parent_ref="host" if scope != "global" else None,
-                parent_attr="net_scope" if scope != "global" else None,
-                parent_format="host:{id}",
-            )
-        )
-        desired.rels.append(DesiredRel("IN_NETWORK", ip_ref, net_ref, "interfaces"))
+    add_address(desired, nic_ref, iface, prefix, "host", "interfaces", seen)
 
 
 def _packages(desired: Desired, packages: list[dict[str, Any]] | None) -> None:

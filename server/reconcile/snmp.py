@@ -23,8 +23,8 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from server.reconcile.addresses import add_address, net_scope
 from server.reconcile.desired import Desired, DesiredCI, DesiredRel
-from server.reconcile.host import net_scope
 from server.reconcile.topology import link_topology
 
 REL_SECTIONS = {
@@ -229,51 +229,15 @@ def _ip_addresses(
         iface = _address(entry)
         if iface is None:
             continue
-        ip = iface.ip
-        scope = net_scope(ip, "device")
-        local = scope != "global"
-        ip_ref = f"ip:{ip}:{scope}"
-        if ip_ref not in seen:
-            seen.add(ip_ref)
-            desired.cis.append(
-                DesiredCI(
-                    ref=ip_ref,
-                    cls="IPAddress",
-                    attributes={
-                        "address": str(ip),
-                        "family": ip.version,
-                        "prefixlen": entry.get("prefixlen"),
-                        "net_scope": scope,
-                    },
-                    name=str(ip),
-                    section="ip_addresses",
-                    scoped=local,
-                    parent_ref="device" if local else None,
-                    parent_attr="net_scope" if local else None,
-                    parent_format="host:{id}",
-                )
-            )
-        desired.rels.append(DesiredRel("HAS_IP", f"if:{entry['if_index']}", ip_ref, "ip_addresses"))
-        if entry.get("prefixlen") is None:
-            continue
-        network = iface.network
-        net_ref = f"net:{network}:{scope}"
-        if net_ref not in seen:
-            seen.add(net_ref)
-            desired.cis.append(
-                DesiredCI(
-                    ref=net_ref,
-                    cls="Network",
-                    attributes={"cidr": str(network), "family": ip.version, "net_scope": scope},
-                    name=str(network),
-                    section="ip_addresses",
-                    scoped=local,
-                    parent_ref="device" if local else None,
-                    parent_attr="net_scope" if local else None,
-                    parent_format="host:{id}",
-                )
-            )
-        desired.rels.append(DesiredRel("IN_NETWORK", ip_ref, net_ref, "ip_addresses"))
+        add_address(
+            desired,
+            f"if:{entry['if_index']}",
+            iface,
+            entry.get("prefixlen"),
+            "device",
+            "ip_addresses",
+            seen,
+        )
 
 
 _DPKG = re.compile(r"^(?P<name>[^_\s]+)_(?P<version>[^_\s]+)_(?P<arch>[^_\s]+)$")
