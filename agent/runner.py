@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from agent.client import SendResult, send_report
+from agent.delta import DeltaState
 from agent.spool import Spool
 
 log = logging.getLogger("cmdb.agent")
@@ -30,11 +31,17 @@ class FlushOutcome:
 def flush(server: str, token: str, spool: Spool, timeout: float = 30.0) -> FlushOutcome:
     """Send spooled reports oldest first; stop at the first one the server cannot take now."""
     sent, last = 0, None
+    state = DeltaState(spool.dir / "last-acknowledged.json")
     for path in spool.pending():
         report = spool.load(path)
         if report is None:
             continue
-        last = send_report(server, token, report, timeout=timeout)
+        outgoing = state.delta(report)
+        last = send_report(server, token, outgoing, timeout=timeout)
+        if last.ok and last.body and last.body.get("status") == "duplicate":
+            state.forget()  # a re-send: which version the server holds is not known here
+        elif last.ok:
+            state.acknowledged(report, outgoing)
         if last.ok:
             spool.remove(path)
             sent += 1

@@ -375,6 +375,8 @@ REPORT_SCHEMA: dict[str, Any] = {
         "collector": {"type": "object"},
         "sections": {"type": "object"},
         "notes": _list(_obj({"section": _STR, "message": {"type": "string"}}, ("section",))),
+        # sections the agent left out because they equal the last acknowledged report's
+        "unchanged_sections": _list({"type": "string"}),
     },
 }
 

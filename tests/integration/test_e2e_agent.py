@@ -85,6 +85,24 @@ def test_agent_run_once_against_real_server(tmp_path):
                 }
         assert addresses == ip_addrs()
 
+        # the second run sends only what changed (the packages did not): nothing is lost
+        again = cmdb(
+            "agent",
+            "run",
+            "--once",
+            "--server",
+            url,
+            "--token",
+            agent_token,
+            "--spool-dir",
+            str(tmp_path / "spool"),
+        )
+        assert "1 acknowledged" in again.stdout, again.stderr
+        assert (tmp_path / "spool" / "last-acknowledged.json").exists()
+        host = api_get(url, reader_token, f"/api/v1/cis/{hosts['items'][0]['id']}")
+        rels = host["relationships"]
+        assert len([r for r in rels if r["type"] == "INSTALLED"]) == len(dpkg_installed())
+
         # the CLI reads the same through the API
         shown = cmdb("ci", "show", host["id"], "--server", url, "--token", reader_token, "--json")
         assert f'"id": "{host["id"]}"' in shown.stdout
