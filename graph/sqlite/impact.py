@@ -39,9 +39,10 @@ def _walk_sync(
         params += [*outbound, depth]
     union = "".join(f" UNION {s}" for s in steps)
     sql = (
-        f"WITH RECURSIVE walk(id, depth) AS (SELECT value, 0 FROM json_each(?){union}) "
-        "SELECT w.id, min(w.depth), ci.class, ci.name FROM walk w JOIN ci ON ci.id = w.id "
-        "GROUP BY w.id"
+        f"WITH RECURSIVE walk(id, depth) AS (SELECT value, 0 FROM json_each(?){union}), "
+        "reached(id, depth) AS MATERIALIZED (SELECT id, min(depth) FROM walk GROUP BY id) "
+        "SELECT reached.id, reached.depth, ci.class, ci.name FROM reached "
+        "JOIN ci ON ci.id = reached.id"
     )
     walk = ImpactWalk()
     for ci_id, d, cls, name in conn.execute(sql, params):
@@ -49,16 +50,18 @@ def _walk_sync(
     types = (*inbound, *outbound)
     if len(walk.nodes) < 2 or not types:
         return walk
-    ids = json.dumps(list(walk.nodes))
+    # every open relationship of a walked type leaving a reached CI; the ones whose other
+    # end was reached too are the edges (filtered here: a set beats an IN over JSON)
     rows = conn.execute(
-        "SELECT rel.id, rel.type, rel.src, rel.dst FROM json_each(?) a "
+        "SELECT rel.id, rel.type, rel.src, rel.dst FROM json_each(?) a CROSS "
         "JOIN rel ON rel.src = a.value AND rel.ended_at IS NULL "
-        f"AND rel.type IN ({_marks(types)}) "
-        "WHERE rel.dst IN (SELECT value FROM json_each(?)) AND rel.src != rel.dst",
-        [ids, *types, ids],
+        f"AND rel.type IN ({_marks(types)})",
+        [json.dumps(list(walk.nodes)), *types],
     )
     inbound_set = set(inbound)
     for rel_id, rel_type, src, dst in rows:
+        if dst not in walk.nodes or src == dst:
+            continue
         if rel_type in inbound_set:
             walk.edges.append(ImpactEdge(cause=dst, effect=src, type=rel_type, rel_id=rel_id))
         else:

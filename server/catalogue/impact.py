@@ -34,31 +34,36 @@ def propagate(
 ) -> dict[str, str]:
     """State of every affected CI; ``groups`` maps group id -> (min, member ids)."""
     causes: dict[str, list[str]] = {}
+    effects: dict[str, list[str]] = {}
     for edge in walk.edges:
         causes.setdefault(edge.effect, []).append(edge.cause)
+        effects.setdefault(edge.cause, []).append(edge.effect)
+    for gid, (_, members) in groups.items():
+        for member in members:  # a member's change re-evaluates its group
+            if gid not in effects.get(member, ()):
+                effects.setdefault(member, []).append(gid)
     state = {sid: "down" for sid in start if sid in walk.nodes}
-    changed = True
-    while changed:
-        changed = False
-        for node in walk.nodes:
-            if node in state and state[node] == "down":
-                continue
-            if node in groups:
-                k, members = groups[node]
-                down = sum(1 for m in members if state.get(m) == "down")
-                hit = any(m in state for m in members)
-                if len(members) - down < k:
-                    new = "down"
-                elif hit:
-                    new = "degraded"
-                else:
-                    new = None
+    # worklist: a CI is re-evaluated when one of its causes got worse; states only grow
+    queue = deque(n for sid in state for n in effects.get(sid, ()))
+    while queue:
+        node = queue.popleft()
+        if node not in walk.nodes or state.get(node) == "down":
+            continue
+        if node in groups:
+            k, members = groups[node]
+            down = sum(1 for m in members if state.get(m) == "down")
+            if len(members) - down < k:
+                new = "down"
+            elif any(m in state for m in members):
+                new = "degraded"
             else:
-                worst = max((RANK[state[c]] for c in causes.get(node, ()) if c in state), default=0)
-                new = {2: "down", 1: "degraded"}.get(worst)
-            if new is not None and RANK[new] > RANK.get(state.get(node, ""), 0):
-                state[node] = new
-                changed = True
+                new = None
+        else:
+            worst = max((RANK[state[c]] for c in causes.get(node, ()) if c in state), default=0)
+            new = {2: "down", 1: "degraded"}.get(worst)
+        if new is not None and RANK[new] > RANK.get(state.get(node, ""), 0):
+            state[node] = new
+            queue.extend(effects.get(node, ()))
     return state
 
 
@@ -98,13 +103,15 @@ async def impact(store: Store, ci_ids: list[str], depth: int = DEFAULT_DEPTH) ->
     group_ids = [i for i, (cls, _, _) in walk.nodes.items() if cls == "RedundancyGroup"]
     service_ids = [i for i, (cls, _, _) in walk.nodes.items() if cls == "Service"]
     details = await store.get_cis([*group_ids, *service_ids])
+    members_of: dict[str, list[str]] = {gid: [] for gid in group_ids}
+    if group_ids:  # every member of every reached group, reached or not: one read
+        hop = await store.traverse(group_ids, "down", 1, ("DEPENDS_ON",))
+        for rel in hop.edges:
+            if rel.src in members_of:
+                members_of[rel.src].append(rel.dst)
     groups: dict[str, tuple[int, list[str]]] = {}
     for gid in group_ids:
-        members = [
-            v.other.id
-            for v in await store.relationships(gid)
-            if v.rel.type == "DEPENDS_ON" and v.direction == "out"
-        ]
+        members = members_of[gid]
         group = details.get(gid)
         k = (group.attributes.get("min") if group else None) or 1
         groups[gid] = (int(k), members)
