@@ -152,3 +152,12 @@ async def test_openapi_and_health_are_public(api):
     assert "/api/v1/reports" in doc["paths"]
     health = await client.get("/healthz")
     assert health.status == 200
+
+
+async def test_bad_time_is_400_naming_the_field(api):
+    client, tokens = api
+    report = agent_report()
+    report["collected_at"] = "yesterday at noon"
+    response = await client.post("/api/v1/reports", json=report, headers=auth(tokens["agent"]))
+    err = await error_of(response, 400)
+    assert err["field"] == "$.collected_at"
