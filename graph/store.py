@@ -191,6 +191,9 @@ class ScopeState:
 
     cis: list[CI]
     rels: list[Rel]
+    # CIs outside the scope that its open relationships point at (shared Software,
+    # Networks): known without one identity lookup per fact on an unchanged report
+    linked: list[CI] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -306,6 +306,16 @@ SCOPE_RELS = (
     + f" }} {_RS} RETURN {REL_MAP} AS rel"
 )
 
+SCOPE_LINKED = (
+    "CALL () { "
+    + _union_over_types(
+        "MATCH ()-[r:$TYPE {scope: $scope}]->(n) "
+        "WHERE r.ended_at IS NULL AND coalesce(n.scope, '') <> $scope",
+        "DISTINCT n",
+    )
+    + f" }} WITH DISTINCT n {_SS} RETURN {CI_MAP} AS ci"
+)
+
 
 def find_open_rels(rel_type: str) -> str:
     ci = ident(CI_LABEL)

@@ -289,8 +289,11 @@ class Neo4jStore:
         async def work(tx: AsyncManagedTransaction) -> ScopeState:
             cis = await (await tx.run(cypher.SCOPE_CIS, scope=scope)).data()
             rels = await (await tx.run(cypher.SCOPE_RELS, scope=scope)).data()
+            linked = await (await tx.run(cypher.SCOPE_LINKED, scope=scope)).data()
             return ScopeState(
-                cis=[_ci_from(r["ci"]) for r in cis], rels=[_rel_from(r["rel"]) for r in rels]
+                cis=[_ci_from(r["ci"]) for r in cis],
+                rels=[_rel_from(r["rel"]) for r in rels],
+                linked=[_ci_from(r["ci"]) for r in linked],
             )
 
         return await self._read(work)

@@ -350,7 +350,13 @@ class SQLiteStore:
                 (scope,),
             )
         ]
-        return ScopeState(cis=cis, rels=rels)
+        linked = self._select_cis(
+            "ci.id IN (SELECT rel.dst FROM rel WHERE rel.scope = ? AND rel.ended_at IS NULL) "
+            "AND (ci.scope IS NULL OR ci.scope != ?)",
+            (scope, scope),
+        )
+        self._attach_identity(linked)
+        return ScopeState(cis=cis, rels=rels, linked=linked)
 
     async def load_scope(self, scope: str) -> ScopeState:
         return await self._run(self._scope_sync, scope)

@@ -245,10 +245,12 @@ async def _resolve_cis(
     names: dict[str, str | None],
 ) -> None:
     in_scope: dict[tuple[str, str], CI] = {}
-    for ci in state.cis:
-        rule = _first_unique_rule(ci.cls)
-        if rule in ci.identity:
-            in_scope[(ci.cls, ci.identity[rule])] = ci
+    linked: dict[tuple[str, str], CI] = {}
+    for index, cis in ((in_scope, state.cis), (linked, state.linked)):
+        for ci in cis:
+            rule = _first_unique_rule(ci.cls)
+            if rule in ci.identity:
+                index[(ci.cls, ci.identity[rule])] = ci
 
     pending: list[tuple[DesiredCI, dict[str, str], str]] = []
     for dci in desired.cis:
@@ -259,7 +261,8 @@ async def _resolve_cis(
         if rule not in identity:
             continue  # nothing to identify it by: not a CI
         key = identity[rule]
-        existing = in_scope.get((dci.cls, key)) if dci.scoped else None
+        # scoped facts are this source's own; shared ones it already points at are known too
+        existing = (in_scope if dci.scoped else linked).get((dci.cls, key))
         if existing is not None:
             ids[dci.ref] = existing.id
             names[existing.id] = dci.name
