@@ -39,7 +39,24 @@ if ! deploy/neo4j/neo4j-local status "$NEO4J_DIR" >/dev/null 2>&1; then
     started_neo4j=1
 fi
 export NEO4J_LOCAL_PYTHON="$ROOT/.venv/bin/python"
-deploy/neo4j/neo4j-local start "$NEO4J_DIR" --bolt-port 7688 --http-port 7475 \
+# the usual ports, unless something else holds them (another checkout's test server)
+read -r BOLT_PORT HTTP_PORT < <(.venv/bin/python - <<'PY'
+import socket
+def free(preferred):
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            s.bind(("127.0.0.1", 0))
+            return s.getsockname()[1]
+print(free(7688), free(7475))
+PY
+)
+if ((started_neo4j == 0)); then
+    BOLT_PORT="$(deploy/neo4j/neo4j-local status "$NEO4J_DIR" | grep -o 'bolt://[^ ]*' | sed 's/.*://')"
+fi
+deploy/neo4j/neo4j-local start "$NEO4J_DIR" --bolt-port "$BOLT_PORT" --http-port "$HTTP_PORT" \
     >"$ROOT/.cache/neo4j-start.out" 2>"$ROOT/.cache/neo4j-start.err" &
 neo4j_pid=$!
 cleanup() {
