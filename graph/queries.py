@@ -71,3 +71,18 @@ async def history_between(
 ) -> list[HistoryEntry]:
     """History entries of every CI with ``since <= at <= until``, oldest first."""
     return await _backend(store).history_between(store, since, until, sources, limit)
+
+
+async def impact_hop(store: Store, ids: list[str], types: tuple[str, ...]) -> list[tuple]:
+    """One hop for a whole frontier: (rel id, type, src, dst, src class, dst class,
+    src name, dst name) of every open relationship of ``types`` touching ``ids``."""
+    if not ids or not types:
+        return []
+    return await _backend(store).impact_hop(store, sorted(set(ids)), tuple(types))
+
+
+async def uplinks(store: Store, device_ids: list[str]) -> list[tuple]:
+    """Layer-2 links of devices: (device, interface, peer interface, peer device, its class)."""
+    if not device_ids:
+        return []
+    return await _backend(store).uplinks(store, sorted(set(device_ids)))

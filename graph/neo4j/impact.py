@@ -160,3 +160,43 @@ async def history_between(
         )
         for h in (r["h"] for r in rows)
     ]
+
+
+def hop_query(types: tuple[str, ...]) -> str:
+    label = cypher.ident(cypher.CI_LABEL)
+    typed = "|".join(cypher.ident(t) for t in types)
+    return (
+        f"UNWIND $ids AS fid MATCH (x:{label} {{id: fid}})-[r:{typed}]-(y) "
+        "WHERE r.ended_at IS NULL "
+        "WITH DISTINCT r, startNode(r) AS a, endNode(r) AS b "
+        "RETURN r.id, type(r), a.id, b.id, a.class, b.class, a.name, b.name"
+    )
+
+
+async def impact_hop(store: Any, ids: list[str], types: tuple[str, ...]) -> list[tuple]:
+    """Open relationships of ``types`` touching ``ids`` (either end), with both ends'
+    class and name: one query for a whole frontier."""
+    query = hop_query(types)
+
+    async def work(tx) -> list[tuple]:
+        return [tuple(row) for row in await (await tx.run(query, ids=ids)).values()]
+
+    return await store._read(work)
+
+
+UPLINKS = (
+    f"UNWIND $ids AS did MATCH (d:{cypher.ident(cypher.CI_LABEL)} {{id: did}})"
+    "-[h:HAS_INTERFACE]->(i)-[l:CONNECTED_TO]-(p)<-[hp:HAS_INTERFACE]-(e) "
+    "WHERE h.ended_at IS NULL AND l.ended_at IS NULL AND hp.ended_at IS NULL "
+    "RETURN did, i.id, p.id, e.id, e.class"
+)
+
+
+async def uplinks(store: Any, device_ids: list[str]) -> list[tuple]:
+    """(device, its interface, the peer interface, the peer's device, its class) for every
+    open layer-2 link of the given devices."""
+
+    async def work(tx) -> list[tuple]:
+        return [tuple(row) for row in await (await tx.run(UPLINKS, ids=device_ids)).values()]
+
+    return await store._read(work)

@@ -123,3 +123,44 @@ async def history_between(
     limit: int,
 ) -> list[HistoryEntry]:
     return await store._run(_history_sync, store, since, until, sources, limit)
+
+
+def _hop_sync(store: Any, ids: list[str], types: tuple[str, ...]) -> list[tuple]:
+    """Open relationships of ``types`` touching ``ids`` (either end), with both ends'
+    class and name: one query for a whole frontier."""
+    marks = _marks(types)
+    sql = (
+        "WITH f(id) AS (SELECT value FROM json_each(?)), "
+        "r AS ("
+        f"SELECT rel.id, rel.type, rel.src, rel.dst FROM f JOIN rel ON rel.src = f.id "
+        f"AND rel.ended_at IS NULL AND rel.type IN ({marks}) "
+        f"UNION SELECT rel.id, rel.type, rel.src, rel.dst FROM f JOIN rel ON rel.dst = f.id "
+        f"AND rel.ended_at IS NULL AND rel.type IN ({marks})) "
+        "SELECT r.id, r.type, r.src, r.dst, a.class, b.class, a.name, b.name FROM r "
+        "JOIN ci a ON a.id = r.src JOIN ci b ON b.id = r.dst"
+    )
+    return store.conn.execute(sql, [json.dumps(ids), *types, *types]).fetchall()
+
+
+async def impact_hop(store: Any, ids: list[str], types: tuple[str, ...]) -> list[tuple]:
+    return await store._run(_hop_sync, store, ids, types)
+
+
+def _uplinks_sync(store: Any, device_ids: list[str]) -> list[tuple]:
+    """(device, its interface, the peer interface, the peer's device, its class) for every
+    open layer-2 link of the given devices."""
+    sql = (
+        "SELECT d.value, hi.dst, CASE WHEN l.src = hi.dst THEN l.dst ELSE l.src END AS peer, "
+        "hp.src, pd.class FROM json_each(?) d "
+        "JOIN rel hi ON hi.src = d.value AND hi.type = 'HAS_INTERFACE' AND hi.ended_at IS NULL "
+        "JOIN rel l ON (l.src = hi.dst OR l.dst = hi.dst) AND l.type = 'CONNECTED_TO' "
+        "AND l.ended_at IS NULL "
+        "JOIN rel hp ON hp.dst = (CASE WHEN l.src = hi.dst THEN l.dst ELSE l.src END) "
+        "AND hp.type = 'HAS_INTERFACE' AND hp.ended_at IS NULL "
+        "JOIN ci pd ON pd.id = hp.src"
+    )
+    return store.conn.execute(sql, [json.dumps(device_ids)]).fetchall()
+
+
+async def uplinks(store: Any, device_ids: list[str]) -> list[tuple]:
+    return await store._run(_uplinks_sync, store, device_ids)
