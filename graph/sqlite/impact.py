@@ -148,16 +148,19 @@ async def impact_hop(store: Any, ids: list[str], types: tuple[str, ...]) -> list
 
 def _uplinks_sync(store: Any, device_ids: list[str]) -> list[tuple]:
     """(device, its interface, the peer interface, the peer's device, its class) for every
-    open layer-2 link of the given devices."""
+    open layer-2 link of the given devices (a link may be stored in either direction)."""
     sql = (
-        "SELECT d.value, hi.dst, CASE WHEN l.src = hi.dst THEN l.dst ELSE l.src END AS peer, "
-        "hp.src, pd.class FROM json_each(?) d "
-        "JOIN rel hi ON hi.src = d.value AND hi.type = 'HAS_INTERFACE' AND hi.ended_at IS NULL "
-        "JOIN rel l ON (l.src = hi.dst OR l.dst = hi.dst) AND l.type = 'CONNECTED_TO' "
-        "AND l.ended_at IS NULL "
-        "JOIN rel hp ON hp.dst = (CASE WHEN l.src = hi.dst THEN l.dst ELSE l.src END) "
-        "AND hp.type = 'HAS_INTERFACE' AND hp.ended_at IS NULL "
-        "JOIN ci pd ON pd.id = hp.src"
+        "WITH ports(device, port) AS ("
+        "SELECT d.value, hi.dst FROM json_each(?) d JOIN rel hi ON hi.src = d.value "
+        "AND hi.type = 'HAS_INTERFACE' AND hi.ended_at IS NULL), "
+        "links(device, port, peer) AS ("
+        "SELECT p.device, p.port, l.dst FROM ports p JOIN rel l ON l.src = p.port "
+        "AND l.type = 'CONNECTED_TO' AND l.ended_at IS NULL "
+        "UNION SELECT p.device, p.port, l.src FROM ports p JOIN rel l ON l.dst = p.port "
+        "AND l.type = 'CONNECTED_TO' AND l.ended_at IS NULL) "
+        "SELECT links.device, links.port, links.peer, hp.src, pd.class FROM links "
+        "JOIN rel hp ON hp.dst = links.peer AND hp.type = 'HAS_INTERFACE' "
+        "AND hp.ended_at IS NULL JOIN ci pd ON pd.id = hp.src"
     )
     return store.conn.execute(sql, [json.dumps(device_ids)]).fetchall()
 
