@@ -132,9 +132,9 @@ def _hop_sync(store: Any, ids: list[str], types: tuple[str, ...]) -> list[tuple]
     sql = (
         "WITH f(id) AS (SELECT value FROM json_each(?)), "
         "r AS ("
-        f"SELECT rel.id, rel.type, rel.src, rel.dst FROM f JOIN rel ON rel.src = f.id "
+        f"SELECT rel.id, rel.type, rel.src, rel.dst FROM f CROSS JOIN rel ON rel.src = f.id "
         f"AND rel.ended_at IS NULL AND rel.type IN ({marks}) "
-        f"UNION SELECT rel.id, rel.type, rel.src, rel.dst FROM f JOIN rel ON rel.dst = f.id "
+        f"UNION SELECT rel.id, rel.type, rel.src, rel.dst FROM f CROSS JOIN rel ON rel.dst = f.id "
         f"AND rel.ended_at IS NULL AND rel.type IN ({marks})) "
         "SELECT r.id, r.type, r.src, r.dst, a.class, b.class, a.name, b.name FROM r "
         "JOIN ci a ON a.id = r.src JOIN ci b ON b.id = r.dst"
@@ -151,15 +151,15 @@ def _uplinks_sync(store: Any, device_ids: list[str]) -> list[tuple]:
     open layer-2 link of the given devices (a link may be stored in either direction)."""
     sql = (
         "WITH ports(device, port) AS ("
-        "SELECT d.value, hi.dst FROM json_each(?) d JOIN rel hi ON hi.src = d.value "
+        "SELECT d.value, hi.dst FROM json_each(?) d CROSS JOIN rel hi ON hi.src = d.value "
         "AND hi.type = 'HAS_INTERFACE' AND hi.ended_at IS NULL), "
         "links(device, port, peer) AS ("
-        "SELECT p.device, p.port, l.dst FROM ports p JOIN rel l ON l.src = p.port "
+        "SELECT p.device, p.port, l.dst FROM ports p CROSS JOIN rel l ON l.src = p.port "
         "AND l.type = 'CONNECTED_TO' AND l.ended_at IS NULL "
-        "UNION SELECT p.device, p.port, l.src FROM ports p JOIN rel l ON l.dst = p.port "
+        "UNION SELECT p.device, p.port, l.src FROM ports p CROSS JOIN rel l ON l.dst = p.port "
         "AND l.type = 'CONNECTED_TO' AND l.ended_at IS NULL) "
         "SELECT links.device, links.port, links.peer, hp.src, pd.class FROM links "
-        "JOIN rel hp ON hp.dst = links.peer AND hp.type = 'HAS_INTERFACE' "
+        "CROSS JOIN rel hp ON hp.dst = links.peer AND hp.type = 'HAS_INTERFACE' "
         "AND hp.ended_at IS NULL JOIN ci pd ON pd.id = hp.src"
     )
     return store.conn.execute(sql, [json.dumps(device_ids)]).fetchall()
