@@ -82,7 +82,8 @@ async def impact_hop(store: Store, ids: list[str], types: tuple[str, ...]) -> li
 
 
 async def uplinks(store: Store, device_ids: list[str]) -> list[tuple]:
-    """Layer-2 links of devices: (device, interface, peer interface, peer device, its class)."""
+    """Layer-2 links of devices to switches: (device, interface, peer interface, peer
+    device, its class)."""
     if not device_ids:
         return []
     return await _backend(store).uplinks(store, sorted(set(device_ids)))

@@ -188,13 +188,14 @@ UPLINKS = (
     f"UNWIND $ids AS did MATCH (d:{cypher.ident(cypher.CI_LABEL)} {{id: did}})"
     "-[h:HAS_INTERFACE]->(i)-[l:CONNECTED_TO]-(p)<-[hp:HAS_INTERFACE]-(e) "
     "WHERE h.ended_at IS NULL AND l.ended_at IS NULL AND hp.ended_at IS NULL "
+    "AND e:NetworkDevice "
     "RETURN did, i.id, p.id, e.id, e.class"
 )
 
 
 async def uplinks(store: Any, device_ids: list[str]) -> list[tuple]:
     """(device, its interface, the peer interface, the peer's device, its class) for every
-    open layer-2 link of the given devices."""
+    open layer-2 link of the given devices to a switch."""
 
     async def work(tx) -> list[tuple]:
         return [tuple(row) for row in await (await tx.run(UPLINKS, ids=device_ids)).values()]

@@ -148,7 +148,7 @@ async def impact_hop(store: Any, ids: list[str], types: tuple[str, ...]) -> list
 
 def _uplinks_sync(store: Any, device_ids: list[str]) -> list[tuple]:
     """(device, its interface, the peer interface, the peer's device, its class) for every
-    open layer-2 link of the given devices (a link may be stored in either direction)."""
+    open layer-2 link of the given devices to a switch (stored in either direction)."""
     sql = (
         "WITH ports(device, port) AS ("
         "SELECT d.value, hi.dst FROM json_each(?) d CROSS JOIN rel hi ON hi.src = d.value "
@@ -160,7 +160,7 @@ def _uplinks_sync(store: Any, device_ids: list[str]) -> list[tuple]:
         "AND l.type = 'CONNECTED_TO' AND l.ended_at IS NULL) "
         "SELECT links.device, links.port, links.peer, hp.src, pd.class FROM links "
         "CROSS JOIN rel hp ON hp.dst = links.peer AND hp.type = 'HAS_INTERFACE' "
-        "AND hp.ended_at IS NULL JOIN ci pd ON pd.id = hp.src"
+        "AND hp.ended_at IS NULL JOIN ci pd ON pd.id = hp.src AND pd.class = 'NetworkDevice'"
     )
     return store.conn.execute(sql, [json.dumps(device_ids)]).fetchall()
 

@@ -206,7 +206,12 @@ class _Propagation:
         level = 0
         while frontier and level < self.max_depth:
             level += 1
-            rows = await impact_hop(self.store, frontier, HOP_TYPES)
+            # a down CI takes down what needs it or is part of it; a degraded one only
+            # degrades the services and groups that depend on it
+            down = [ci for ci in frontier if self.state[ci] == "down"]
+            degraded = [ci for ci in frontier if self.state[ci] != "down"]
+            rows = await impact_hop(self.store, down, HOP_TYPES)
+            rows += await impact_hop(self.store, degraded, ("DEPENDS_ON",))
             proposals: list[tuple[str, str, str]] = []  # (effect, cause, kind)
             for _rid, rel_type, src, dst, src_cls, dst_cls, src_name, dst_name in rows:
                 self.info.setdefault(src, (src_cls, src_name))
