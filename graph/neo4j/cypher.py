@@ -289,6 +289,13 @@ SOURCE_STATE = (
 )
 
 GET_CIS = f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) {_SS} RETURN {CI_MAP} AS ci"
+# what a traversal answers with: no attribute documents to ship and parse
+CI_SUMMARY_MAP = (
+    "n {.id, .class, .name, .status, .first_seen, .last_seen, .scope, ss_at: ss.last_report_at}"
+)
+GET_CI_SUMMARIES = (
+    f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) {_SS} RETURN {CI_SUMMARY_MAP} AS ci"
+)
 
 
 def find_by_identity(label: str, rule: str) -> str:

@@ -432,7 +432,7 @@ class Neo4jStore:
                 result = await tx.run(level_query, frontier=walk.frontier)
                 walk.add_level(await result.values())
             reached, keys, truncated = walk.kept()
-            rows = await (await tx.run(cypher.GET_CIS, ids=sorted(reached))).values()
+            rows = await (await tx.run(cypher.GET_CI_SUMMARIES, ids=sorted(reached))).values()
             nodes = {ci.id: (ci, reached[ci.id]) for ci in (_ci_from(r[0]) for r in rows)}
             edges: list[Rel] = []
             if keys:

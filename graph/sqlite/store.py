@@ -553,8 +553,17 @@ class SQLiteStore:
                 params += [frontier, *type_params]
             walk.add_level(self.conn.execute(level_sql, params))
         reached, keys, truncated = walk.kept()
-        cis = self._get_cis_sync(list(reached))
-        nodes = {ci_id: (ci, reached[ci_id]) for ci_id, ci in cis.items()}
+        nodes = {}
+        ids = json.dumps(list(reached))
+        for row in self.conn.execute(
+            "SELECT ci.id, ci.class, ci.name, ci.status, ci.first_seen, "
+            "CASE WHEN ss.last_report_at > ci.last_seen THEN ss.last_report_at "
+            "ELSE ci.last_seen END, ci.scope FROM json_each(?) k CROSS JOIN ci ON ci.id = k.value "
+            "LEFT JOIN source_state ss ON ss.scope = ci.scope",
+            (ids,),
+        ):
+            ci = CI(*row)
+            nodes[ci.id] = (ci, reached[ci.id])
         edges = [
             _rel_from_row(row)
             for row in self.conn.execute(
