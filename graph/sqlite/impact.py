@@ -156,7 +156,7 @@ def _uplinks_sync(store: Any, device_ids: list[str]) -> list[tuple]:
         "links(device, port, peer) AS ("
         "SELECT p.device, p.port, l.dst FROM ports p CROSS JOIN rel l ON l.src = p.port "
         "AND l.type = 'CONNECTED_TO' AND l.ended_at IS NULL "
-        "UNION SELECT p.device, p.port, l.src FROM ports p CROSS JOIN rel l ON l.dst = p.port "
+        "UNION ALL SELECT p.device, p.port, l.src FROM ports p CROSS JOIN rel l ON l.dst = p.port "
         "AND l.type = 'CONNECTED_TO' AND l.ended_at IS NULL) "
         "SELECT links.device, links.port, links.peer, hp.src, pd.class FROM links "
         "CROSS JOIN rel hp ON hp.dst = links.peer AND hp.type = 'HAS_INTERFACE' "
