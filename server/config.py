@@ -25,7 +25,7 @@ class Settings:
     neo4j_timeout: float = 3.0  # seconds; connect and transaction-retry budget per request
     max_body_bytes: int = 10 * 1024 * 1024
     max_page_size: int = 1000
-    max_depth: int = 10
+    max_depth: int = 20
     stale_after_hours: float = 72.0
     retire_after_days: float = 30.0
     scan_max_addresses: int = 65536

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from aiohttp import web
@@ -40,11 +41,23 @@ SUMMARIES = {
     ("GET", "/api/v1/cis/{id}/history"): "Attribute and relationship history of a CI",
     ("GET", "/api/v1/cis/{id}/dependencies"): "Dependency graph (direction=up|down, depth=N)",
     ("GET", "/healthz"): "Liveness and store reachability",
+    ("POST", "/api/v1/impact"): "What fails with the given CIs: services down or degraded, paths",
+    ("POST", "/api/v1/services"): "Create a service with its dependencies (CIs, services, groups)",
+    ("POST", "/api/v1/scans"): "Start an SNMP scan of addresses, ranges and CIDR blocks",
 }
 QUERY = {
     "/api/v1/cis": ["class", "q", "status", "limit", "offset"],
+    "/api/v1/cis/{id}": ["as_of", "include_ended"],
     "/api/v1/cis/{id}/history": ["limit", "offset", "since", "until"],
-    "/api/v1/cis/{id}/dependencies": ["direction", "depth"],
+    "/api/v1/cis/{id}/dependencies": ["direction", "depth", "limit"],
+    "/api/v1/cis/{id}/diff": ["from", "to"],
+    "/api/v1/services/{id}/diff": ["from", "to"],
+    "/api/v1/services": ["q", "limit", "offset"],
+    "/api/v1/assets": ["state", "limit", "offset"],
+    "/api/v1/changes": ["state", "limit", "offset"],
+    "/api/v1/reports/unauthorized-changes": ["since", "until"],
+    "/api/v1/reports/assets/unseen": ["days"],
+    "/api/v1/reports/assets/warranty": ["days"],
 }
 ERRORS = {
     "400": "malformed request (the message names the field)",
@@ -85,8 +98,7 @@ def openapi_document(app: web.Application) -> dict[str, Any]:
         }
         params = [
             {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in ("id",)
-            if "{id}" in path
+            for name in re.findall(r"{(\w+)}", path)
         ]
         params += [
             {"name": name, "in": "query", "required": False, "schema": {"type": "string"}}
