@@ -9,11 +9,14 @@ DATA="${CMDB_DATA_DIR:-$ROOT/var}"
 LISTEN="${CMDB_LISTEN:-127.0.0.1:8080}"
 URL="http://$LISTEN"
 
-[ -x .venv/bin/python ] || python3 -m venv .venv
-.venv/bin/python -m pip install -q --upgrade pip
-.venv/bin/python -m pip install -q -e .
-CMDB="$ROOT/.venv/bin/cmdb"
 mkdir -p "$DATA"
+echo "installing into .venv (log: $DATA/install.log) ..."
+{
+    [ -x .venv/bin/python ] || python3 -m venv .venv
+    .venv/bin/python -m pip install -q --upgrade pip
+    .venv/bin/python -m pip install -q -e .
+} >"$DATA/install.log" 2>&1 || { tail -n 30 "$DATA/install.log"; exit 1; }
+CMDB="$ROOT/.venv/bin/cmdb"
 
 # tokens are created once and kept (0600) beside the data
 if [ ! -s "$DATA/agent.token" ]; then
