@@ -17,6 +17,7 @@ writes only a handful of rows.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -120,6 +121,22 @@ class HistoryEntry:
         }
 
 
+def history_from_stored(row: dict[str, Any]) -> HistoryEntry:
+    """A history entry from a backend's stored form (old/new as JSON text)."""
+    return HistoryEntry(
+        ci_id=row["ci_id"],
+        kind=row["kind"],
+        field=row["field"],
+        old=json.loads(row["old"]) if row.get("old") is not None else None,
+        new=json.loads(row["new"]) if row.get("new") is not None else None,
+        at=row["at"],
+        source=row["source"],
+        report_id=row.get("report_id"),
+        other_id=row.get("other_id"),
+        actor=row.get("actor"),
+    )
+
+
 @dataclass(slots=True)
 class CIUpdate:
     """The new full state of a changed CI (attributes replace the stored ones)."""
@@ -162,6 +179,32 @@ class ChangeSet:
     history: list[HistoryEntry] = field(default_factory=list)
     source_state: SourceState | None = None
     record_report: bool = True  # remember report_id so a re-send changes nothing
+
+    def record(
+        self,
+        ci_id: str,
+        kind: str,
+        fld: str,
+        old: Any,
+        new: Any,
+        other: str | None = None,
+        actor: str | None = None,
+    ) -> None:
+        """Append a history entry of this change set (its time, source and report id)."""
+        self.history.append(
+            HistoryEntry(
+                ci_id=ci_id,
+                kind=kind,
+                field=fld,
+                old=old,
+                new=new,
+                at=self.at,
+                source=self.source,
+                report_id=self.report_id,
+                other_id=other,
+                actor=actor,
+            )
+        )
 
     def is_empty(self) -> bool:
         return not (

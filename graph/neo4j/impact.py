@@ -19,7 +19,7 @@ from typing import Any
 
 from graph.neo4j import cypher
 from graph.queries import ImpactEdge, ImpactWalk
-from graph.store import HistoryEntry
+from graph.store import HistoryEntry, history_from_stored
 
 _HOP = (
     "(x)-[r]-(y) WHERE r.ended_at IS NULL AND ("
@@ -136,7 +136,6 @@ async def history_between(
     sources: tuple[str, ...] | None,
     limit: int,
 ) -> list[HistoryEntry]:
-    import json
 
     rows = await store._query(
         HISTORY_BETWEEN,
@@ -145,21 +144,7 @@ async def history_between(
         sources=list(sources) if sources else None,
         limit=int(limit),
     )
-    return [
-        HistoryEntry(
-            ci_id=h["ci_id"],
-            kind=h["kind"],
-            field=h["field"],
-            old=json.loads(h["old"]) if h.get("old") is not None else None,
-            new=json.loads(h["new"]) if h.get("new") is not None else None,
-            at=h["at"],
-            source=h["source"],
-            report_id=h.get("report_id"),
-            other_id=h.get("other_id"),
-            actor=h.get("actor"),
-        )
-        for h in (r["h"] for r in rows)
-    ]
+    return [history_from_stored(h) for h in (r["h"] for r in rows)]
 
 
 def hop_query(types: tuple[str, ...]) -> str:

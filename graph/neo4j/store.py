@@ -34,6 +34,7 @@ from graph.store import (
     StoreError,
     StoreUnavailable,
     Traversal,
+    history_from_stored,
 )
 
 T = TypeVar("T")
@@ -387,21 +388,7 @@ class Neo4jStore:
         )
         if not rows:
             return [], 0
-        entries = [
-            HistoryEntry(
-                ci_id=h["ci_id"],
-                kind=h["kind"],
-                field=h["field"],
-                old=json.loads(h["old"]) if h.get("old") is not None else None,
-                new=json.loads(h["new"]) if h.get("new") is not None else None,
-                at=h["at"],
-                source=h["source"],
-                report_id=h.get("report_id"),
-                other_id=h.get("other_id"),
-                actor=h.get("actor"),
-            )
-            for h in rows[0]["page"]
-        ]
+        entries = [history_from_stored(h) for h in rows[0]["page"]]
         return entries, int(rows[0]["total"])
 
     async def traverse(

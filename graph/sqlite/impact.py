@@ -10,7 +10,8 @@ import json
 from typing import Any
 
 from graph.queries import ImpactEdge, ImpactWalk
-from graph.store import HistoryEntry
+from graph.sqlite.store import HISTORY_COLUMNS, HISTORY_SELECT
+from graph.store import HistoryEntry, history_from_stored
 
 
 def _marks(values: tuple[str, ...]) -> str:
@@ -94,25 +95,10 @@ def _history_sync(
         clauses.append(f"source IN ({_marks(sources)})")
         params += list(sources)
     rows = store.conn.execute(
-        "SELECT ci_id, kind, field, old, new, at, source, report_id, other_id, actor "
-        f"FROM history WHERE {' AND '.join(clauses)} ORDER BY at, seq LIMIT ?",
+        HISTORY_SELECT + f"FROM history WHERE {' AND '.join(clauses)} ORDER BY at, seq LIMIT ?",
         [*params, limit],
     )
-    return [
-        HistoryEntry(
-            ci_id=r[0],
-            kind=r[1],
-            field=r[2],
-            old=json.loads(r[3]) if r[3] is not None else None,
-            new=json.loads(r[4]) if r[4] is not None else None,
-            at=r[5],
-            source=r[6],
-            report_id=r[7],
-            other_id=r[8],
-            actor=r[9],
-        )
-        for r in rows
-    ]
+    return [history_from_stored(dict(zip(HISTORY_COLUMNS, r, strict=True))) for r in rows]
 
 
 async def history_between(

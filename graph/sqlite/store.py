@@ -28,6 +28,7 @@ from graph.store import (
     StoreError,
     StoreUnavailable,
     Traversal,
+    history_from_stored,
 )
 
 T = TypeVar("T")
@@ -47,6 +48,19 @@ _REL_COLUMNS = (
 )
 _REL_FROM = "rel LEFT JOIN source_state rs ON rs.scope = rel.scope"
 _MAX_SQL_VARS = 900
+HISTORY_COLUMNS = (
+    "ci_id",
+    "kind",
+    "field",
+    "old",
+    "new",
+    "at",
+    "source",
+    "report_id",
+    "other_id",
+    "actor",
+)
+HISTORY_SELECT = "SELECT " + ", ".join(HISTORY_COLUMNS) + " "
 
 
 def _dumps(value: Any) -> str:
@@ -482,25 +496,11 @@ class SQLiteStore:
         where = " AND ".join(clauses)
         total = self.conn.execute(f"SELECT count(*) FROM history WHERE {where}", params).fetchone()
         rows = self.conn.execute(
-            "SELECT ci_id, kind, field, old, new, at, source, report_id, other_id, actor "
-            f"FROM history WHERE {where} ORDER BY at DESC, seq DESC LIMIT ? OFFSET ?",
+            HISTORY_SELECT
+            + f"FROM history WHERE {where} ORDER BY at DESC, seq DESC LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
-        entries = [
-            HistoryEntry(
-                ci_id=r[0],
-                kind=r[1],
-                field=r[2],
-                old=json.loads(r[3]) if r[3] is not None else None,
-                new=json.loads(r[4]) if r[4] is not None else None,
-                at=r[5],
-                source=r[6],
-                report_id=r[7],
-                other_id=r[8],
-                actor=r[9],
-            )
-            for r in rows
-        ]
+        entries = [history_from_stored(dict(zip(HISTORY_COLUMNS, r, strict=True))) for r in rows]
         return entries, total[0]
 
     async def history(

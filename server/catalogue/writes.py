@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from graph.schema import CLASSES
-from graph.store import CI, ChangeSet, CIUpdate, HistoryEntry, Rel
+from graph.store import CI, ChangeSet, CIUpdate, Rel
 from server.reconcile.identify import identity_values
 
 SOURCE = "manual"
@@ -34,20 +34,7 @@ class ManualWriter:
         self._updates: dict[str, CIUpdate] = {}
 
     def history(self, ci_id: str, kind: str, fld: str, old: Any, new: Any, other=None) -> None:
-        self.cs.history.append(
-            HistoryEntry(
-                ci_id=ci_id,
-                kind=kind,
-                field=fld,
-                old=old,
-                new=new,
-                at=self.at,
-                source=self.source,
-                report_id=self.cs.report_id,
-                other_id=other,
-                actor=self.actor,
-            )
-        )
+        self.cs.record(ci_id, kind, fld, old, new, other, self.actor)
 
     def create_ci(self, cls: str, attributes: dict[str, Any], status: str = "live") -> CI:
         attrs = {k: v for k, v in attributes.items() if v is not None}

@@ -18,7 +18,6 @@ from graph.store import (
     CI,
     ChangeSet,
     CIUpdate,
-    HistoryEntry,
     Rel,
     ScopeState,
     SourceState,
@@ -81,20 +80,7 @@ class _Writer:
         self.actor = actor
 
     def history(self, ci_id: str, kind: str, fld: str, old: Any, new: Any, other=None) -> None:
-        self.cs.history.append(
-            HistoryEntry(
-                ci_id=ci_id,
-                kind=kind,
-                field=fld,
-                old=old,
-                new=new,
-                at=self.cs.at,
-                source=self.source,
-                report_id=self.cs.report_id,
-                other_id=other,
-                actor=self.actor,
-            )
-        )
+        self.cs.record(ci_id, kind, fld, old, new, other, self.actor)
 
     def create_ci(self, dci: DesiredCI, ci_id: str, identity: dict[str, str], scope: str | None):
         attrs = {k: v for k, v in dci.attributes.items() if v is not None}

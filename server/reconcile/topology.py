@@ -31,7 +31,7 @@ from typing import Any
 from collectors.snmp.vendors import enterprise_name
 from graph import lookup
 from graph.schema import CLASSES
-from graph.store import CI, ChangeSet, HistoryEntry, Rel, Store
+from graph.store import CI, ChangeSet, Rel, Store
 from server.reconcile.identify import identity_values
 
 ACCESS_PORT_MAX_MACS = 3
@@ -239,19 +239,7 @@ class _Links:
     linked: set[frozenset[str]] = field(default_factory=set)  # CONNECTED_TO created here
 
     def history(self, ci_id: str, kind: str, fld: str, old: Any, new: Any, other=None) -> None:
-        self.cs.history.append(
-            HistoryEntry(
-                ci_id=ci_id,
-                kind=kind,
-                field=fld,
-                old=old,
-                new=new,
-                at=self.cs.at,
-                source=self.cs.source,
-                report_id=self.cs.report_id,
-                other_id=other,
-            )
-        )
+        self.cs.record(ci_id, kind, fld, old, new, other)
 
     def create_ci(self, cls: str, attrs: dict[str, Any], name: str | None) -> CI:
         attrs = {k: v for k, v in attrs.items() if v is not None}
