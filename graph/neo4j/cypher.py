@@ -307,20 +307,13 @@ def find_by_identity(label: str, rule: str) -> str:
 
 SCOPE_CIS = f"MATCH (n:{ident(CI_LABEL)} {{scope: $scope}}) {_SS} RETURN {CI_MAP} AS ci"
 
-SCOPE_RELS = (
+# a scope's open relationships, each with the CI it points at when that CI is outside the
+# scope (shared Software, Networks): one record per relationship, not two queries
+SCOPE_RELS_AND_LINKED = (
     "CALL () { "
-    + _union_over_types("MATCH ()-[r:$TYPE {scope: $scope}]->() WHERE r.ended_at IS NULL", "r")
-    + f" }} {_RS} RETURN {REL_MAP} AS rel"
-)
-
-SCOPE_LINKED = (
-    "CALL () { "
-    + _union_over_types(
-        "MATCH ()-[r:$TYPE {scope: $scope}]->(n) "
-        "WHERE r.ended_at IS NULL AND coalesce(n.scope, '') <> $scope",
-        "DISTINCT n",
-    )
-    + f" }} WITH DISTINCT n {_SS} RETURN {CI_MAP} AS ci"
+    + _union_over_types("MATCH ()-[r:$TYPE {scope: $scope}]->(n) WHERE r.ended_at IS NULL", "r, n")
+    + f" }} {_RS} {_SS} RETURN {REL_MAP} AS rel, "
+    + f"CASE WHEN coalesce(n.scope, '') <> $scope THEN {CI_MAP} END AS ci"
 )
 
 
