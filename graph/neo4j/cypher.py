@@ -367,26 +367,27 @@ HISTORY = (
 )
 
 
-def traverse_level(direction: str, types: tuple[str, ...] | None) -> str:
-    """One level of a breadth-first walk (``graph.store.BreadthFirst``): the open
-    relationships touching the frontier CIs, as (key, near, far) with ``key`` the
-    relationship's element id. Only ids travel; CIs and edges are read once at the end."""
-    label = ":" + "|".join(ident(t) for t in types) if types else ""
-    rel = f"[r{label}]"
-    if direction == "down":
-        pattern = f"-{rel}->"
-    elif direction == "up":
-        pattern = f"<-{rel}-"
-    else:
-        pattern = f"-{rel}-"
+EXISTING_IDS = f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) RETURN n.id AS id"
+
+
+def _typed(types: tuple[str, ...] | None) -> str:
+    return ":" + "|".join(ident(t) for t in types) if types else ""
+
+
+def traverse_next(direction: str, types: tuple[str, ...] | None) -> str:
+    """One level of a breadth-first walk as ONE record: the distinct CIs one open
+    relationship away from the frontier (record count, not rows, is what costs here)."""
+    rel = f"[r{_typed(types)}]"
+    pattern = {"down": f"-{rel}->", "up": f"<-{rel}-"}.get(direction, f"-{rel}-")
     return (
         f"UNWIND $frontier AS fid MATCH (a:{ident(CI_LABEL)} {{id: fid}}){pattern}(b) "
-        "WHERE r.ended_at IS NULL RETURN elementId(r) AS key, fid AS near, b.id AS far"
+        "WHERE r.ended_at IS NULL RETURN collect(DISTINCT b.id) AS ids"
     )
 
 
-EXISTING_IDS = f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) RETURN n.id AS id"
-
-RELS_BY_ELEMENT_ID = (
-    f"UNWIND $keys AS key MATCH ()-[r]->() WHERE elementId(r) = key {_RS} RETURN {REL_MAP} AS rel"
-)
+def rels_among(types: tuple[str, ...] | None) -> str:
+    """Open relationships whose two ends are both in $ids."""
+    return (
+        f"UNWIND $ids AS id MATCH (a:{ident(CI_LABEL)} {{id: id}})-[r{_typed(types)}]->(b) "
+        f"WHERE r.ended_at IS NULL AND b.id IN $ids {_RS} RETURN {REL_MAP} AS rel"
+    )

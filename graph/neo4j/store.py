@@ -24,7 +24,6 @@ from neo4j import exceptions as nx
 from graph.neo4j import cypher
 from graph.store import (
     CI,
-    BreadthFirst,
     ChangeSet,
     HistoryEntry,
     Rel,
@@ -408,23 +407,34 @@ class Neo4jStore:
                 types = None
                 depth = 0  # no known type: nothing can be walked
         starts = sorted(set(start))
-        level_query = cypher.traverse_level(direction, types)
+        next_query = cypher.traverse_next(direction, types)
+        among_query = cypher.rels_among(types)
 
         async def work(tx: AsyncManagedTransaction) -> Traversal:
             if not starts:
                 return Traversal(nodes={}, edges=[])
             existing = await (await tx.run(cypher.EXISTING_IDS, ids=starts)).values()
-            walk = BreadthFirst([row[0] for row in existing], depth, limit)
-            while not walk.done:
-                result = await tx.run(level_query, frontier=walk.frontier)
-                walk.add_level(await result.values())
-            reached, keys, truncated = walk.kept()
-            rows = await (await tx.run(cypher.GET_CI_SUMMARIES, ids=sorted(reached))).values()
-            nodes = {ci.id: (ci, reached[ci.id]) for ci in (_ci_from(r[0]) for r in rows)}
+            depths = {row[0]: 0 for row in existing}
+            frontier = sorted(depths)
+            level = 0
+            while frontier and level < depth and (limit is None or len(depths) <= limit):
+                level += 1
+                record = await (await tx.run(next_query, frontier=frontier)).single()
+                frontier = sorted(i for i in (record["ids"] if record else []) if i not in depths)
+                depths.update(dict.fromkeys(frontier, level))
+            truncated = limit is not None and len(depths) > limit
+            if truncated:
+                kept = sorted(depths, key=lambda i: (depths[i], i))[:limit]
+                depths = {i: depths[i] for i in kept}
+            rows = await (await tx.run(cypher.GET_CI_SUMMARIES, ids=sorted(depths))).values()
+            nodes = {ci.id: (ci, depths[ci.id]) for ci in (_ci_from(r[0]) for r in rows)}
             edges: list[Rel] = []
-            if keys:
-                rows = await (await tx.run(cypher.RELS_BY_ELEMENT_ID, keys=keys)).values()
-                edges = [_rel_from(r[0]) for r in rows]
+            if len(depths) > 1:
+                rows = await (await tx.run(among_query, ids=sorted(depths))).values()
+                for rel in (_rel_from(r[0]) for r in rows):
+                    step = depths[rel.dst] - depths[rel.src]
+                    if (step == 1 and direction != "up") or (step == -1 and direction != "down"):
+                        edges.append(rel)
             edges.sort(key=lambda r: r.id)
             return Traversal(nodes=nodes, edges=edges, truncated=truncated)
 

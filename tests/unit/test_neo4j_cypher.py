@@ -104,14 +104,14 @@ def test_unique_identity_key_keeps_the_first_holder() -> None:
     )
 
 
-def test_traversal_is_one_indexed_query_per_level_returning_ids_only() -> None:
-    query = cypher.traverse_level("up", ("RUNS_ON", "DEPENDS_ON"))
+def test_traversal_level_is_one_indexed_query_returning_one_record() -> None:
+    query = cypher.traverse_next("up", ("RUNS_ON", "DEPENDS_ON"))
     assert query == (
         "UNWIND $frontier AS fid MATCH (a:`CI` {id: fid})<-[r:`RUNS_ON`|`DEPENDS_ON`]-(b) "
-        "WHERE r.ended_at IS NULL RETURN elementId(r) AS key, fid AS near, b.id AS far"
+        "WHERE r.ended_at IS NULL RETURN collect(DISTINCT b.id) AS ids"
     )
-    assert "-[r]-(b)" in cypher.traverse_level("both", None)
-    assert "-[r]->(b)" in cypher.traverse_level("down", None)
+    assert "-[r]-(b)" in cypher.traverse_next("both", None)
+    assert "-[r]->(b)" in cypher.traverse_next("down", None)
 
 
 def test_close_relationships_seeks_every_type_by_id() -> None:
