@@ -294,7 +294,8 @@ CI_SUMMARY_MAP = (
     "n {.id, .class, .name, .status, .first_seen, .last_seen, .scope, ss_at: ss.last_report_at}"
 )
 GET_CI_SUMMARIES = (
-    f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) {_SS} RETURN {CI_SUMMARY_MAP} AS ci"
+    f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) {_SS} "
+    f"RETURN collect({CI_SUMMARY_MAP}) AS cis"
 )
 
 
@@ -386,8 +387,8 @@ def traverse_next(direction: str, types: tuple[str, ...] | None) -> str:
 
 
 def rels_among(types: tuple[str, ...] | None) -> str:
-    """Open relationships whose two ends are both in $ids."""
+    """Open relationships whose two ends are both in $ids, as one record."""
     return (
         f"UNWIND $ids AS id MATCH (a:{ident(CI_LABEL)} {{id: id}})-[r{_typed(types)}]->(b) "
-        f"WHERE r.ended_at IS NULL AND b.id IN $ids {_RS} RETURN {REL_MAP} AS rel"
+        f"WHERE r.ended_at IS NULL AND b.id IN $ids {_RS} RETURN collect({REL_MAP}) AS rels"
     )

@@ -426,12 +426,13 @@ class Neo4jStore:
             if truncated:
                 kept = sorted(depths, key=lambda i: (depths[i], i))[:limit]
                 depths = {i: depths[i] for i in kept}
-            rows = await (await tx.run(cypher.GET_CI_SUMMARIES, ids=sorted(depths))).values()
-            nodes = {ci.id: (ci, depths[ci.id]) for ci in (_ci_from(r[0]) for r in rows)}
+            # one record each: per-record overhead, not data, dominates a thousand-CI answer
+            record = await (await tx.run(cypher.GET_CI_SUMMARIES, ids=sorted(depths))).single()
+            nodes = {ci.id: (ci, depths[ci.id]) for ci in map(_ci_from, record["cis"])}
             edges: list[Rel] = []
             if len(depths) > 1:
-                rows = await (await tx.run(among_query, ids=sorted(depths))).values()
-                for rel in (_rel_from(r[0]) for r in rows):
+                record = await (await tx.run(among_query, ids=sorted(depths))).single()
+                for rel in map(_rel_from, record["rels"]):
                     step = depths[rel.dst] - depths[rel.src]
                     if (step == 1 and direction != "up") or (step == -1 and direction != "down"):
                         edges.append(rel)
