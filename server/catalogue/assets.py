@@ -12,7 +12,15 @@ from typing import Any
 
 from graph.store import CI, Store
 from server.catalogue import conflict, invalid, not_found, unprocessable
-from server.catalogue.common import all_of_class, check_id, opt_date, opt_str, ref, req_str
+from server.catalogue.common import (
+    all_of_class,
+    check_id,
+    next_state,
+    opt_date,
+    opt_str,
+    ref,
+    req_str,
+)
 from server.catalogue.writes import ManualWriter
 
 STATES = (
@@ -203,21 +211,7 @@ async def update_asset(store: Store, asset_id: str, body: Any, actor: str | None
 
 async def transition_asset(store: Store, asset_id: str, body: Any, actor: str | None) -> dict:
     asset = await get_asset(store, asset_id)
-    if not isinstance(body, dict) or not isinstance(body.get("state"), str):
-        raise invalid('the body must be {"state": NEW_STATE}', field="$.state")
-    new = body["state"]
-    if new not in STATES:
-        raise invalid(f"$.state must be one of {', '.join(STATES)}, not {new!r}", field="$.state")
-    current = asset.attributes.get("state")
-    allowed = TRANSITIONS.get(current, ())
-    if new not in allowed:
-        options = ", ".join(allowed) if allowed else "none (it is final)"
-        raise conflict(
-            f"asset {asset.name!r} cannot go from {current} to {new}; allowed from {current}: "
-            f"{options}",
-            allowed=list(allowed),
-            state=current,
-        )
+    new = next_state("asset", asset, body, STATES, TRANSITIONS)
     writer = ManualWriter(actor)
     writer.update_ci(asset, {"state": new}, status="retired" if new == "disposed" else None)
     await store.apply(writer.cs)

@@ -10,7 +10,15 @@ from typing import Any
 from graph.queries import history_between
 from graph.store import CI, Store
 from server.catalogue import conflict, invalid, not_found
-from server.catalogue.common import all_of_class, check_id, opt_str, parse_time, ref, resolve_ids
+from server.catalogue.common import (
+    all_of_class,
+    check_id,
+    next_state,
+    opt_str,
+    parse_time,
+    ref,
+    resolve_ids,
+)
 from server.catalogue.impact import impact
 from server.catalogue.writes import ManualWriter
 
@@ -181,21 +189,7 @@ async def transition_change(
     store: Store, change_id: str, body: Any, actor: str | None, depth: int = 10
 ) -> dict[str, Any]:
     change = await get_change(store, change_id)
-    if not isinstance(body, dict) or not isinstance(body.get("state"), str):
-        raise invalid('the body must be {"state": NEW_STATE}', field="$.state")
-    new = body["state"]
-    if new not in STATES:
-        raise invalid(f"$.state must be one of {', '.join(STATES)}, not {new!r}", field="$.state")
-    current = change.attributes.get("state")
-    allowed = TRANSITIONS.get(current, ())
-    if new not in allowed:
-        options = ", ".join(allowed) if allowed else "none (it is final)"
-        raise conflict(
-            f"change {change.name!r} cannot go from {current} to {new}; allowed from {current}: "
-            f"{options}",
-            allowed=list(allowed),
-            state=current,
-        )
+    new = next_state("change", change, body, STATES, TRANSITIONS)
     writer = ManualWriter(actor)
     attrs: dict[str, Any] = {"state": new}
     if new == "assessed":

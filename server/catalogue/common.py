@@ -7,7 +7,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from graph.store import CI, Store
-from server.catalogue import invalid, unprocessable
+from server.catalogue import conflict, invalid, unprocessable
 
 
 def opt_str(body: dict[str, Any], key: str, where: str = "$") -> str | None:
@@ -89,3 +89,30 @@ def ref(ci: CI | None) -> dict[str, Any] | None:
     if ci is None:
         return None
     return {"id": ci.id, "class": ci.cls, "name": ci.name}
+
+
+def next_state(
+    what: str,
+    ci: CI,
+    body: Any,
+    states: tuple[str, ...],
+    transitions: dict[str, tuple[str, ...]],
+) -> str:
+    """The requested state of a lifecycle record, if its state machine allows the move:
+    400 for a malformed request, 409 naming the states allowed from here."""
+    if not isinstance(body, dict) or not isinstance(body.get("state"), str):
+        raise invalid('the body must be {"state": NEW_STATE}', field="$.state")
+    new = body["state"]
+    if new not in states:
+        raise invalid(f"$.state must be one of {', '.join(states)}, not {new!r}", field="$.state")
+    current = ci.attributes.get("state")
+    allowed = transitions.get(current, ())
+    if new not in allowed:
+        options = ", ".join(allowed) if allowed else "none (it is final)"
+        raise conflict(
+            f"{what} {ci.name!r} cannot go from {current} to {new}; allowed from {current}: "
+            f"{options}",
+            allowed=list(allowed),
+            state=current,
+        )
+    return new
