@@ -308,13 +308,13 @@ def find_by_identity(label: str, rule: str) -> str:
 
 SCOPE_CIS = f"MATCH (n:{ident(CI_LABEL)} {{scope: $scope}}) {_SS} RETURN {CI_MAP} AS ci"
 
-# a scope's open relationships, each with the CI it points at when that CI is outside the
-# scope (shared Software, Networks): one record per relationship, not two queries
+# a scope's open relationships and the CIs they point at outside the scope (shared Software,
+# Networks), as ONE record: per-record driver overhead, not data, is what costs here
 SCOPE_RELS_AND_LINKED = (
     "CALL () { "
     + _union_over_types("MATCH ()-[r:$TYPE {scope: $scope}]->(n) WHERE r.ended_at IS NULL", "r, n")
-    + f" }} {_RS} {_SS} RETURN {REL_MAP} AS rel, "
-    + f"CASE WHEN coalesce(n.scope, '') <> $scope THEN {CI_MAP} END AS ci"
+    + f" }} {_RS} {_SS} RETURN collect({REL_MAP}) AS rels, "
+    + f"collect(DISTINCT CASE WHEN coalesce(n.scope, '') <> $scope THEN {CI_MAP} END) AS cis"
 )
 
 

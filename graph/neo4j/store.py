@@ -288,12 +288,11 @@ class Neo4jStore:
     async def load_scope(self, scope: str) -> ScopeState:
         async def work(tx: AsyncManagedTransaction) -> ScopeState:
             cis = await (await tx.run(cypher.SCOPE_CIS, scope=scope)).data()
-            rows = await (await tx.run(cypher.SCOPE_RELS_AND_LINKED, scope=scope)).data()
-            linked = {r["ci"]["id"]: r["ci"] for r in rows if r["ci"] is not None}
+            record = await (await tx.run(cypher.SCOPE_RELS_AND_LINKED, scope=scope)).single()
             return ScopeState(
                 cis=[_ci_from(r["ci"]) for r in cis],
-                rels=[_rel_from(r["rel"]) for r in rows],
-                linked=[_ci_from(m) for m in linked.values()],
+                rels=[_rel_from(m) for m in record["rels"]] if record else [],
+                linked=[_ci_from(m) for m in record["cis"]] if record else [],
             )
 
         return await self._read(work)
