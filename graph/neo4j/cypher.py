@@ -288,7 +288,10 @@ SOURCE_STATE = (
     "s.report_id AS report_id"
 )
 
-GET_CIS = f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) {_SS} RETURN {CI_MAP} AS ci"
+GET_CIS = (
+    f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) {_SS} "
+    f"RETURN collect({CI_MAP}) AS cis"
+)
 # what a traversal answers with: no attribute documents to ship and parse
 CI_SUMMARY_MAP = (
     "n {.id, .class, .name, .status, .first_seen, .last_seen, .scope, ss_at: ss.last_report_at}"
@@ -302,7 +305,7 @@ GET_CI_SUMMARIES = (
 def find_by_identity(label: str, rule: str) -> str:
     return (
         f"UNWIND $values AS value MATCH (n:{ident(label)} {{{ident(key_prop(rule))}: value}}) "
-        f"{_SS} RETURN value, {CI_MAP} AS ci"
+        f"{_SS} RETURN collect([value, {CI_MAP}]) AS found"
     )
 
 

@@ -281,8 +281,9 @@ class Neo4jStore:
         except cypher.CypherNameError:
             return {}
         found: dict[str, list[CI]] = {}
-        for row in await self._query(query, values=sorted(set(values))):
-            found.setdefault(row["value"], []).append(_ci_from(row["ci"]))
+        for rows in await self._query(query, values=sorted(set(values))):
+            for value, ci in rows["found"]:
+                found.setdefault(value, []).append(_ci_from(ci))
         return found
 
     async def load_scope(self, scope: str) -> ScopeState:
@@ -330,7 +331,7 @@ class Neo4jStore:
         if not ci_ids:
             return {}
         rows = await self._query(cypher.GET_CIS, ids=sorted(set(ci_ids)))
-        return {ci.id: ci for ci in (_ci_from(r["ci"]) for r in rows)}
+        return {ci.id: ci for r in rows for ci in map(_ci_from, r["cis"])}
 
     async def list_cis(
         self,
