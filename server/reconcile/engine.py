@@ -261,8 +261,12 @@ async def _resolve_cis(
 
     # one batched lookup per class for everything not already in this scope
     by_class: dict[str, list[str]] = {}
+    created_now = {ci.id for ci in writer.cs.create_cis}
     for dci, _identity, key in pending:
-        by_class.setdefault(dci.cls, []).append(key)
+        # a part of a CI created by this very report (its identity holds the parent id)
+        # cannot exist yet: no lookup
+        if not (dci.parent_ref and ids.get(dci.parent_ref) in created_now):
+            by_class.setdefault(dci.cls, []).append(key)
     found: dict[tuple[str, str], CI] = {}
     for cls, keys in by_class.items():
         rule = _first_unique_rule(cls)
@@ -317,7 +321,11 @@ async def _resolve_rels(
             rel.last_seen = cs.at
             cs.update_rels.append(rel)
 
-    elsewhere = await store.find_open_rels(missing)
+    # a relationship touching a CI this report creates cannot be open anywhere yet
+    created_now = {ci.id for ci in cs.create_cis}
+    elsewhere = await store.find_open_rels(
+        [k for k in missing if k[1] not in created_now and k[2] not in created_now]
+    )
     for key in missing:
         rel_type, src, dst = key
         other = elsewhere.get(key)
