@@ -244,8 +244,9 @@ class Traversal:
     """Nodes reached from the start set (with their distance) and the edges walked: the open
     relationships joining a CI at distance d to one at distance d + 1 in the walk's direction.
     ``truncated``: a ``limit`` left out reachable CIs (those kept are the nearest, ties by id).
-    Nodes are summaries (id, class, name, status, first and last seen, scope): attributes are
-    not loaded for a walk; ``get_cis`` reads whole CIs."""
+    Nodes are summaries (id, class, name, status, first and last seen, scope) and edges need
+    only carry id, type, src and dst: a walk loads no attribute documents; ``get_cis`` and
+    ``relationships`` read whole records."""
 
     nodes: dict[str, tuple[CI, int]]
     edges: list[Rel]

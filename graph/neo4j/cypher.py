@@ -379,19 +379,13 @@ def _typed(types: tuple[str, ...] | None) -> str:
 
 
 def traverse_next(direction: str, types: tuple[str, ...] | None) -> str:
-    """One level of a breadth-first walk as ONE record: the distinct CIs one open
-    relationship away from the frontier (record count, not rows, is what costs here)."""
+    """One level of a breadth-first walk as ONE record: every open relationship leaving
+    the frontier as [id, type, src, dst, far end] (record count, not rows, is what costs
+    here; the walk keeps the steps that reach a CI first seen at this level)."""
     rel = f"[r{_typed(types)}]"
     pattern = {"down": f"-{rel}->", "up": f"<-{rel}-"}.get(direction, f"-{rel}-")
     return (
         f"UNWIND $frontier AS fid MATCH (a:{ident(CI_LABEL)} {{id: fid}}){pattern}(b) "
-        "WHERE r.ended_at IS NULL RETURN collect(DISTINCT b.id) AS ids"
-    )
-
-
-def rels_among(types: tuple[str, ...] | None) -> str:
-    """Open relationships whose two ends are both in $ids, as one record."""
-    return (
-        f"UNWIND $ids AS id MATCH (a:{ident(CI_LABEL)} {{id: id}})-[r{_typed(types)}]->(b) "
-        f"WHERE r.ended_at IS NULL AND b.id IN $ids {_RS} RETURN collect({REL_MAP}) AS rels"
+        "WHERE r.ended_at IS NULL "
+        "RETURN collect([r.id, type(r), startNode(r).id, endNode(r).id, b.id]) AS steps"
     )

@@ -408,34 +408,33 @@ class Neo4jStore:
                 depth = 0  # no known type: nothing can be walked
         starts = sorted(set(start))
         next_query = cypher.traverse_next(direction, types)
-        among_query = cypher.rels_among(types)
 
         async def work(tx: AsyncManagedTransaction) -> Traversal:
             if not starts:
                 return Traversal(nodes={}, edges=[])
             existing = await (await tx.run(cypher.EXISTING_IDS, ids=starts)).values()
             depths = {row[0]: 0 for row in existing}
+            walked: dict[str, Rel] = {}
             frontier = sorted(depths)
             level = 0
             while frontier and level < depth and (limit is None or len(depths) <= limit):
                 level += 1
                 record = await (await tx.run(next_query, frontier=frontier)).single()
-                frontier = sorted(i for i in (record["ids"] if record else []) if i not in depths)
-                depths.update(dict.fromkeys(frontier, level))
+                steps = record["steps"] if record else []
+                fresh = {far for *_, far in steps if far not in depths}
+                depths.update(dict.fromkeys(fresh, level))
+                for rid, rtype, src, dst, far in steps:
+                    if far in fresh:  # the steps that reached a CI first seen at this level
+                        walked.setdefault(rid, Rel(id=rid, type=rtype, src=src, dst=dst))
+                frontier = sorted(fresh)
             truncated = limit is not None and len(depths) > limit
             if truncated:
                 kept = sorted(depths, key=lambda i: (depths[i], i))[:limit]
                 depths = {i: depths[i] for i in kept}
-            # one record each: per-record overhead, not data, dominates a thousand-CI answer
+            # one record: per-record overhead, not data, dominates a thousand-CI answer
             record = await (await tx.run(cypher.GET_CI_SUMMARIES, ids=sorted(depths))).single()
             nodes = {ci.id: (ci, depths[ci.id]) for ci in map(_ci_from, record["cis"])}
-            edges: list[Rel] = []
-            if len(depths) > 1:
-                record = await (await tx.run(among_query, ids=sorted(depths))).single()
-                for rel in map(_rel_from, record["rels"]):
-                    step = depths[rel.dst] - depths[rel.src]
-                    if (step == 1 and direction != "up") or (step == -1 and direction != "down"):
-                        edges.append(rel)
+            edges = [r for r in walked.values() if r.src in depths and r.dst in depths]
             edges.sort(key=lambda r: r.id)
             return Traversal(nodes=nodes, edges=edges, truncated=truncated)
 

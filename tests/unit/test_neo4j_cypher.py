@@ -108,7 +108,8 @@ def test_traversal_level_is_one_indexed_query_returning_one_record() -> None:
     query = cypher.traverse_next("up", ("RUNS_ON", "DEPENDS_ON"))
     assert query == (
         "UNWIND $frontier AS fid MATCH (a:`CI` {id: fid})<-[r:`RUNS_ON`|`DEPENDS_ON`]-(b) "
-        "WHERE r.ended_at IS NULL RETURN collect(DISTINCT b.id) AS ids"
+        "WHERE r.ended_at IS NULL "
+        "RETURN collect([r.id, type(r), startNode(r).id, endNode(r).id, b.id]) AS steps"
     )
     assert "-[r]-(b)" in cypher.traverse_next("both", None)
     assert "-[r]->(b)" in cypher.traverse_next("down", None)
