@@ -292,13 +292,15 @@ GET_CIS = (
     f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) {_SS} "
     f"RETURN collect({CI_MAP}) AS cis"
 )
-# what a traversal answers with: no attribute documents to ship and parse
-CI_SUMMARY_MAP = (
-    "n {.id, .class, .name, .status, .first_seen, .last_seen, .scope, ss_at: ss.last_report_at}"
-)
+# what a traversal answers with: no attribute documents to ship and parse; the few source
+# states behind derived last_seen values are read once (SOURCE_STATES), not per CI
 GET_CI_SUMMARIES = (
-    f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) {_SS} "
-    f"RETURN collect({CI_SUMMARY_MAP}) AS cis"
+    f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) "
+    "RETURN collect(n {.id, .class, .name, .status, .first_seen, .last_seen, .scope}) AS cis"
+)
+SOURCE_STATES = (
+    "MATCH (s:SourceState) WHERE s.scope IN $scopes "
+    "RETURN collect([s.scope, s.last_report_at]) AS states"
 )
 
 

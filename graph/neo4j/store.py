@@ -433,7 +433,14 @@ class Neo4jStore:
                 depths = {i: depths[i] for i in kept}
             # one record: per-record overhead, not data, dominates a thousand-CI answer
             record = await (await tx.run(cypher.GET_CI_SUMMARIES, ids=sorted(depths))).single()
-            nodes = {ci.id: (ci, depths[ci.id]) for ci in map(_ci_from, record["cis"])}
+            summaries = record["cis"]
+            scopes = sorted({m["scope"] for m in summaries if m.get("scope")})
+            if scopes:
+                states = await (await tx.run(cypher.SOURCE_STATES, scopes=scopes)).single()
+                at = dict(states["states"])
+                for m in summaries:
+                    m["ss_at"] = at.get(m.get("scope"))
+            nodes = {ci.id: (ci, depths[ci.id]) for ci in map(_ci_from, summaries)}
             edges = [r for r in walked.values() if r.src in depths and r.dst in depths]
             edges.sort(key=lambda r: r.id)
             return Traversal(nodes=nodes, edges=edges, truncated=truncated)
