@@ -13,6 +13,22 @@ from tests.processes import api_get, cmdb, create_token, running_server
 pytestmark = pytest.mark.e2e
 
 
+def run_agent(url: str, token: str, spool, check: bool = True):
+    """The real agent process, once, against ``url``."""
+    return cmdb(
+        "agent",
+        "run",
+        "--once",
+        "--server",
+        url,
+        "--token",
+        token,
+        "--spool-dir",
+        str(spool),
+        check=check,
+    )
+
+
 def dpkg_installed() -> set[tuple[str, str]]:
     out = subprocess.run(
         ["dpkg-query", "-W", "-f=${Status}\t${Package}\t${Version}\n"],
@@ -53,17 +69,7 @@ def test_agent_run_once_against_real_server(tmp_path):
     agent_token = create_token(data_dir, "agent")
     reader_token = create_token(data_dir, "reader")
     with running_server(data_dir) as (url, _proc):
-        result = cmdb(
-            "agent",
-            "run",
-            "--once",
-            "--server",
-            url,
-            "--token",
-            agent_token,
-            "--spool-dir",
-            str(tmp_path / "spool"),
-        )
+        result = run_agent(url, agent_token, str(tmp_path / "spool"))
         assert "1 acknowledged" in result.stdout, result.stderr
         hosts = api_get(url, reader_token, "/api/v1/cis?class=Host")
         assert hosts["total"] == 1
@@ -86,17 +92,7 @@ def test_agent_run_once_against_real_server(tmp_path):
         assert addresses == ip_addrs()
 
         # the second run sends only what changed (the packages did not): nothing is lost
-        again = cmdb(
-            "agent",
-            "run",
-            "--once",
-            "--server",
-            url,
-            "--token",
-            agent_token,
-            "--spool-dir",
-            str(tmp_path / "spool"),
-        )
+        again = run_agent(url, agent_token, str(tmp_path / "spool"))
         assert "1 acknowledged" in again.stdout, again.stderr
         assert (tmp_path / "spool" / "last-acknowledged.json").exists()
         host = api_get(url, reader_token, f"/api/v1/cis/{hosts['items'][0]['id']}")
@@ -119,32 +115,11 @@ def test_agent_spools_while_server_is_away_and_sends_in_order_later(tmp_path):
     reader_token = create_token(data_dir, "reader")
     spool = tmp_path / "spool"
     # nothing listens on this port: the report must stay in the spool
-    away = cmdb(
-        "agent",
-        "run",
-        "--once",
-        "--server",
-        "http://127.0.0.1:9",
-        "--token",
-        agent_token,
-        "--spool-dir",
-        str(spool),
-        check=False,
-    )
+    away = run_agent("http://127.0.0.1:9", agent_token, str(spool), check=False)
     assert away.returncode == 3
     assert len(list(spool.glob("*.json.gz"))) == 1
     with running_server(data_dir) as (url, _proc):
-        back = cmdb(
-            "agent",
-            "run",
-            "--once",
-            "--server",
-            url,
-            "--token",
-            agent_token,
-            "--spool-dir",
-            str(spool),
-        )
+        back = run_agent(url, agent_token, str(spool))
         assert "2 acknowledged" in back.stdout
         assert list(spool.glob("*.json.gz")) == []
         hosts = api_get(url, reader_token, "/api/v1/cis?class=Host")
