@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from graph.schema import CLASSES
 from graph.store import CI, Store
 from server.catalogue import conflict, invalid, not_found, unprocessable
 from server.catalogue.common import (
@@ -46,18 +47,8 @@ TRANSITIONS: dict[str, tuple[str, ...]] = {
     "disposed": (),
 }
 INITIAL = ("planned", "ordered", "received", "in_stock", "deployed", "in_maintenance")
-FIELDS = (
-    "purchase_date",
-    "cost",
-    "currency",
-    "supplier",
-    "contract",
-    "warranty_end",
-    "location",
-    "owner",
-    "model",
-    "serial",
-)
+# the record's plain fields: every Asset attribute the schema declares but tag and state
+FIELDS = tuple(a for a in CLASSES["Asset"].attributes if a not in ("asset_tag", "state"))
 DISCOVERED = ("Host", "NetworkDevice")
 
 
