@@ -331,6 +331,10 @@ class Store(Protocol):
     async def find_by_identity(self, cls: str, rule: str, values: list[str]) -> dict[str, list[CI]]:
         """CIs of ``cls`` whose identity value for ``rule`` is one of ``values``, by value."""
 
+    async def find_by_identities(self, cls: str, wanted: dict[str, str]) -> dict[str, list[CI]]:
+        """CIs of ``cls`` holding any of the identity values ``wanted`` (rule -> value), by
+        rule: every rule of one identification in a single read."""
+
     async def load_scope(self, scope: str) -> ScopeState:
         """The CIs and open relationships whose scope is ``scope``."""
 

@@ -311,6 +311,19 @@ def find_by_identity(label: str, rule: str) -> str:
     )
 
 
+def find_by_identities(label: str, rules: tuple[str, ...]) -> str:
+    """Every rule's candidates in one query: an index seek per rule, one record."""
+    arms = [
+        f"MATCH (n:{ident(label)} {{{ident(key_prop(rule))}: $wanted.{ident(rule)}}}) "
+        f"RETURN '{rule}' AS rule, n"
+        for rule in rules
+    ]
+    return (
+        "CALL () { " + " UNION ALL ".join(arms) + f" }} {_SS} "
+        f"RETURN collect([rule, {CI_MAP}]) AS found"
+    )
+
+
 SCOPE_CIS = f"MATCH (n:{ident(CI_LABEL)} {{scope: $scope}}) {_SS} RETURN {CI_MAP} AS ci"
 
 # a scope's open relationships and the CIs they point at outside the scope (shared Software,

@@ -286,6 +286,19 @@ class Neo4jStore:
                 found.setdefault(value, []).append(_ci_from(ci))
         return found
 
+    async def find_by_identities(self, cls: str, wanted: dict[str, str]) -> dict[str, list[CI]]:
+        if not wanted:
+            return {}
+        try:
+            query = cypher.find_by_identities(cls, tuple(sorted(wanted)))
+        except cypher.CypherNameError:
+            return {}
+        found: dict[str, list[CI]] = {}
+        for rows in await self._query(query, wanted=wanted):
+            for rule, ci in rows["found"]:
+                found.setdefault(rule, []).append(_ci_from(ci))
+        return found
+
     async def load_scope(self, scope: str) -> ScopeState:
         async def work(tx: AsyncManagedTransaction) -> ScopeState:
             cis = await (await tx.run(cypher.SCOPE_CIS, scope=scope)).data()

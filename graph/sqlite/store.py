@@ -353,6 +353,27 @@ class SQLiteStore:
             return {}
         return await self._run(self._find_sync, cls, rule, values)
 
+    def _find_many_sync(self, cls: str, wanted: dict[str, str]) -> dict[str, list[CI]]:
+        pairs = json.dumps([[rule, value] for rule, value in wanted.items()])
+        rows = self.conn.execute(
+            f"SELECT ident.rule, {_CI_COLUMNS} FROM json_each(?) w "
+            "CROSS JOIN ci_identity ident ON ident.class = ? "
+            "AND ident.rule = json_extract(w.value, '$[0]') "
+            "AND ident.value = json_extract(w.value, '$[1]') "
+            "JOIN ci ON ci.id = ident.ci_id LEFT JOIN source_state ss ON ss.scope = ci.scope",
+            (pairs, cls),
+        )
+        found: dict[str, list[CI]] = {}
+        for row in rows:
+            found.setdefault(row[0], []).append(_ci_from_row(row[1:]))
+        self._attach_identity([ci for cis in found.values() for ci in cis])
+        return found
+
+    async def find_by_identities(self, cls: str, wanted: dict[str, str]) -> dict[str, list[CI]]:
+        if not wanted:
+            return {}
+        return await self._run(self._find_many_sync, cls, wanted)
+
     def _scope_sync(self, scope: str) -> ScopeState:
         cis = self._select_cis("ci.scope = ?", (scope,))
         self._attach_identity(cis)

@@ -30,7 +30,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from graph.store import Rel, Store
+from graph.store import Rel, ScopeState, Store
 from server.catalogue.common import to_datetime
 from server.reconcile.host import endpoint_protocol
 
@@ -131,7 +131,10 @@ def connection_hook(
                 targets[found[key][0].id] = process
             else:
                 unresolved += 1  # the host is known but does not listen there (yet)
-        state = await store.load_scope(scope_of(host_id))
+        if any(ci.id == host_id for ci in cs.create_cis):
+            state = ScopeState(cis=[], rels=[])  # a host this report creates has no past
+        else:
+            state = await store.load_scope(scope_of(host_id))
         existing = {r.dst: r for r in state.rels if r.type == "CONNECTS_TO"}
         new = [t for t in targets if t not in existing]
         elsewhere = await store.find_open_rels([("CONNECTS_TO", host_id, t) for t in new])

@@ -127,12 +127,16 @@ async def identify(store: Store, cls_name: str, wanted: dict[str, str]) -> Ident
     """Find the CI these identity values describe, strongest rule first, with the reasons."""
     cls = CLASSES[cls_name]
     explanation: list[str] = []
+    rules = {rule.name for rule in cls.identity}
+    candidates = await store.find_by_identities(
+        cls_name, {rule: value for rule, value in wanted.items() if rule in rules}
+    )
     for index, rule in enumerate(cls.identity):
         value = wanted.get(rule.name)
         if value is None:
             explanation.append(f"{rule.name}: not reported or placeholder")
             continue
-        found = (await store.find_by_identity(cls_name, rule.name, [value])).get(value, [])
+        found = candidates.get(rule.name, [])
         if not found:
             explanation.append(f"{rule.name}={value!r}: no CI")
             continue

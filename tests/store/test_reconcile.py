@@ -111,6 +111,31 @@ async def test_vm_clones_sharing_machine_id_stay_two_cis(store):
     assert sorted(h.name for h in await hosts(store)) == ["clone-a", "clone-b"]
 
 
+async def test_one_read_finds_candidates_of_every_rule(store):
+    """Identification reads every rule's candidates at once; each rule answers for itself."""
+    shared = "0f0e0d0c0b0a09080706050403020100"
+    a = await ingest(store, agent_report(hostname="one", machine_id=shared, serial="SER-A"))
+    b = await ingest(
+        store,
+        agent_report(
+            hostname="two",
+            machine_id=shared,
+            system_uuid="564d8f3a-2222-4e2b-9c1d-bbbbbbbbbbbb",
+            serial="SER-B",
+        ),
+    )
+    serial_b = (await store.get_ci(b["ci_id"])).identity["serial_key"]
+    found = await store.find_by_identities(
+        "Host",
+        {"machine_id": shared, "serial_key": serial_b, "system_uuid": "not-there"},
+    )
+    assert sorted(ci.id for ci in found["machine_id"]) == sorted([a["ci_id"], b["ci_id"]])
+    assert [ci.id for ci in found["serial_key"]] == [b["ci_id"]]
+    assert "system_uuid" not in found
+    assert found["serial_key"][0].identity["machine_id"] == shared
+    assert await store.find_by_identities("Host", {}) == {}
+
+
 @pytest.mark.parametrize(
     "placeholder", ["To be filled by O.E.M.", "Default string", "0", "Not Specified"]
 )
