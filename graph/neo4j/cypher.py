@@ -95,13 +95,16 @@ def ddl_statements() -> list[str]:
     out += [
         "CREATE INDEX history_ci IF NOT EXISTS FOR (h:HistoryEntry) ON (h.ci_id)",
         "CREATE INDEX history_other IF NOT EXISTS FOR (h:HistoryEntry) ON (h.other_id)",
-        "CREATE INDEX history_report IF NOT EXISTS FOR (h:HistoryEntry) ON (h.report_id)",
         "CREATE INDEX history_at IF NOT EXISTS FOR (h:HistoryEntry) ON (h.at)",
         "CREATE CONSTRAINT source_state_scope IF NOT EXISTS "
         "FOR (s:SourceState) REQUIRE s.scope IS UNIQUE",
         "CREATE CONSTRAINT report_id IF NOT EXISTS FOR (r:Report) REQUIRE r.report_id IS UNIQUE",
     ]
     return out
+
+
+# indexes earlier versions created that no read uses any more (each costs every write)
+RETIRED_INDEXES = ("history_report",)
 
 
 def ddl_name(statement: str) -> str:
@@ -185,11 +188,7 @@ _RS = "OPTIONAL MATCH (rs:SourceState {scope: r.scope})"
 
 
 def create_cis(label: str) -> str:
-    return (
-        "UNWIND $rows AS row "
-        f"CREATE (n:{ident(CI_LABEL)}:{ident(label)}) SET n = row.props "
-        "RETURN count(n) AS created"
-    )
+    return f"UNWIND $rows AS row CREATE (n:{ident(CI_LABEL)}:{ident(label)}) SET n = row.props"
 
 
 def set_unique_key(label: str, rule: str) -> str:
@@ -226,16 +225,17 @@ def _union_over_types(body: str, returns: str) -> str:
     return " UNION ALL ".join(arms)
 
 
-CLOSE_RELS = (
+# close relationships of unknown type by id: every type's index is sought
+CLOSE_RELS_BODY = (
     "UNWIND $ids AS rid CALL (rid) { "
     + _union_over_types("MATCH ()-[r:$TYPE {id: rid}]->() WHERE r.ended_at IS NULL", "r")
-    + " } SET r.ended_at = $at RETURN count(r) AS closed"
+    + " } SET r.ended_at = $at"
 )
 
 
 def close_rels_typed(rel_type: str) -> str:
     """Close relationships of one known type by id (one index seek each); returns the ids it
-    found, open or not, so the caller can send the others through :data:`CLOSE_RELS`."""
+    found, open or not, so the caller can send the others through :data:`CLOSE_RELS_BODY`."""
     return (
         f"UNWIND $ids AS rid MATCH ()-[r:{ident(rel_type)} {{id: rid}}]->() "
         "FOREACH (_ IN CASE WHEN r.ended_at IS NULL THEN [1] ELSE [] END | "
@@ -252,8 +252,18 @@ def create_rels(rel_type: str) -> str:
         "UNWIND $rows AS row "
         f"MATCH (a:{ci} {{id: row.src}}) MATCH (b:{ci} {{id: row.dst}}) "
         f"WHERE NOT EXISTS {{ MATCH (a)-[x:{t}]->(b) WHERE x.ended_at IS NULL }} "
-        f"CREATE (a)-[r:{t}]->(b) SET r = row.props "
-        "RETURN count(r) AS created"
+        f"CREATE (a)-[r:{t}]->(b) SET r = row.props"
+    )
+
+
+def create_fresh_rels(rel_type: str) -> str:
+    """:func:`create_rels` for relationships touching a CI created in the same transaction,
+    which cannot have an open relationship yet: no check to pay for."""
+    ci = ident(CI_LABEL)
+    return (
+        "UNWIND $rows AS row "
+        f"MATCH (a:{ci} {{id: row.src}}) MATCH (b:{ci} {{id: row.dst}}) "
+        f"CREATE (a)-[r:{ident(rel_type)}]->(b) SET r = row.props"
     )
 
 
@@ -278,6 +288,47 @@ UPSERT_SOURCE_STATE = (
 RECORD_REPORT = (
     "MERGE (r:Report {report_id: $report_id}) ON CREATE SET r.source = $source, r.applied_at = $at"
 )
+
+_PARAM = re.compile(r"\$([A-Za-z_][A-Za-z0-9_]*)")
+
+
+class Batch:
+    """Write statements run in order as unit subqueries of ONE query: a change set costs
+    one round trip to the server instead of one per label, type and table. Each part's
+    parameters are renamed (``$rows`` -> ``$p3``) so parts cannot see each other's."""
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.params: dict[str, Any] = {}
+        self.counters: list[str] = []
+
+    def __bool__(self) -> bool:
+        return bool(self.parts)
+
+    def _bind(self, body: str, params: dict[str, Any]) -> str:
+        names: dict[str, str] = {}
+        for key, value in params.items():
+            names[key] = f"p{len(self.params)}"
+            self.params[names[key]] = value
+        return _PARAM.sub(lambda m: "$" + names[m.group(1)], body)
+
+    def add(self, body: str, **params: Any) -> None:
+        """A statement whose result is not needed (it must not RETURN)."""
+        self.parts.append(f"CALL () {{ {self._bind(body, params)} }}")
+
+    def add_counted(self, body: str, variable: str, **params: Any) -> str:
+        """A statement whose rows of ``variable`` are counted; returns the counter's name."""
+        alias = f"c{len(self.counters)}"
+        self.counters.append(alias)
+        self.parts.append(
+            f"CALL () {{ {self._bind(body, params)} RETURN count({variable}) AS {alias} }}"
+        )
+        return alias
+
+    def query(self) -> str:
+        returns = ", ".join(self.counters) or "true AS done"
+        return " ".join(self.parts) + f" RETURN {returns}"
+
 
 # ------------------------------------------------------------------ reads
 REPORT_SEEN = "MATCH (r:Report {report_id: $report_id}) RETURN count(r) > 0 AS seen"
@@ -304,10 +355,43 @@ SOURCE_STATES = (
 )
 
 
+# a CI of a known class as a list (cheaper to build and ship than a map, which matters
+# for the hundreds of shared CIs a first report looks up): CI_FIELDS, then the values of
+# the class's identity rules in schema order
+CI_FIELDS = (
+    "id",
+    "class",
+    "name",
+    "status",
+    "first_seen",
+    "last_seen",
+    "scope",
+    "sources",
+    "attributes_json",
+    "attr_sources_json",
+)
+
+
+def identity_rules(label: str) -> tuple[str, ...]:
+    cls = next((c for c in CI_CLASSES if c.label == label), None)
+    return tuple(rule.name for rule in cls.identity) if cls else ()
+
+
+def ci_list(label: str) -> str:
+    fields = [f"n.{ident(f)}" for f in CI_FIELDS]
+    keys = [f"n.{ident(key_prop(rule))}" for rule in identity_rules(label)]
+    return f"[{', '.join(fields)}, [{', '.join(keys)}]]"
+
+
 def find_by_identity(label: str, rule: str) -> str:
+    """CIs by one rule's values, as [value, ci list] pairs; the source states behind their
+    derived last_seen are read once for the whole answer, not per CI."""
     return (
         f"UNWIND $values AS value MATCH (n:{ident(label)} {{{ident(key_prop(rule))}: value}}) "
-        f"{_SS} RETURN collect([value, {CI_MAP}]) AS found"
+        f"WITH collect([value, {ci_list(label)}]) AS found, "
+        "collect(DISTINCT coalesce(n.scope, '')) AS scopes "
+        "OPTIONAL MATCH (s:SourceState) WHERE s.scope IN scopes "
+        "RETURN found, collect([s.scope, s.last_report_at]) AS states"
     )
 
 

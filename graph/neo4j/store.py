@@ -254,6 +254,10 @@ class Neo4jStore:
         for statement in cypher.ddl_statements():
             if cypher.ddl_name(statement) not in have:
                 await self._guard(self.driver.execute_query(statement, database_=db))
+        for name in cypher.RETIRED_INDEXES:
+            if name in have:
+                drop = f"DROP INDEX {cypher.ident(name)} IF EXISTS"
+                await self._guard(self.driver.execute_query(drop, database_=db))
 
     async def close(self) -> None:
         if self._driver is not None:
@@ -280,10 +284,17 @@ class Neo4jStore:
             query = cypher.find_by_identity(cls, rule)
         except cypher.CypherNameError:
             return {}
+        rules = cypher.identity_rules(cls)
         found: dict[str, list[CI]] = {}
-        for rows in await self._query(query, values=sorted(set(values))):
-            for value, ci in rows["found"]:
-                found.setdefault(value, []).append(_ci_from(ci))
+        for row in await self._query(query, values=sorted(set(values))):
+            states = {scope: at for scope, at in row["states"] if scope is not None}
+            for value, fields in row["found"]:
+                m = dict(zip(cypher.CI_FIELDS, fields[:-1], strict=True))
+                m["identity"] = [
+                    (r, v) for r, v in zip(rules, fields[-1], strict=True) if v is not None
+                ]
+                m["ss_at"] = states.get(m["scope"])
+                found.setdefault(value, []).append(_ci_from(m))
         return found
 
     async def find_by_identities(self, cls: str, wanted: dict[str, str]) -> dict[str, list[CI]]:
@@ -511,7 +522,9 @@ class _WritePlan:
                 self.close_typed[rel_type].append(rid)
             else:
                 self.close.append(rid)
-        self.create_rels: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        # by (type, fresh): a fresh relationship touches a CI this change set creates
+        self.create_rels: dict[tuple[str, bool], list[dict[str, Any]]] = defaultdict(list)
+        created = {ci.id for ci in cs.create_cis}
         pairs: set[tuple[str, str, str]] = set()
         for rel in cs.create_rels:
             if rel.type not in cypher.REL_TYPE_NAMES:
@@ -526,7 +539,8 @@ class _WritePlan:
                     f"from {rel.src} to {rel.dst}"
                 )
             pairs.add(key)
-            self.create_rels[rel.type].append(
+            fresh = rel.src in created or rel.dst in created
+            self.create_rels[(rel.type, fresh)].append(
                 {"src": rel.src, "dst": rel.dst, "props": _rel_props(rel, at, create=True)}
             )
         self.update_rels: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -558,54 +572,72 @@ class _WritePlan:
         ]
 
     async def run(self, tx: AsyncManagedTransaction) -> None:
+        """The statements in order, batched into as few queries as their data flow allows:
+        a first report or an unchanged one is one query; CI updates and typed closes, whose
+        answers steer what follows, flush the batch before them and run on their own."""
         cs = self.cs
+        batch = cypher.Batch()
         for label, rows in self.create_by_label.items():
-            await (await tx.run(cypher.create_cis(label), rows=rows)).consume()
+            batch.add(cypher.create_cis(label), rows=rows)
         for (label, rule), rows in self.create_keys.items():
-            await (await tx.run(cypher.set_unique_key(label, rule), rows=rows)).consume()
+            batch.add(cypher.set_unique_key(label, rule), rows=rows)
         if self.updates:
+            batch = await self._flush(tx, batch)
             await self._run_updates(tx)
         if self.touch:
-            await (await tx.run(cypher.TOUCH_CIS, ids=self.touch, at=cs.at)).consume()
+            batch.add(cypher.TOUCH_CIS, ids=self.touch, at=cs.at)
         if cs.set_status:
             rows = [[ci_id, status] for ci_id, status in cs.set_status]
-            await (await tx.run(cypher.SET_STATUS, rows=rows)).consume()
+            batch.add(cypher.SET_STATUS, rows=rows)
         close = list(self.close)
+        if self.close_typed:
+            batch = await self._flush(tx, batch)
         for rel_type, ids in self.close_typed.items():
             result = await tx.run(cypher.close_rels_typed(rel_type), ids=ids, at=cs.at)
             found = {row[0] for row in await result.values()}
             close += [rid for rid in ids if rid not in found]  # a wrong type: seek every type
         if close:
-            await (await tx.run(cypher.CLOSE_RELS, ids=close, at=cs.at)).consume()
-        for rel_type, rows in self.create_rels.items():
-            record = await (await tx.run(cypher.create_rels(rel_type), rows=rows)).single()
-            created = record["created"] if record else 0
-            if created != len(rows):
-                raise StoreError(
-                    f"{len(rows) - created} of {len(rows)} new {rel_type} relationships name a "
-                    "CI that does not exist or duplicate an open relationship"
-                )
+            batch.add_counted(cypher.CLOSE_RELS_BODY, "r", ids=close, at=cs.at)
+        expected: dict[str, tuple[str, int]] = {}
+        for (rel_type, fresh), rows in self.create_rels.items():
+            body = cypher.create_fresh_rels(rel_type) if fresh else cypher.create_rels(rel_type)
+            counter = batch.add_counted(body, "r", rows=rows)
+            expected[counter] = (rel_type, len(rows))
         for rel_type, rows in self.update_rels.items():
-            await (await tx.run(cypher.update_rels(rel_type), rows=rows)).consume()
+            batch.add(cypher.update_rels(rel_type), rows=rows)
         if self.history:
-            await (await tx.run(cypher.INSERT_HISTORY, rows=self.history)).consume()
+            batch.add(cypher.INSERT_HISTORY, rows=self.history)
         if cs.source_state is not None:
             s = cs.source_state
-            await (
-                await tx.run(
-                    cypher.UPSERT_SOURCE_STATE,
-                    scope=s.scope,
-                    source=s.source,
-                    at=s.last_report_at,
-                    report_id=s.report_id,
-                )
-            ).consume()
+            batch.add(
+                cypher.UPSERT_SOURCE_STATE,
+                scope=s.scope,
+                source=s.source,
+                at=s.last_report_at,
+                report_id=s.report_id,
+            )
         if cs.record_report:
-            await (
-                await tx.run(
-                    cypher.RECORD_REPORT, report_id=cs.report_id, source=cs.source, at=cs.at
+            batch.add(cypher.RECORD_REPORT, report_id=cs.report_id, source=cs.source, at=cs.at)
+        counts = await self._send(tx, batch)
+        for counter, (rel_type, wanted) in expected.items():
+            created = counts.get(counter, 0)
+            if created != wanted:
+                raise StoreError(
+                    f"{wanted - created} of {wanted} new {rel_type} relationships name a "
+                    "CI that does not exist or duplicate an open relationship"
                 )
-            ).consume()
+
+    @staticmethod
+    async def _send(tx: AsyncManagedTransaction, batch: cypher.Batch) -> dict[str, int]:
+        if not batch:
+            return {}
+        record = await (await tx.run(batch.query(), batch.params)).single()
+        return dict(record) if record else {}
+
+    async def _flush(self, tx: AsyncManagedTransaction, batch: cypher.Batch) -> cypher.Batch:
+        """Send what is batched so far (it has no counted parts) and start a new batch."""
+        await self._send(tx, batch)
+        return cypher.Batch()
 
     async def _run_updates(self, tx: AsyncManagedTransaction) -> None:
         at = self.cs.at

@@ -68,7 +68,8 @@ BASE_DDL = (
     "CREATE INDEX IF NOT EXISTS history_ci ON history (ci_id, at)",
     "CREATE INDEX IF NOT EXISTS history_other ON history (other_id, at)",
     "CREATE INDEX IF NOT EXISTS history_at ON history (at)",
-    "CREATE INDEX IF NOT EXISTS history_report ON history (report_id)",
+    # no read uses it; every history row paid for it (databases of earlier versions)
+    "DROP INDEX IF EXISTS history_report",
     """CREATE TABLE IF NOT EXISTS source_state (
         scope TEXT PRIMARY KEY,
         source TEXT NOT NULL,

@@ -68,7 +68,6 @@ GOLDEN_DDL = [
     "CREATE INDEX rel_owned_by_scope IF NOT EXISTS FOR ()-[r:`OWNED_BY`]-() ON (r.scope)",
     "CREATE INDEX history_ci IF NOT EXISTS FOR (h:HistoryEntry) ON (h.ci_id)",
     "CREATE INDEX history_other IF NOT EXISTS FOR (h:HistoryEntry) ON (h.other_id)",
-    "CREATE INDEX history_report IF NOT EXISTS FOR (h:HistoryEntry) ON (h.report_id)",
     "CREATE INDEX history_at IF NOT EXISTS FOR (h:HistoryEntry) ON (h.at)",
     "CREATE CONSTRAINT source_state_scope IF NOT EXISTS FOR (s:SourceState) REQUIRE s.scope IS UNIQUE",
     "CREATE CONSTRAINT report_id IF NOT EXISTS FOR (r:Report) REQUIRE r.report_id IS UNIQUE",
@@ -90,8 +89,7 @@ def test_create_relationships_is_grouped_by_type_and_matches_by_ci_id() -> None:
         "UNWIND $rows AS row "
         "MATCH (a:`CI` {id: row.src}) MATCH (b:`CI` {id: row.dst}) "
         "WHERE NOT EXISTS { MATCH (a)-[x:`INSTALLED`]->(b) WHERE x.ended_at IS NULL } "
-        "CREATE (a)-[r:`INSTALLED`]->(b) SET r = row.props "
-        "RETURN count(r) AS created"
+        "CREATE (a)-[r:`INSTALLED`]->(b) SET r = row.props"
     )
 
 
@@ -117,7 +115,25 @@ def test_traversal_level_is_one_indexed_query_returning_one_record() -> None:
 
 def test_close_relationships_seeks_every_type_by_id() -> None:
     for rel_type in cypher.REL_TYPE_NAMES:
-        assert f"MATCH ()-[r:`{rel_type}` {{id: rid}}]->()" in cypher.CLOSE_RELS
+        assert f"MATCH ()-[r:`{rel_type}` {{id: rid}}]->()" in cypher.CLOSE_RELS_BODY
+
+
+def test_batch_runs_parts_in_order_with_their_own_parameters() -> None:
+    batch = cypher.Batch()
+    assert not batch
+    batch.add("UNWIND $rows AS row CREATE (n:X) SET n = row", rows=[{"a": 1}])
+    counter = batch.add_counted(
+        "UNWIND $rows AS row MATCH (n:X {a: row}) SET n.b = $at", "n", rows=[1], at="t"
+    )
+    assert counter == "c0"
+    assert batch.query() == (
+        "CALL () { UNWIND $p0 AS row CREATE (n:X) SET n = row } "
+        "CALL () { UNWIND $p1 AS row MATCH (n:X {a: row}) SET n.b = $p2 RETURN count(n) AS c0 } "
+        "RETURN c0"
+    )
+    assert batch.params == {"p0": [{"a": 1}], "p1": [1], "p2": "t"}
+    with pytest.raises(KeyError):
+        batch.add("SET n.x = $missing")
 
 
 @pytest.mark.parametrize("bad", ["Host`) DETACH DELETE (n", "1abc", "", "a-b"])
