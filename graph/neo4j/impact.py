@@ -18,6 +18,7 @@ from collections import deque
 from typing import Any
 
 from graph.neo4j import cypher
+from graph.neo4j.store import records
 from graph.queries import ImpactEdge, ImpactWalk
 from graph.store import HistoryEntry, history_from_stored
 
@@ -88,7 +89,7 @@ async def impact_walk(
                 reached.update(frontier)
         if not types:
             types.append("DEPENDS_ON")  # any known type: no edges can join the start CIs
-        rows = await (await tx.run(nodes_query(types), ids=sorted(reached))).data()
+        rows = await records(await tx.run(nodes_query(types), ids=sorted(reached)))
         walk = ImpactWalk()
         inbound_set = set(inbound)
         present = {row["id"] for row in rows}
