@@ -8,6 +8,14 @@ Identity values: every CI stores one string per identification rule it can
 fill (``identity[rule_name] = value``); the value of a multi-field rule joins
 its fields with ``|``. Lookups go by (class, rule, value).
 
+Relationship history: relationships are never deleted, only closed, so a
+relationship row is its own history. Each carries who opened it (report id,
+source, actor) and, once closed, who closed it; ``history()`` answers with
+those events merged into the CI entries (kind ``relationship``). Writers record
+no history entry for opening or closing a relationship; the store derives it,
+so the two can never disagree, and a first report writes one row per
+relationship instead of two.
+
 Scopes: a CI or relationship managed by one source instance (say the agent on
 one host, ``agent:<host id>``) carries that scope. A full report of that source
 is compared with everything in its scope; the source's ``last_report_at`` then
@@ -97,7 +105,7 @@ class RelView:
 class HistoryEntry:
     ci_id: str
     kind: str  # "ci" (created, status), "attribute", "relationship"
-    field: str  # attribute name, "status", "created", or "TYPE>other_id" / "TYPE<other_id"
+    field: str  # attribute name, "status", "created", or the relationship type
     old: Any
     new: Any
     at: str
@@ -121,14 +129,23 @@ class HistoryEntry:
         }
 
 
-def history_from_stored(row: dict[str, Any]) -> HistoryEntry:
-    """A history entry from a backend's stored form (old/new as JSON text)."""
+def history_from_stored(row: Any) -> HistoryEntry:
+    """A history entry from a backend's stored form: old/new as JSON text, or a relationship
+    event (``event`` opened/closed, ``other_name``) whose old/new are built here."""
+    event = row.get("event")
+    if event == "opened":
+        old, new = None, {"id": row["other_id"], "name": row.get("other_name")}
+    elif event == "closed":
+        old, new = {"id": row["other_id"]}, None
+    else:
+        old = json.loads(row["old"]) if row.get("old") is not None else None
+        new = json.loads(row["new"]) if row.get("new") is not None else None
     return HistoryEntry(
         ci_id=row["ci_id"],
         kind=row["kind"],
         field=row["field"],
-        old=json.loads(row["old"]) if row.get("old") is not None else None,
-        new=json.loads(row["new"]) if row.get("new") is not None else None,
+        old=old,
+        new=new,
         at=row["at"],
         source=row["source"],
         report_id=row.get("report_id"),
@@ -179,6 +196,7 @@ class ChangeSet:
     history: list[HistoryEntry] = field(default_factory=list)
     source_state: SourceState | None = None
     record_report: bool = True  # remember report_id so a re-send changes nothing
+    actor: str | None = None  # the token name behind an API write (relationship provenance)
 
     def record(
         self,
@@ -224,7 +242,8 @@ class ChangeSet:
             "relationships_created": len(self.create_rels),
             "relationships_updated": len(self.update_rels),
             "relationships_closed": len(self.close_rels),
-            "history_entries": len(self.history),
+            # opening and closing a relationship are history events too (derived by the store)
+            "history_entries": len(self.history) + len(self.create_rels) + len(self.close_rels),
         }
 
 

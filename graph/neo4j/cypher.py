@@ -35,7 +35,16 @@ KEY_PREFIX = "key_"
 
 # Node properties the store itself owns; attributes never overwrite them.
 NODE_INTERNAL = frozenset(RESERVED_PROPERTIES | {"attributes_json", "attr_sources_json"})
-REL_INTERNAL = frozenset(RESERVED_PROPERTIES)
+# who opened and who closed a relationship: its history (see graph.store)
+REL_PROVENANCE = (
+    "opened_by",
+    "opened_source",
+    "opened_actor",
+    "closed_by",
+    "closed_source",
+    "closed_actor",
+)
+REL_INTERNAL = frozenset(RESERVED_PROPERTIES | set(REL_PROVENANCE))
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")
 _INT64 = (-(2**63), 2**63 - 1)
@@ -92,6 +101,10 @@ def ddl_statements() -> list[str]:
         out.append(
             f"CREATE INDEX rel_{base}_scope IF NOT EXISTS FOR ()-[r:{rtype}]-() ON (r.scope)"
         )
+        for prop in ("first_seen", "ended_at"):  # relationship events by time
+            out.append(
+                f"CREATE INDEX rel_{base}_{prop} IF NOT EXISTS FOR ()-[r:{rtype}]-() ON (r.{prop})"
+            )
     out += [
         "CREATE INDEX history_ci IF NOT EXISTS FOR (h:HistoryEntry) ON (h.ci_id)",
         "CREATE INDEX history_other IF NOT EXISTS FOR (h:HistoryEntry) ON (h.other_id)",
@@ -229,7 +242,7 @@ def _union_over_types(body: str, returns: str) -> str:
 CLOSE_RELS_BODY = (
     "UNWIND $ids AS rid CALL (rid) { "
     + _union_over_types("MATCH ()-[r:$TYPE {id: rid}]->() WHERE r.ended_at IS NULL", "r")
-    + " } SET r.ended_at = $at"
+    + " } SET r.ended_at = $at, r += $closed"
 )
 
 
@@ -239,7 +252,7 @@ def close_rels_typed(rel_type: str) -> str:
     return (
         f"UNWIND $ids AS rid MATCH ()-[r:{ident(rel_type)} {{id: rid}}]->() "
         "FOREACH (_ IN CASE WHEN r.ended_at IS NULL THEN [1] ELSE [] END | "
-        "SET r.ended_at = $at) RETURN r.id AS id"
+        "SET r.ended_at = $at, r += $closed) RETURN r.id AS id"
     )
 
 
@@ -267,12 +280,15 @@ def create_fresh_rels(rel_type: str) -> str:
     )
 
 
+# what an update of a relationship's attributes and sources leaves as it was
+_KEPT_ON_UPDATE = ", ".join(f".{p}" for p in ("first_seen", "ended_at", *REL_PROVENANCE))
+
+
 def update_rels(rel_type: str) -> str:
     return (
         "UNWIND $rows AS row "
         f"MATCH ()-[r:{ident(rel_type)} {{id: row.id}}]->() "
-        "WITH r, row, r.first_seen AS first_seen, r.ended_at AS ended_at "
-        "SET r = row.props SET r.first_seen = first_seen, r.ended_at = ended_at"
+        f"WITH r, row, r {{{_KEPT_ON_UPDATE}}} AS kept SET r = row.props SET r += kept"
     )
 
 
@@ -457,17 +473,66 @@ RELATIONSHIPS = (
     f"{_RS} {_SS} RETURN {REL_MAP} AS rel, direction, {CI_MAP} AS ci"
 )
 
-HISTORY = (
-    "CALL () { "
-    "MATCH (h:HistoryEntry {ci_id: $id}) RETURN h "
-    "UNION "
-    "MATCH (h:HistoryEntry {other_id: $id}) RETURN h } "
-    "WITH h WHERE ($since IS NULL OR h.at >= $since) AND ($until IS NULL OR h.at <= $until) "
-    "WITH h ORDER BY h.at DESC, h.tx DESC, h.seq DESC "
-    "WITH collect(h) AS entries "
-    "RETURN size(entries) AS total, "
-    "[h IN entries[$offset..$offset + $limit] | h {.*}] AS page"
+# relationship events (see graph.store) as history rows: ``event`` opened or closed, ordered
+# after the CI entries of the same instant (``rank``), by relationship id among themselves
+_OPENED = (
+    "{ci_id: startNode(r).id, other_id: endNode(r).id, kind: 'relationship', field: type(r), "
+    "at: r.first_seen, source: r.opened_source, report_id: r.opened_by, actor: r.opened_actor, "
+    "event: 'opened', other_name: endNode(r).name, rank: 1, ord: r.id}"
 )
+_CLOSED = (
+    "{ci_id: startNode(r).id, other_id: endNode(r).id, kind: 'relationship', field: type(r), "
+    "at: r.ended_at, source: r.closed_source, report_id: r.closed_by, actor: r.closed_actor, "
+    "event: 'closed', rank: 2, ord: r.id}"
+)
+_IN_RANGE = "($since IS NULL OR {t} >= $since) AND ($until IS NULL OR {t} <= $until)"
+
+HISTORY = (
+    f"OPTIONAL MATCH (c:{ident(CI_LABEL)} {{id: $id}}) "
+    "CALL (c) { "
+    "MATCH (h:HistoryEntry {ci_id: $id}) RETURN h {.*, rank: 0} AS e "
+    "UNION ALL "
+    "MATCH (h:HistoryEntry {other_id: $id}) WHERE h.ci_id <> $id RETURN h {.*, rank: 0} AS e "
+    "UNION ALL "
+    f"MATCH (c)-[r]-() WHERE r.opened_source IS NOT NULL RETURN {_OPENED} AS e "
+    "UNION ALL "
+    f"MATCH (c)-[r]-() WHERE r.closed_source IS NOT NULL RETURN {_CLOSED} AS e }} "
+    f"WITH e WHERE {_IN_RANGE.format(t='e.at')} "
+    "WITH e ORDER BY e.at DESC, e.rank DESC, e.tx DESC, e.seq DESC, e.ord DESC "
+    "WITH collect(e) AS entries "
+    "RETURN size(entries) AS total, entries[$offset..$offset + $limit] AS page"
+)
+
+
+def history_between(with_since: bool) -> str:
+    """History of every CI in a time range, oldest first. Relationship events are sought per
+    type (relationship indexes are per type); ``first_seen`` and ``ended_at`` are indexed,
+    so a range with a start seeks instead of scanning."""
+    opened = _IN_RANGE.format(t="r.first_seen")
+    closed = _IN_RANGE.format(t="r.ended_at")
+    if with_since:
+        opened = f"r.first_seen >= $since AND {opened}"
+        closed = f"r.ended_at >= $since AND {closed}"
+    sources = "($sources IS NULL OR {s} IN $sources)"
+    arms = [
+        "MATCH (h:HistoryEntry) WHERE "
+        f"{_IN_RANGE.format(t='h.at')} AND {sources.format(s='h.source')} "
+        "RETURN h {.*, rank: 0} AS e"
+    ]
+    for rel_type in REL_TYPE_NAMES:
+        t = ident(rel_type)
+        arms.append(
+            f"MATCH ()-[r:{t}]->() WHERE {opened} AND r.opened_source IS NOT NULL "
+            f"AND {sources.format(s='r.opened_source')} RETURN {_OPENED} AS e"
+        )
+        arms.append(
+            f"MATCH ()-[r:{t}]->() WHERE {closed} AND r.closed_source IS NOT NULL "
+            f"AND {sources.format(s='r.closed_source')} RETURN {_CLOSED} AS e"
+        )
+    return (
+        "CALL () { " + " UNION ALL ".join(arms) + " } "
+        "RETURN e ORDER BY e.at, e.rank, e.tx, e.seq, e.ord LIMIT $limit"
+    )
 
 
 EXISTING_IDS = f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) RETURN n.id AS id"

@@ -122,14 +122,6 @@ async def impact_walk(
     return await store._read(work)
 
 
-HISTORY_BETWEEN = (
-    "MATCH (h:HistoryEntry) WHERE ($since IS NULL OR h.at >= $since) "
-    "AND ($until IS NULL OR h.at <= $until) "
-    "AND ($sources IS NULL OR h.source IN $sources) "
-    "RETURN h {.*} AS h ORDER BY h.at, h.tx, h.seq LIMIT $limit"
-)
-
-
 async def history_between(
     store: Any,
     since: str | None,
@@ -137,15 +129,14 @@ async def history_between(
     sources: tuple[str, ...] | None,
     limit: int,
 ) -> list[HistoryEntry]:
-
     rows = await store._query(
-        HISTORY_BETWEEN,
+        cypher.history_between(since is not None),
         since=since,
         until=until,
         sources=list(sources) if sources else None,
         limit=int(limit),
     )
-    return [history_from_stored(h) for h in (r["h"] for r in rows)]
+    return [history_from_stored(r["e"]) for r in rows]
 
 
 def hop_query(types: tuple[str, ...]) -> str:

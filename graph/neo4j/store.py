@@ -132,7 +132,8 @@ def _ci_props(
     return {k: v for k, v in props.items() if v is not None}
 
 
-def _rel_props(rel: Rel, at: str, *, create: bool) -> dict[str, Any]:
+def _rel_props(rel: Rel, at: str, opened: dict[str, str] | None = None) -> dict[str, Any]:
+    """A relationship's properties; ``opened`` (its provenance) when it is created."""
     props = cypher.projected(rel.attributes, cypher.REL_INTERNAL)
     props.update(
         id=rel.id,
@@ -141,9 +142,16 @@ def _rel_props(rel: Rel, at: str, *, create: bool) -> dict[str, Any]:
         sources=list(rel.sources),
         attributes=cypher.dumps(rel.attributes),
     )
-    if create:
+    if opened is not None:
         props["first_seen"] = rel.first_seen or at
+        props.update(opened)
     return {k: v for k, v in props.items() if v is not None}
+
+
+def _provenance(cs: ChangeSet, event: str) -> dict[str, str]:
+    """Who opened or closed a relationship: this change set's report, source and actor."""
+    found = {f"{event}_by": cs.report_id, f"{event}_source": cs.source, f"{event}_actor": cs.actor}
+    return {k: v for k, v in found.items() if v is not None}
 
 
 def _split_identity(cls: str, identity: dict[str, str]) -> tuple[dict[str, str], dict[str, str]]:
@@ -531,6 +539,8 @@ class _WritePlan:
         # by (type, fresh): a fresh relationship touches a CI this change set creates
         self.create_rels: dict[tuple[str, bool], list[dict[str, Any]]] = defaultdict(list)
         created = {ci.id for ci in cs.create_cis}
+        opened = _provenance(cs, "opened")
+        self.closed = _provenance(cs, "closed")
         pairs: set[tuple[str, str, str]] = set()
         for rel in cs.create_rels:
             if rel.type not in cypher.REL_TYPE_NAMES:
@@ -547,14 +557,12 @@ class _WritePlan:
             pairs.add(key)
             fresh = rel.src in created or rel.dst in created
             self.create_rels[(rel.type, fresh)].append(
-                {"src": rel.src, "dst": rel.dst, "props": _rel_props(rel, at, create=True)}
+                {"src": rel.src, "dst": rel.dst, "props": _rel_props(rel, at, opened)}
             )
         self.update_rels: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for rel in cs.update_rels:
             if rel.type in cypher.REL_TYPE_NAMES:
-                self.update_rels[rel.type].append(
-                    {"id": rel.id, "props": _rel_props(rel, at, create=False)}
-                )
+                self.update_rels[rel.type].append({"id": rel.id, "props": _rel_props(rel, at)})
         self.history = [
             {
                 k: v
@@ -599,11 +607,13 @@ class _WritePlan:
         if self.close_typed:
             batch = await self._flush(tx, batch)
         for rel_type, ids in self.close_typed.items():
-            result = await tx.run(cypher.close_rels_typed(rel_type), ids=ids, at=cs.at)
+            result = await tx.run(
+                cypher.close_rels_typed(rel_type), ids=ids, at=cs.at, closed=self.closed
+            )
             found = {row[0] for row in await result.values()}
             close += [rid for rid in ids if rid not in found]  # a wrong type: seek every type
         if close:
-            batch.add_counted(cypher.CLOSE_RELS_BODY, "r", ids=close, at=cs.at)
+            batch.add_counted(cypher.CLOSE_RELS_BODY, "r", ids=close, at=cs.at, closed=self.closed)
         expected: dict[str, tuple[str, int]] = {}
         for (rel_type, fresh), rows in self.create_rels.items():
             body = cypher.create_fresh_rels(rel_type) if fresh else cypher.create_rels(rel_type)

@@ -9,6 +9,16 @@ from __future__ import annotations
 
 from graph.schema import CI_CLASSES, REL_TYPES
 
+# who opened and who closed a relationship: its history (see graph.store)
+REL_PROVENANCE = (
+    "opened_by",
+    "opened_source",
+    "opened_actor",
+    "closed_by",
+    "closed_source",
+    "closed_actor",
+)
+
 BASE_DDL = (
     """CREATE TABLE IF NOT EXISTS ci (
         id TEXT PRIMARY KEY,
@@ -43,7 +53,13 @@ BASE_DDL = (
         ended_at TEXT,
         scope TEXT,
         sources TEXT NOT NULL DEFAULT '[]',
-        attributes TEXT NOT NULL DEFAULT '{}'
+        attributes TEXT NOT NULL DEFAULT '{}',
+        opened_by TEXT,
+        opened_source TEXT,
+        opened_actor TEXT,
+        closed_by TEXT,
+        closed_source TEXT,
+        closed_actor TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS rel_src_open ON rel (src, type) WHERE ended_at IS NULL",
     "CREATE INDEX IF NOT EXISTS rel_dst_open ON rel (dst, type) WHERE ended_at IS NULL",
@@ -52,6 +68,9 @@ BASE_DDL = (
     "CREATE INDEX IF NOT EXISTS rel_scope_open ON rel (scope) WHERE ended_at IS NULL",
     "CREATE UNIQUE INDEX IF NOT EXISTS rel_open_unique ON rel (type, src, dst) "
     "WHERE ended_at IS NULL",
+    # relationship events by time, for history across all CIs (graph.sqlite.history)
+    "CREATE INDEX IF NOT EXISTS rel_opened_at ON rel (first_seen) WHERE opened_source IS NOT NULL",
+    "CREATE INDEX IF NOT EXISTS rel_closed_at ON rel (ended_at) WHERE closed_source IS NOT NULL",
     """CREATE TABLE IF NOT EXISTS history (
         seq INTEGER PRIMARY KEY AUTOINCREMENT,
         ci_id TEXT NOT NULL,

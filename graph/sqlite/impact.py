@@ -10,8 +10,8 @@ import json
 from typing import Any
 
 from graph.queries import ImpactEdge, ImpactWalk
-from graph.sqlite.store import HISTORY_COLUMNS, HISTORY_SELECT
-from graph.store import HistoryEntry, history_from_stored
+from graph.sqlite import history as history_reads
+from graph.store import HistoryEntry
 
 
 def _marks(values: tuple[str, ...]) -> str:
@@ -84,21 +84,7 @@ def _history_sync(
     sources: tuple[str, ...] | None,
     limit: int,
 ) -> list[HistoryEntry]:
-    clauses, params = ["1=1"], []
-    if since:
-        clauses.append("at >= ?")
-        params.append(since)
-    if until:
-        clauses.append("at <= ?")
-        params.append(until)
-    if sources:
-        clauses.append(f"source IN ({_marks(sources)})")
-        params += list(sources)
-    rows = store.conn.execute(
-        HISTORY_SELECT + f"FROM history WHERE {' AND '.join(clauses)} ORDER BY at, seq LIMIT ?",
-        [*params, limit],
-    )
-    return [history_from_stored(dict(zip(HISTORY_COLUMNS, r, strict=True))) for r in rows]
+    return history_reads.between(store.conn, since, until, sources, limit)
 
 
 async def history_between(

@@ -15,7 +15,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from graph.sqlite.ddl import all_statements
+from graph.sqlite import history as history_reads
+from graph.sqlite.ddl import REL_PROVENANCE, all_statements
 from graph.store import (
     CI,
     BreadthFirst,
@@ -28,7 +29,6 @@ from graph.store import (
     StoreError,
     StoreUnavailable,
     Traversal,
-    history_from_stored,
 )
 
 T = TypeVar("T")
@@ -48,19 +48,6 @@ _REL_COLUMNS = (
 )
 _REL_FROM = "rel LEFT JOIN source_state rs ON rs.scope = rel.scope"
 _MAX_SQL_VARS = 900
-HISTORY_COLUMNS = (
-    "ci_id",
-    "kind",
-    "field",
-    "old",
-    "new",
-    "at",
-    "source",
-    "report_id",
-    "other_id",
-    "actor",
-)
-HISTORY_SELECT = "SELECT " + ", ".join(HISTORY_COLUMNS) + " "
 
 
 def _dumps(value: Any) -> str:
@@ -136,6 +123,10 @@ class SQLiteStore:
         conn.execute("PRAGMA cache_size=-65536")
         conn.execute("PRAGMA temp_store=MEMORY")
         conn.execute("DROP TRIGGER IF EXISTS rel_type_known")
+        have = {row[1] for row in conn.execute("PRAGMA table_info(rel)")}
+        for column in REL_PROVENANCE:  # a database of an earlier version
+            if have and column not in have:
+                conn.execute(f"ALTER TABLE rel ADD COLUMN {column} TEXT")
         for statement in all_statements():
             conn.execute(statement)
         self._conn = conn
@@ -225,13 +216,15 @@ class SQLiteStore:
                 )
             if cs.close_rels:
                 c.executemany(
-                    "UPDATE rel SET ended_at=? WHERE id=? AND ended_at IS NULL",
-                    [(cs.at, rid) for rid in cs.close_rels],
+                    "UPDATE rel SET ended_at=?, closed_by=?, closed_source=?, closed_actor=? "
+                    "WHERE id=? AND ended_at IS NULL",
+                    [(cs.at, cs.report_id, cs.source, cs.actor, rid) for rid in cs.close_rels],
                 )
             if cs.create_rels:
                 c.executemany(
                     "INSERT INTO rel (id, type, src, dst, first_seen, last_seen, scope, sources, "
-                    "attributes) VALUES (?,?,?,?,?,?,?,?,?)",
+                    "attributes, opened_by, opened_source, opened_actor) "
+                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
                     [
                         (
                             r.id,
@@ -243,6 +236,9 @@ class SQLiteStore:
                             r.scope,
                             _dumps(r.sources),
                             _dumps(r.attributes),
+                            cs.report_id,
+                            cs.source,
+                            cs.actor,
                         )
                         for r in cs.create_rels
                     ],
@@ -506,23 +502,7 @@ class SQLiteStore:
     def _history_sync(
         self, ci_id: str, limit: int, offset: int, since: str | None, until: str | None
     ) -> tuple[list[HistoryEntry], int]:
-        clauses = ["(ci_id = ? OR other_id = ?)"]
-        params: list[Any] = [ci_id, ci_id]
-        if since:
-            clauses.append("at >= ?")
-            params.append(since)
-        if until:
-            clauses.append("at <= ?")
-            params.append(until)
-        where = " AND ".join(clauses)
-        total = self.conn.execute(f"SELECT count(*) FROM history WHERE {where}", params).fetchone()
-        rows = self.conn.execute(
-            HISTORY_SELECT
-            + f"FROM history WHERE {where} ORDER BY at DESC, seq DESC LIMIT ? OFFSET ?",
-            [*params, limit, offset],
-        )
-        entries = [history_from_stored(dict(zip(HISTORY_COLUMNS, r, strict=True))) for r in rows]
-        return entries, total[0]
+        return history_reads.of_ci(self.conn, ci_id, limit, offset, since, until)
 
     async def history(
         self,

@@ -167,10 +167,10 @@ async def create_asset(store: Store, body: Any, actor: str | None) -> dict[str, 
     writer = ManualWriter(actor)
     asset = writer.create_ci("Asset", attrs)
     if target is not None:
-        writer.add_rel("REPRESENTS", asset.id, target.id, target.name)
+        writer.add_rel("REPRESENTS", asset.id, target.id)
     if attrs.get("supplier"):
         supplier = await _supplier(store, writer, attrs["supplier"])
-        writer.add_rel("SUPPLIED_BY", asset.id, supplier.id, supplier.name)
+        writer.add_rel("SUPPLIED_BY", asset.id, supplier.id)
     await store.apply(writer.cs)
     return await asset_record(store, await get_asset(store, asset.id), with_history=True)
 
@@ -187,13 +187,13 @@ async def update_asset(store: Store, asset_id: str, body: Any, actor: str | None
             if "REPRESENTS" in links["_rels"]:
                 writer.close_rel(links["_rels"]["REPRESENTS"])
             if target is not None:
-                writer.add_rel("REPRESENTS", asset.id, target.id, target.name)
+                writer.add_rel("REPRESENTS", asset.id, target.id)
     if "supplier" in attrs and attrs["supplier"] != asset.attributes.get("supplier"):
         if "SUPPLIED_BY" in links["_rels"]:
             writer.close_rel(links["_rels"]["SUPPLIED_BY"])
         if attrs["supplier"]:
             supplier = await _supplier(store, writer, attrs["supplier"])
-            writer.add_rel("SUPPLIED_BY", asset.id, supplier.id, supplier.name)
+            writer.add_rel("SUPPLIED_BY", asset.id, supplier.id)
     writer.update_ci(asset, attrs)
     if not writer.cs.is_empty():
         await store.apply(writer.cs)

@@ -116,7 +116,7 @@ async def create_change(store: Store, body: Any, actor: str | None) -> dict[str,
     window = _window(body)
     if window is None:
         raise invalid('$.window is required: {"start": TIME, "end": TIME}', field="$.window")
-    targets = await resolve_ids(store, [(f"$.cis[{i}]", c) for i, c in enumerate(cis)])
+    await resolve_ids(store, [(f"$.cis[{i}]", c) for i, c in enumerate(cis)])
     writer = ManualWriter(actor)
     number = opt_str(body, "change_id") or (
         f"CHG-{datetime.now(UTC):%Y%m%d}-{secrets.token_hex(3).upper()}"
@@ -135,7 +135,7 @@ async def create_change(store: Store, body: Any, actor: str | None) -> dict[str,
         },
     )
     for ci_id in dict.fromkeys(cis):
-        writer.add_rel("AFFECTS", change.id, ci_id, targets[ci_id].name)
+        writer.add_rel("AFFECTS", change.id, ci_id)
     await store.apply(writer.cs)
     return await change_record(store, await get_change(store, change.id))
 
@@ -168,7 +168,7 @@ async def update_change(store: Store, change_id: str, body: Any, actor: str | No
                 writer.close_rel(rel)
         for ci_id in dict.fromkeys(cis):
             if ci_id not in current:
-                writer.add_rel("AFFECTS", change.id, ci_id, targets[ci_id].name)
+                writer.add_rel("AFFECTS", change.id, ci_id)
     writer.update_ci(change, attrs)
     if not writer.cs.is_empty():
         await store.apply(writer.cs)

@@ -138,7 +138,6 @@ def connection_hook(
         existing = {r.dst: r for r in state.rels if r.type == "CONNECTS_TO"}
         new = [t for t in targets if t not in existing]
         elsewhere = await store.find_open_rels([("CONNECTS_TO", host_id, t) for t in new])
-        names = await store.get_cis(new)
         for dst, process in targets.items():
             rel = existing.get(dst)
             if rel is not None:
@@ -162,20 +161,10 @@ def connection_hook(
                         attributes={"observations": 1, "process": process},
                     )
                 )
-                other = names.get(dst)
-                writer.history(
-                    host_id,
-                    "relationship",
-                    "CONNECTS_TO",
-                    None,
-                    {"id": dst, "name": other.name if other else None},
-                    dst,
-                )
         cutoff = to_datetime(cs.at) - window
         for dst, rel in existing.items():
             if dst not in targets and to_datetime(rel.last_seen or cs.at) < cutoff:
                 cs.close_rels.append(rel.id)
-                writer.history(host_id, "relationship", "CONNECTS_TO", {"id": dst}, None, dst)
         if stats is not None:
             stats.update(linked=len(targets), unresolved=unresolved)
 

@@ -373,9 +373,9 @@ async def _write_deps(
     for dst, rel in cur_direct.items():
         if dst not in want_direct:
             writer.close_rel(rel)
-    for dst, ci in want_direct.items():
+    for dst in want_direct:
         if dst not in cur_direct:
-            writer.add_rel("DEPENDS_ON", service.id, dst, ci.name)
+            writer.add_rel("DEPENDS_ON", service.id, dst)
     for name, (group, rel) in cur_groups.items():
         if name not in want_groups:
             writer.close_rel(rel)
@@ -406,15 +406,15 @@ async def _write_deps(
                 group = writer.create_ci(
                     "RedundancyGroup", {"service": service.id, "name": name, "min": gspec.min}
                 )
-            writer.add_rel("DEPENDS_ON", service.id, group.id, name)
+            writer.add_rel("DEPENDS_ON", service.id, group.id)
             have = {}
         wanted = {m.id: m for m in members}
         for dst, rel in have.items():
             if dst not in wanted:
                 writer.close_rel(rel)
-        for dst, m in wanted.items():
+        for dst in wanted:
             if dst not in have:
-                writer.add_rel("DEPENDS_ON", group.id, dst, m.name)
+                writer.add_rel("DEPENDS_ON", group.id, dst)
 
 
 async def create_service(store: Store, body: Any, actor: str | None) -> dict[str, Any]:

@@ -29,7 +29,11 @@ class ManualWriter:
         self.actor = actor
         self.source = source
         self.cs = ChangeSet(
-            report_id=f"{source}:{new_id()}", source=source, at=self.at, record_report=False
+            report_id=f"{source}:{new_id()}",
+            source=source,
+            at=self.at,
+            record_report=False,
+            actor=actor,
         )
         self._updates: dict[str, CIUpdate] = {}
 
@@ -103,7 +107,6 @@ class ManualWriter:
         rel_type: str,
         src: str,
         dst: str,
-        dst_name: str | None = None,
         attributes: dict[str, Any] | None = None,
         scope: str | None = None,
     ) -> Rel:
@@ -119,9 +122,7 @@ class ManualWriter:
             attributes=attributes or {},
         )
         self.cs.create_rels.append(rel)
-        self.history(src, "relationship", rel_type, None, {"id": dst, "name": dst_name}, dst)
         return rel
 
     def close_rel(self, rel: Rel) -> None:
         self.cs.close_rels.append(rel.id)
-        self.history(rel.src, "relationship", rel.type, {"id": rel.dst}, None, rel.dst)

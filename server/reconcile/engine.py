@@ -78,6 +78,7 @@ class _Writer:
         self.cs = cs
         self.source = source
         self.actor = actor
+        cs.actor = actor
 
     def history(self, ci_id: str, kind: str, fld: str, old: Any, new: Any, other=None) -> None:
         self.cs.record(ci_id, kind, fld, old, new, other, self.actor)
@@ -208,9 +209,8 @@ async def reconcile(
         writer.create_ci(root, root_id, root_identity, None)
 
     ids: dict[str, str] = {root.ref: root_id}
-    names: dict[str, str | None] = {root_id: root.name}
-    await _resolve_cis(store, desired, writer, state, scope, ids, names)
-    await _resolve_rels(store, desired, writer, state, scope, ids, names)
+    await _resolve_cis(store, desired, writer, state, scope, ids)
+    await _resolve_rels(store, desired, writer, state, scope, ids)
 
     if extend is not None:
         await extend(store, writer, root_id, ids)
@@ -231,7 +231,6 @@ async def _resolve_cis(
     state: ScopeState,
     scope: str,
     ids: dict[str, str],
-    names: dict[str, str | None],
 ) -> None:
     in_scope: dict[tuple[str, str], CI] = {}
     linked: dict[tuple[str, str], CI] = {}
@@ -254,7 +253,6 @@ async def _resolve_cis(
         existing = (in_scope if dci.scoped else linked).get((dci.cls, key))
         if existing is not None:
             ids[dci.ref] = existing.id
-            names[existing.id] = dci.name
             writer.merge_ci(existing, dci, identity)
         else:
             pending.append((dci, identity, key))
@@ -281,7 +279,6 @@ async def _resolve_cis(
             created = writer.create_ci(dci, new_id(), identity, scope if dci.scoped else None)
             found[(dci.cls, key)] = created  # a duplicate within the report reuses it
             ids[dci.ref] = created.id
-        names[ids[dci.ref]] = dci.name
 
     # scoped CIs a complete section no longer holds are retired, not deleted
     wanted_ids = set(ids.values())
@@ -302,7 +299,6 @@ async def _resolve_rels(
     state: ScopeState,
     scope: str,
     ids: dict[str, str],
-    names: dict[str, str | None],
 ) -> None:
     cs = writer.cs
     existing = {(r.type, r.src, r.dst): r for r in state.rels}
@@ -349,9 +345,6 @@ async def _resolve_rels(
                 attributes=wanted[key],
             )
         )
-        writer.history(
-            src, "relationship", rel_type, None, {"id": dst, "name": names.get(dst)}, dst
-        )
 
     for key, rel in existing.items():
         if key in wanted:
@@ -359,4 +352,3 @@ async def _resolve_rels(
         if desired.rel_sections.get(rel.type) in desired.complete_sections:
             cs.close_rels.append(rel.id)
             cs.close_rel_types[rel.id] = rel.type
-            writer.history(rel.src, "relationship", rel.type, {"id": rel.dst}, None, rel.dst)

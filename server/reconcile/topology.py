@@ -278,13 +278,9 @@ class _Links:
                 attributes=attrs,
             )
         )
-        self.history(
-            src, "relationship", rel_type, None, {"id": dst, "name": self.names.get(dst)}, dst
-        )
 
     def close_rel(self, rel: Rel) -> None:
         self.cs.close_rels.append(rel.id)
-        self.history(rel.src, "relationship", rel.type, {"id": rel.dst}, None, rel.dst)
 
 
 async def _interfaces_by_parent(store: Store, parent_ids: list[str]) -> dict[str, list[CI]]:

@@ -150,19 +150,6 @@ async def test_update_touch_close_and_derived_last_seen(neo4j_store: Neo4jStore)
             ],
             touch_cis=["h2"],
             close_rels=["r2"],
-            history=[
-                HistoryEntry(
-                    ci_id="h1",
-                    kind="relationship",
-                    field="HOSTED_ON>h2",
-                    old="open",
-                    new="closed",
-                    at=T1,
-                    source="agent",
-                    report_id="rep-1",
-                    other_id="h2",
-                )
-            ],
             source_state=SourceState("agent:h1", "agent", T2, "rep-1"),
         )
     )
@@ -181,10 +168,24 @@ async def test_update_touch_close_and_derived_last_seen(neo4j_store: Neo4jStore)
     closed = [v for v in every if v.rel.id == "r2"]
     assert closed and closed[0].rel.ended_at == T1 and closed[0].direction == "out"
 
+    # relationship history comes from the relationships: r2, r3 and r5 opened at T0 (after
+    # h2's created entry), r2 closed at T1 by rep-1; newest first
     entries, total = await neo4j_store.history("h2", limit=10, offset=0)
-    assert total == 2 and entries[0].at == T1 and entries[0].other_id == "h2"
+    assert total == 5
+    closing = entries[0]
+    assert (closing.at, closing.kind, closing.field) == (T1, "relationship", "HOSTED_ON")
+    assert (closing.ci_id, closing.other_id, closing.old, closing.new) == (
+        "h1",
+        "h2",
+        {"id": "h2"},
+        None,
+    )
+    assert (closing.source, closing.report_id) == ("agent", "rep-1")
+    assert [e.ci_id for e in entries[1:4]] == ["sw2", "h2", "h1"]  # by relationship id
+    assert entries[1].new == {"id": "h2", "name": "h2"} and entries[1].report_id == "rep-0"
+    assert (entries[4].kind, entries[4].field) == ("ci", "created")
     entries, total = await neo4j_store.history("h1", limit=1, offset=0, since=T1)
-    assert total == 1 and entries[0].field == "HOSTED_ON>h2"
+    assert total == 1 and entries[0].field == "HOSTED_ON" and entries[0].new is None
 
     scope = await neo4j_store.load_scope("agent:h1")
     assert [c.id for c in scope.cis] == ["h1"]

@@ -86,6 +86,49 @@ async def test_replaced_nic_closes_old_interface_relationship(store):
     )
 
 
+async def test_relationship_history_comes_from_the_relationships(store):
+    """Opening and closing a relationship are history events on both ends, with the report
+    that did it; a CI's history pages through them with its own entries, newest first."""
+    from graph.queries import history_between
+
+    lo = nic("lo", None, [("127.0.0.1", 8)], kind="loopback")
+    old = nic("eno1", "3c:ec:ef:00:00:01", [("10.20.0.5", 24)])
+    new = nic("eno2", "3c:ec:ef:00:00:99", [("10.20.0.5", 24)])
+    first = await ingest(store, agent_report(interfaces=[lo, old], packages=[]))
+    later = "2026-11-28T12:00:00.000Z"
+    second = await ingest(
+        store, agent_report(interfaces=[lo, new], packages=[], collected_at=later)
+    )
+    assert second["counts"]["history_entries"] >= 2  # an interface closed, one opened
+    host_id = first["ci_id"]
+    entries, total = await store.history(host_id, 500, 0)
+    assert total == len(entries)
+    events = [(e.at, e.field, e.old, e.new) for e in entries if e.kind == "relationship"]
+    eno1 = next(
+        v.other.id for v in await store.relationships(host_id, True) if v.other.name == "eno1"
+    )
+    eno2 = next(v.other.id for v in await store.relationships(host_id) if v.other.name == "eno2")
+    assert (later, "HAS_INTERFACE", {"id": eno1}, None) in events
+    assert (later, "HAS_INTERFACE", None, {"id": eno2, "name": "eno2"}) in events
+    closing = next(e for e in entries if e.old == {"id": eno1})
+    assert (closing.source, closing.report_id) == ("agent", second["report_id"])
+    assert [e.at for e in entries] == sorted((e.at for e in entries), reverse=True)
+    # the other end sees the same event
+    iface_entries, _ = await store.history(eno1, 50, 0)
+    assert any(e.old == {"id": eno1} and e.ci_id == host_id for e in iface_entries)
+    # pages of the merged sequence neither repeat nor skip an entry
+    paged = []
+    for offset in range(0, total, 3):
+        page, _ = await store.history(host_id, 3, offset)
+        paged += page
+    assert [e.to_api() for e in paged] == [e.to_api() for e in entries]
+    # and history across all CIs holds them, oldest first
+    window = await history_between(store, later, None, ("agent",), 1000)
+    assert [e.at for e in window] == sorted(e.at for e in window)
+    assert any(e.old == {"id": eno1} for e in window)
+    assert all(e.at >= later for e in window)
+
+
 async def test_vm_clones_sharing_machine_id_stay_two_cis(store):
     shared = "0f0e0d0c0b0a09080706050403020100"
     a = await ingest(
