@@ -8,6 +8,8 @@ last_seen from that report time (see ``graph.store``).
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -104,6 +106,8 @@ class _Writer:
 
     def merge_ci(self, existing: CI, dci: DesiredCI, identity: dict[str, str]) -> bool:
         """Merge reported attributes by precedence; queue an update only if something changed."""
+        if self._agrees(existing, dci, identity):
+            return False
         attrs = dict(existing.attributes)
         owners = dict(existing.attr_sources)
         changed = False
@@ -149,6 +153,20 @@ class _Writer:
             )
         return changed
 
+    def _agrees(self, existing: CI, dci: DesiredCI, identity: dict[str, str]) -> bool:
+        """Whether the report says what the store holds, attribute owners included: the
+        common case (a shared package every host reports), decided without copying."""
+        if existing.status in ("stale", "retired") or self.source not in existing.sources:
+            return False
+        if dci.name is not None and dci.name != existing.name:
+            return False
+        attrs, owners = existing.attributes, existing.attr_sources
+        for key, value in dci.attributes.items():
+            if value is not None and (attrs.get(key) != value or owners.get(key) != self.source):
+                return False
+        held = existing.identity
+        return all(held.get(rule) == value for rule, value in identity.items())
+
     def retire(self, ci: CI) -> None:
         self.history(ci.id, "ci", "status", ci.status, "retired")
         self.cs.update_cis.append(
@@ -165,6 +183,7 @@ class _Writer:
         )
 
 
+@functools.cache
 def _first_unique_rule(cls: str) -> str:
     return next(r.name for r in CLASSES[cls].identity if r.unique)
 
@@ -265,10 +284,16 @@ async def _resolve_cis(
         # cannot exist yet: no lookup
         if not (dci.parent_ref and ids.get(dci.parent_ref) in created_now):
             by_class.setdefault(dci.cls, []).append(key)
+    # the classes' lookups are independent: a store that can overlap them (Neo4j) does
+    answers = await asyncio.gather(
+        *(
+            store.find_by_identity(cls, _first_unique_rule(cls), keys)
+            for cls, keys in by_class.items()
+        )
+    )
     found: dict[tuple[str, str], CI] = {}
-    for cls, keys in by_class.items():
-        rule = _first_unique_rule(cls)
-        for key, cis in (await store.find_by_identity(cls, rule, keys)).items():
+    for cls, answer in zip(by_class, answers, strict=True):
+        for key, cis in answer.items():
             found[(cls, key)] = cis[0]
     for dci, identity, key in pending:
         existing = found.get((dci.cls, key))
