@@ -11,6 +11,7 @@ history newest first.
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections import defaultdict
@@ -63,7 +64,13 @@ def _later(a: str | None, b: str | None) -> str | None:
     return b if b > a else a
 
 
-def _ci_from(m: dict[str, Any]) -> CI:
+@functools.lru_cache(maxsize=256)
+def _owners(text: str) -> tuple[tuple[str, str], ...]:
+    """attr_sources documents repeat across CIs of one source: parse each text once."""
+    return tuple(json.loads(text).items())
+
+
+def _ci_from(m: Any) -> CI:
     return CI(
         id=m["id"],
         cls=m["class"],
@@ -74,7 +81,7 @@ def _ci_from(m: dict[str, Any]) -> CI:
         scope=m.get("scope"),
         sources=list(m.get("sources") or []),
         attributes=json.loads(m.get("attributes_json") or "{}"),
-        attr_sources=json.loads(m.get("attr_sources_json") or "{}"),
+        attr_sources=dict(_owners(m.get("attr_sources_json") or "{}")),
         identity={k: v for k, v in (m.get("identity") or [])},
     )
 
