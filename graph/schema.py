@@ -289,6 +289,16 @@ IMPACT_INBOUND = ("RUNS_ON", "HOSTED_ON", "DEPENDS_ON", "CONNECTS_TO", "MEMBER_O
 # ... and whatever X contains (a host failing takes its interfaces and endpoints with it).
 IMPACT_OUTBOUND = ("HAS_INTERFACE", "LISTENS_ON")
 
+# attributes looked up by value in batches (topology: which Interface has this MAC), each
+# indexed on both stores; identity values are indexed anyway
+LOOKUP_ATTRIBUTES = (
+    ("Interface", "mac"),
+    ("Interface", "parent"),
+    ("NetworkDevice", "management_ip"),
+    ("Host", "management_ip"),
+    ("IPAddress", "address"),
+)
+
 CLASSES: dict[str, CIClass] = {c.label: c for c in CI_CLASSES}
 RELS: dict[str, RelType] = {r.name: r for r in REL_TYPES}
 
@@ -329,6 +339,9 @@ def validate_schema() -> None:
                         f"Identity rule {rule.name!r} of {cls.label} uses {fld!r}, "
                         f"which is not one of its attributes."
                     )
+    for label, attr in LOOKUP_ATTRIBUTES:
+        if label not in CLASSES or attr not in CLASSES[label].attributes:
+            raise SchemaError(f"Lookup attribute {label}.{attr} is not a declared attribute.")
     for rel in REL_TYPES:
         if not _NAME.match(rel.name):
             raise SchemaError(f"Relationship type {rel.name!r} is not a valid identifier.")

@@ -400,3 +400,41 @@ class Store(Protocol):
         """Breadth-first over open relationships: ``down`` follows them out, ``up`` in,
         ``both`` either way; depth-bounded and cycle-safe. With ``limit``, at most that many
         CIs (the nearest, ties by id) and ``truncated`` set when some were left out."""
+
+    # ------------------------------------------------------------ impact, time, lookups
+    async def impact_hop(self, ids: list[str], types: tuple[str, ...]) -> list[tuple]:
+        """One hop for a whole frontier: (rel id, type, src, dst, src class, dst class,
+        src name, dst name) of every open relationship of ``types`` touching ``ids``."""
+
+    async def uplinks(self, device_ids: list[str]) -> list[tuple]:
+        """Open layer-2 links of devices to switches: (device, its interface, the peer
+        interface, the peer's device, that device's class)."""
+
+    async def history_between(
+        self,
+        since: str | None,
+        until: str | None,
+        sources: tuple[str, ...] | None,
+        limit: int,
+    ) -> list[HistoryEntry]:
+        """History of every CI with ``since <= at <= until`` (oldest first), relationship
+        events included, from the given sources (all when None)."""
+
+    async def unseen_since(
+        self, before: str, statuses: tuple[str, ...], classes: tuple[str, ...], limit: int
+    ) -> list[str]:
+        """Ids of CIs of ``classes`` in ``statuses`` nothing has seen since ``before``
+        (their own, their scope's and their inbound open relationships' last_seen)."""
+
+    async def attribute_pairs(
+        self, cls: str, attr: str, values: list[str]
+    ) -> list[tuple[str, str]]:
+        """(value, CI id) for CIs of ``cls`` whose ``attr`` is one of ``values``; only the
+        pairs of ``graph.schema.LOOKUP_ATTRIBUTES`` (indexed) are accepted."""
+
+    async def name_pairs(self, classes: tuple[str, ...], names: list[str]) -> list[tuple[str, str]]:
+        """(lower-case name, CI id) for CIs of ``classes`` named one of ``names`` (lower-case),
+        ignoring case."""
+
+    async def interface_ip_pairs(self, addresses: list[str]) -> list[tuple[str, str]]:
+        """(address, Interface id) for interfaces with an open HAS_IP to one of ``addresses``."""

@@ -27,7 +27,7 @@ import json
 import re
 from typing import Any
 
-from graph.schema import CI_CLASSES, REL_TYPES, RESERVED_PROPERTIES, CIClass
+from graph.schema import CI_CLASSES, LOOKUP_ATTRIBUTES, REL_TYPES, RESERVED_PROPERTIES, CIClass
 
 CI_LABEL = "CI"
 JSON_MARKER = "json:"
@@ -105,6 +105,11 @@ def ddl_statements() -> list[str]:
             out.append(
                 f"CREATE INDEX rel_{base}_{prop} IF NOT EXISTS FOR ()-[r:{rtype}]-() ON (r.{prop})"
             )
+    for label, attr in LOOKUP_ATTRIBUTES:  # graph.lookup
+        out.append(
+            f"CREATE INDEX {label.lower()}_{attr} IF NOT EXISTS "
+            f"FOR (n:{ident(label)}) ON (n.{ident(attr)})"
+        )
     out += [
         "CREATE INDEX history_ci IF NOT EXISTS FOR (h:HistoryEntry) ON (h.ci_id)",
         "CREATE INDEX history_other IF NOT EXISTS FOR (h:HistoryEntry) ON (h.other_id)",

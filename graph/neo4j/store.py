@@ -22,7 +22,8 @@ import neo4j
 from neo4j import AsyncGraphDatabase, AsyncManagedTransaction
 from neo4j import exceptions as nx
 
-from graph.neo4j import cypher
+from graph.neo4j import cypher, lookups
+from graph.neo4j import impact as impact_reads
 from graph.store import (
     CI,
     ChangeSet,
@@ -491,6 +492,64 @@ class Neo4jStore:
             return Traversal(nodes=nodes, edges=edges, truncated=truncated)
 
         return await self._read(work)
+
+    # ------------------------------------------------------------ impact, time, lookups
+    async def _collected(self, query: str, key: str, **params: Any) -> list[Any]:
+        """The list a one-record query collected under ``key``."""
+        rows = await self._query(query, **params)
+        return list(rows[0][key]) if rows else []
+
+    async def impact_hop(self, ids: list[str], types: tuple[str, ...]) -> list[tuple]:
+        rows = await self._collected(impact_reads.hop_query(types), "rows", ids=ids)
+        return [tuple(r) for r in rows]
+
+    async def uplinks(self, device_ids: list[str]) -> list[tuple]:
+        rows = await self._collected(impact_reads.UPLINKS, "rows", ids=device_ids)
+        return [tuple(r) for r in rows]
+
+    async def history_between(
+        self,
+        since: str | None,
+        until: str | None,
+        sources: tuple[str, ...] | None,
+        limit: int,
+    ) -> list[HistoryEntry]:
+        rows = await self._query(
+            cypher.history_between(since is not None),
+            since=since,
+            until=until,
+            sources=list(sources) if sources else None,
+            limit=int(limit),
+        )
+        return [history_from_stored(r["e"]) for r in rows]
+
+    async def unseen_since(
+        self, before: str, statuses: tuple[str, ...], classes: tuple[str, ...], limit: int
+    ) -> list[str]:
+        rows = await self._query(
+            lookups.UNSEEN_SINCE,
+            statuses=list(statuses),
+            classes=list(classes),
+            before=before,
+            limit=int(limit),
+        )
+        return [r["id"] for r in rows]
+
+    async def attribute_pairs(
+        self, cls: str, attr: str, values: list[str]
+    ) -> list[tuple[str, str]]:
+        pairs = await self._collected(lookups.attribute_pairs(cls, attr), "pairs", values=values)
+        return [(str(k), str(i)) for k, i in pairs]
+
+    async def name_pairs(self, classes: tuple[str, ...], names: list[str]) -> list[tuple[str, str]]:
+        pairs = await self._collected(
+            lookups.NAME_PAIRS, "pairs", values=names, classes=list(classes)
+        )
+        return [(str(k), str(i)) for k, i in pairs]
+
+    async def interface_ip_pairs(self, addresses: list[str]) -> list[tuple[str, str]]:
+        pairs = await self._collected(lookups.INTERFACE_IP_PAIRS, "pairs", values=addresses)
+        return [(str(k), str(i)) for k, i in pairs]
 
 
 class _WritePlan:

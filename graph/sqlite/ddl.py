@@ -7,7 +7,7 @@ index: unique identification rules get a partial unique index each.
 
 from __future__ import annotations
 
-from graph.schema import CI_CLASSES, REL_TYPES
+from graph.schema import CI_CLASSES, LOOKUP_ATTRIBUTES, REL_TYPES
 
 # who opened and who closed a relationship: its history (see graph.store)
 REL_PROVENANCE = (
@@ -117,6 +117,15 @@ def identity_indexes() -> list[str]:
     return statements
 
 
+def lookup_indexes() -> list[str]:
+    """An expression index per looked-up attribute (graph.lookup), partial to its class."""
+    return [
+        f"CREATE INDEX IF NOT EXISTS ci_{label.lower()}_{attr} "
+        f"ON ci (json_extract(attributes, '$.{attr}')) WHERE class = '{label}'"
+        for label, attr in LOOKUP_ATTRIBUTES
+    ]
+
+
 def rel_type_check() -> str:
     """A trigger that refuses relationship types the schema does not declare."""
     names = ", ".join(f"'{r.name}'" for r in REL_TYPES)
@@ -128,4 +137,4 @@ def rel_type_check() -> str:
 
 
 def all_statements() -> list[str]:
-    return [*BASE_DDL, *identity_indexes(), rel_type_check()]
+    return [*BASE_DDL, *identity_indexes(), *lookup_indexes(), rel_type_check()]

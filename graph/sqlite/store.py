@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from graph.sqlite import history as history_reads
+from graph.sqlite import impact as impact_reads
+from graph.sqlite import lookups
 from graph.sqlite.ddl import REL_PROVENANCE, all_statements
 from graph.store import (
     CI,
@@ -587,3 +589,35 @@ class SQLiteStore:
         if direction not in ("up", "down", "both"):
             raise ValueError(f"direction must be up, down or both, not {direction!r}")
         return await self._run(self._traverse_sync, start, direction, depth, rel_types, limit)
+
+    # ------------------------------------------------------------ impact, time, lookups
+    async def impact_hop(self, ids: list[str], types: tuple[str, ...]) -> list[tuple]:
+        return await self._run(impact_reads.hop, self.conn, ids, types)
+
+    async def uplinks(self, device_ids: list[str]) -> list[tuple]:
+        return await self._run(impact_reads.uplinks, self.conn, device_ids)
+
+    async def history_between(
+        self,
+        since: str | None,
+        until: str | None,
+        sources: tuple[str, ...] | None,
+        limit: int,
+    ) -> list[HistoryEntry]:
+        return await self._run(history_reads.between, self.conn, since, until, sources, limit)
+
+    async def unseen_since(
+        self, before: str, statuses: tuple[str, ...], classes: tuple[str, ...], limit: int
+    ) -> list[str]:
+        return await self._run(lookups.unseen_since, self.conn, before, statuses, classes, limit)
+
+    async def attribute_pairs(
+        self, cls: str, attr: str, values: list[str]
+    ) -> list[tuple[str, str]]:
+        return await self._run(lookups.attribute_pairs, self.conn, cls, attr, values)
+
+    async def name_pairs(self, classes: tuple[str, ...], names: list[str]) -> list[tuple[str, str]]:
+        return await self._run(lookups.name_pairs, self.conn, classes, names)
+
+    async def interface_ip_pairs(self, addresses: list[str]) -> list[tuple[str, str]]:
+        return await self._run(lookups.interface_ip_pairs, self.conn, addresses)

@@ -1,0 +1,86 @@
+"""Batched lookups by attribute, by name and by address, and the staleness scan, on SQLite.
+
+Each takes a batch of values (at most ``_MAX_SQL_VARS`` bound at once) and answers
+``(key, CI id)`` pairs in one statement; attribute lookups read the JSON attributes
+through ``json_extract``, matching the expression indexes ``graph.sqlite.ddl`` creates.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterable
+
+from graph.schema import LOOKUP_ATTRIBUTES
+
+_MAX_SQL_VARS = 900
+
+
+def _pairs(conn: sqlite3.Connection, sql: str, values: list[str]) -> list[tuple[str, str]]:
+    out: list[tuple[str, str]] = []
+    for start in range(0, len(values), _MAX_SQL_VARS):
+        chunk = values[start : start + _MAX_SQL_VARS]
+        query = sql.format(marks=",".join("?" * len(chunk)))
+        out += [(str(k), str(i)) for k, i in conn.execute(query, chunk)]
+    return out
+
+
+def attribute_pairs(
+    conn: sqlite3.Connection, cls: str, attr: str, values: list[str]
+) -> list[tuple[str, str]]:
+    if (cls, attr) not in LOOKUP_ATTRIBUTES:  # names reach the SQL text: only declared ones
+        raise ValueError(f"{cls}.{attr} is not an indexed lookup attribute")
+    sql = (
+        f"SELECT json_extract(attributes, '$.{attr}'), id FROM ci "
+        f"WHERE class = '{cls}' AND json_extract(attributes, '$.{attr}') IN ({{marks}})"
+    )
+    return _pairs(conn, sql, values)
+
+
+def name_pairs(
+    conn: sqlite3.Connection, classes: tuple[str, ...], names: list[str]
+) -> list[tuple[str, str]]:
+    marks = ",".join("?" * len(classes))
+    rows: list[tuple[str, str]] = []
+    for start in range(0, len(names), _MAX_SQL_VARS):
+        chunk = names[start : start + _MAX_SQL_VARS]
+        sql = (
+            f"SELECT lower(name), id FROM ci WHERE class IN ({marks}) "
+            f"AND name COLLATE NOCASE IN ({','.join('?' * len(chunk))})"
+        )
+        rows += [(str(k), str(i)) for k, i in conn.execute(sql, [*classes, *chunk])]
+    return rows
+
+
+def interface_ip_pairs(conn: sqlite3.Connection, addresses: list[str]) -> list[tuple[str, str]]:
+    sql = (
+        "SELECT json_extract(ip.attributes, '$.address'), rel.src FROM ci ip "
+        "JOIN rel ON rel.dst = ip.id AND rel.type = 'HAS_IP' AND rel.ended_at IS NULL "
+        "WHERE ip.class = 'IPAddress' AND json_extract(ip.attributes, '$.address') IN ({marks})"
+    )
+    return _pairs(conn, sql, addresses)
+
+
+_UNSEEN = """
+SELECT ci.id FROM ci LEFT JOIN source_state ss ON ss.scope = ci.scope
+WHERE ci.status IN ({statuses}) AND ci.class IN ({classes})
+  AND max(ci.last_seen, coalesce(ss.last_report_at, '')) < ?
+  AND NOT EXISTS (
+    SELECT 1 FROM rel r LEFT JOIN source_state rs ON rs.scope = r.scope
+    WHERE r.dst = ci.id AND r.ended_at IS NULL
+      AND max(r.last_seen, coalesce(rs.last_report_at, '')) >= ?)
+LIMIT ?
+"""
+
+
+def unseen_since(
+    conn: sqlite3.Connection,
+    before: str,
+    statuses: Iterable[str],
+    classes: Iterable[str],
+    limit: int,
+) -> list[str]:
+    statuses, classes = list(statuses), list(classes)
+    sql = _UNSEEN.format(
+        statuses=",".join("?" * len(statuses)), classes=",".join("?" * len(classes))
+    )
+    return [r[0] for r in conn.execute(sql, [*statuses, *classes, before, before, limit])]
