@@ -26,6 +26,17 @@ RESERVED_PROPERTIES = frozenset(
     }
 )
 
+# who opened and who closed a relationship, stored on it: relationships are end-dated,
+# never deleted, so these make a relationship its own history (see graph.store)
+REL_PROVENANCE = (
+    "opened_by",
+    "opened_source",
+    "opened_actor",
+    "closed_by",
+    "closed_source",
+    "closed_actor",
+)
+
 # CI status values: live (seen within the staleness window), stale, retired, planned (manual)
 CI_STATUSES = ("live", "stale", "retired", "planned")
 

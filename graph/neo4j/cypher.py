@@ -27,7 +27,14 @@ import json
 import re
 from typing import Any
 
-from graph.schema import CI_CLASSES, LOOKUP_ATTRIBUTES, REL_TYPES, RESERVED_PROPERTIES, CIClass
+from graph.schema import (
+    CI_CLASSES,
+    LOOKUP_ATTRIBUTES,
+    REL_PROVENANCE,
+    REL_TYPES,
+    RESERVED_PROPERTIES,
+    CIClass,
+)
 
 CI_LABEL = "CI"
 JSON_MARKER = "json:"
@@ -35,15 +42,6 @@ KEY_PREFIX = "key_"
 
 # Node properties the store itself owns; attributes never overwrite them.
 NODE_INTERNAL = frozenset(RESERVED_PROPERTIES | {"attributes_json", "attr_sources_json"})
-# who opened and who closed a relationship: its history (see graph.store)
-REL_PROVENANCE = (
-    "opened_by",
-    "opened_source",
-    "opened_actor",
-    "closed_by",
-    "closed_source",
-    "closed_actor",
-)
 REL_INTERNAL = frozenset(RESERVED_PROPERTIES | set(REL_PROVENANCE))
 
 _IDENT = re.compile(r"^[A-Za-z][A-Za-z0-9_]*$")

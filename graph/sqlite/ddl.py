@@ -7,17 +7,7 @@ index: unique identification rules get a partial unique index each.
 
 from __future__ import annotations
 
-from graph.schema import CI_CLASSES, LOOKUP_ATTRIBUTES, REL_TYPES
-
-# who opened and who closed a relationship: its history (see graph.store)
-REL_PROVENANCE = (
-    "opened_by",
-    "opened_source",
-    "opened_actor",
-    "closed_by",
-    "closed_source",
-    "closed_actor",
-)
+from graph.schema import CI_CLASSES, LOOKUP_ATTRIBUTES, REL_PROVENANCE, REL_TYPES
 
 BASE_DDL = (
     """CREATE TABLE IF NOT EXISTS ci (
@@ -54,13 +44,9 @@ BASE_DDL = (
         scope TEXT,
         sources TEXT NOT NULL DEFAULT '[]',
         attributes TEXT NOT NULL DEFAULT '{}',
-        opened_by TEXT,
-        opened_source TEXT,
-        opened_actor TEXT,
-        closed_by TEXT,
-        closed_source TEXT,
-        closed_actor TEXT
-    )""",
+        """
+    + ", ".join(f"{column} TEXT" for column in REL_PROVENANCE)
+    + ")",
     "CREATE INDEX IF NOT EXISTS rel_src_open ON rel (src, type) WHERE ended_at IS NULL",
     "CREATE INDEX IF NOT EXISTS rel_dst_open ON rel (dst, type) WHERE ended_at IS NULL",
     "CREATE INDEX IF NOT EXISTS rel_src_all ON rel (src, first_seen)",

@@ -15,10 +15,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from graph.schema import REL_PROVENANCE
 from graph.sqlite import history as history_reads
 from graph.sqlite import impact as impact_reads
 from graph.sqlite import lookups
-from graph.sqlite.ddl import REL_PROVENANCE, all_statements
+from graph.sqlite.ddl import all_statements
 from graph.store import (
     CI,
     BreadthFirst,
