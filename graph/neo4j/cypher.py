@@ -362,12 +362,7 @@ GET_CIS = (
     f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) {_SS} "
     f"RETURN collect({CI_MAP}) AS cis"
 )
-# what a traversal answers with: no attribute documents to ship and parse; the few source
-# states behind derived last_seen values are read once (SOURCE_STATES), not per CI
-GET_CI_SUMMARIES = (
-    f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) "
-    "RETURN collect(n {.id, .class, .name, .status, .first_seen, .last_seen, .scope}) AS cis"
-)
+# the few source states behind a walk's derived last_seen values, read once, not per CI
 SOURCE_STATES = (
     "MATCH (s:SourceState) WHERE s.scope IN $scopes "
     "RETURN collect([s.scope, s.last_report_at]) AS states"
@@ -538,21 +533,36 @@ def history_between(with_since: bool) -> str:
     )
 
 
-EXISTING_IDS = f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) RETURN n.id AS id"
-
-
 def _typed(types: tuple[str, ...] | None) -> str:
     return ":" + "|".join(ident(t) for t in types) if types else ""
 
 
+# what a walk answers per CI, read while expanding it (no lookup by id afterwards)
+SUMMARY_FIELDS = ("class", "name", "status", "first_seen", "last_seen", "scope")
+_SUMMARY = ", ".join(f"b.{f}" for f in SUMMARY_FIELDS)
+
+
 def traverse_next(direction: str, types: tuple[str, ...] | None) -> str:
-    """One level of a breadth-first walk as ONE record: every open relationship leaving
-    the frontier as [id, type, src, dst, far end] (record count, not rows, is what costs
-    here; the walk keeps the steps that reach a CI first seen at this level)."""
+    """One level of a breadth-first walk as ONE record: every open relationship touching
+    the frontier as [id, type, src, dst, far end's summary...] (record count, not rows, is
+    what costs here; the walk keeps the steps that reach a CI first seen at this level).
+    Going down or up one end is the frontier CI itself, so only the far end is read."""
     rel = f"[r{_typed(types)}]"
-    pattern = {"down": f"-{rel}->", "up": f"<-{rel}-"}.get(direction, f"-{rel}-")
+    start = f"UNWIND $frontier AS fid MATCH (a:{ident(CI_LABEL)} {{id: fid}})"
+    if direction == "down":
+        pattern, ends = f"-{rel}->", "fid, b.id"
+    elif direction == "up":
+        pattern, ends = f"<-{rel}-", "b.id, fid"
+    else:
+        pattern, ends = f"-{rel}-", "startNode(r).id, endNode(r).id"
     return (
-        f"UNWIND $frontier AS fid MATCH (a:{ident(CI_LABEL)} {{id: fid}}){pattern}(b) "
-        "WHERE r.ended_at IS NULL "
-        "RETURN collect([r.id, type(r), startNode(r).id, endNode(r).id, b.id]) AS steps"
+        f"{start}{pattern}(b) WHERE r.ended_at IS NULL "
+        f"RETURN collect([r.id, type(r), {ends}, {_SUMMARY}]) AS steps"
     )
+
+
+# the walk's start CIs that exist, with their summaries
+WALK_STARTS = (
+    f"UNWIND $ids AS id MATCH (b:{ident(CI_LABEL)} {{id: id}}) "
+    f"RETURN collect([b.id, {_SUMMARY}]) AS cis"
+)

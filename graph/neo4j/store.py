@@ -87,6 +87,19 @@ def _ci_from(m: Any) -> CI:
     )
 
 
+def _summary_from(m: Any) -> CI:
+    """A traversal's CI summary: no attribute documents to parse."""
+    return CI(
+        id=m["id"],
+        cls=m["class"],
+        name=m.get("name"),
+        status=m.get("status") or "live",
+        first_seen=m.get("first_seen"),
+        last_seen=_later(m.get("last_seen"), m.get("ss_at")),
+        scope=m.get("scope"),
+    )
+
+
 def _rel_from(m: dict[str, Any]) -> Rel:
     ended = m.get("ended_at")
     last_seen = m.get("last_seen")
@@ -458,35 +471,44 @@ class Neo4jStore:
         async def work(tx: AsyncManagedTransaction) -> Traversal:
             if not starts:
                 return Traversal(nodes={}, edges=[])
-            existing = await (await tx.run(cypher.EXISTING_IDS, ids=starts)).values()
-            depths = {row[0]: 0 for row in existing}
+            record = await (await tx.run(cypher.WALK_STARTS, ids=starts)).single()
+            summary = {row[0]: row[1:] for row in (record["cis"] if record else [])}
+            depths = dict.fromkeys(summary, 0)
             walked: dict[str, Rel] = {}
             frontier = sorted(depths)
             level = 0
             while frontier and level < depth and (limit is None or len(depths) <= limit):
                 level += 1
                 record = await (await tx.run(next_query, frontier=frontier)).single()
-                steps = record["steps"] if record else []
-                fresh = {far for *_, far in steps if far not in depths}
-                depths.update(dict.fromkeys(fresh, level))
-                for rid, rtype, src, dst, far in steps:
-                    if far in fresh:  # the steps that reached a CI first seen at this level
+                on_frontier = set(frontier)
+                fresh: set[str] = set()
+                for step in record["steps"] if record else []:
+                    rid, rtype, src, dst = step[:4]
+                    # the far end: for "both", the end that is not on the frontier (either
+                    # end of a relationship between two frontier CIs, which reaches nothing)
+                    far = dst if src in on_frontier else src
+                    if far not in depths:
+                        # a step that reached a CI first seen at this level
+                        fresh.add(far)
+                        summary.setdefault(far, step[4:])
                         walked.setdefault(rid, Rel(id=rid, type=rtype, src=src, dst=dst))
+                depths.update(dict.fromkeys(fresh, level))
                 frontier = sorted(fresh)
             truncated = limit is not None and len(depths) > limit
             if truncated:
                 kept = sorted(depths, key=lambda i: (depths[i], i))[:limit]
                 depths = {i: depths[i] for i in kept}
-            # one record: per-record overhead, not data, dominates a thousand-CI answer
-            record = await (await tx.run(cypher.GET_CI_SUMMARIES, ids=sorted(depths))).single()
-            summaries = record["cis"]
+            summaries = [
+                {"id": ci_id, **dict(zip(cypher.SUMMARY_FIELDS, summary[ci_id], strict=True))}
+                for ci_id in depths
+            ]
             scopes = sorted({m["scope"] for m in summaries if m.get("scope")})
             if scopes:
                 states = await (await tx.run(cypher.SOURCE_STATES, scopes=scopes)).single()
                 at = dict(states["states"])
                 for m in summaries:
                     m["ss_at"] = at.get(m.get("scope"))
-            nodes = {ci.id: (ci, depths[ci.id]) for ci in map(_ci_from, summaries)}
+            nodes = {ci.id: (ci, depths[ci.id]) for ci in map(_summary_from, summaries)}
             edges = [r for r in walked.values() if r.src in depths and r.dst in depths]
             edges.sort(key=lambda r: r.id)
             return Traversal(nodes=nodes, edges=edges, truncated=truncated)

@@ -142,10 +142,14 @@ def test_traversal_level_is_one_indexed_query_returning_one_record() -> None:
     assert query == (
         "UNWIND $frontier AS fid MATCH (a:`CI` {id: fid})<-[r:`RUNS_ON`|`DEPENDS_ON`]-(b) "
         "WHERE r.ended_at IS NULL "
-        "RETURN collect([r.id, type(r), startNode(r).id, endNode(r).id, b.id]) AS steps"
+        "RETURN collect([r.id, type(r), b.id, fid, "
+        "b.class, b.name, b.status, b.first_seen, b.last_seen, b.scope]) AS steps"
     )
     assert "-[r]-(b)" in cypher.traverse_next("both", None)
-    assert "-[r]->(b)" in cypher.traverse_next("down", None)
+    assert "startNode(r).id, endNode(r).id" in cypher.traverse_next("both", None)
+    assert "-[r]->(b) WHERE r.ended_at IS NULL RETURN collect([r.id, type(r), fid, b.id, " in (
+        cypher.traverse_next("down", None)
+    )
 
 
 def test_close_relationships_seeks_every_type_by_id() -> None:
