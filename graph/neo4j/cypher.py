@@ -561,6 +561,24 @@ def traverse_next(direction: str, types: tuple[str, ...] | None) -> str:
     )
 
 
+def traverse_next_limited(direction: str, types: tuple[str, ...] | None) -> str:
+    """One level of a walk with a limit: only the ``$room`` CIs of smallest id not yet
+    reached (``$seen``, at most the limit) come back, each with every step reaching it
+    ([far id, [[id, type, src, dst], ...], summary...]): a level that would overshoot the
+    limit ships what is kept, not everything it touches."""
+    rel = f"[r{_typed(types)}]"
+    start = f"UNWIND $frontier AS fid MATCH (a:{ident(CI_LABEL)} {{id: fid}})"
+    pattern, ends = {
+        "down": (f"-{rel}->", "fid, b.id"),
+        "up": (f"<-{rel}-", "b.id, fid"),
+    }.get(direction, (f"-{rel}-", "startNode(r).id, endNode(r).id"))
+    return (
+        f"{start}{pattern}(b) WHERE r.ended_at IS NULL AND NOT b.id IN $seen "
+        f"WITH b, collect([r.id, type(r), {ends}]) AS via ORDER BY b.id LIMIT $room "
+        f"RETURN collect([b.id, via, {_SUMMARY}]) AS found"
+    )
+
+
 # the walk's start CIs that exist, with their summaries
 WALK_STARTS = (
     f"UNWIND $ids AS id MATCH (b:{ident(CI_LABEL)} {{id: id}}) "

@@ -467,6 +467,7 @@ class Neo4jStore:
                 depth = 0  # no known type: nothing can be walked
         starts = sorted(set(start))
         next_query = cypher.traverse_next(direction, types)
+        limited_query = cypher.traverse_next_limited(direction, types)
 
         async def work(tx: AsyncManagedTransaction) -> Traversal:
             if not starts:
@@ -479,9 +480,16 @@ class Neo4jStore:
             level = 0
             while frontier and level < depth and (limit is None or len(depths) <= limit):
                 level += 1
+                if limit is not None:
+                    fresh = await self._next_limited(
+                        tx, limited_query, frontier, depths, limit, summary, walked
+                    )
+                    depths.update(dict.fromkeys(fresh, level))
+                    frontier = sorted(fresh)
+                    continue
                 record = await (await tx.run(next_query, frontier=frontier)).single()
                 on_frontier = set(frontier)
-                fresh: set[str] = set()
+                fresh = set()
                 for step in record["steps"] if record else []:
                     rid, rtype, src, dst = step[:4]
                     # the far end: for "both", the end that is not on the frontier (either
@@ -514,6 +522,30 @@ class Neo4jStore:
             return Traversal(nodes=nodes, edges=edges, truncated=truncated)
 
         return await self._read(work)
+
+    @staticmethod
+    async def _next_limited(
+        tx: AsyncManagedTransaction,
+        query: str,
+        frontier: list[str],
+        depths: dict[str, int],
+        limit: int,
+        summary: dict[str, Any],
+        walked: dict[str, Rel],
+    ) -> set[str]:
+        """One level of a limited walk: the CIs first seen at it, at most one more than the
+        limit leaves room for (so the caller knows it truncated), smallest ids first."""
+        room = limit - len(depths) + 1
+        record = await (
+            await tx.run(query, frontier=frontier, seen=list(depths), room=room)
+        ).single()
+        fresh: set[str] = set()
+        for far, via, *far_summary in record["found"] if record else []:
+            fresh.add(far)
+            summary.setdefault(far, far_summary)
+            for rid, rtype, src, dst in via:
+                walked.setdefault(rid, Rel(id=rid, type=rtype, src=src, dst=dst))
+        return fresh
 
     # ------------------------------------------------------------ impact, time, lookups
     async def _collected(self, query: str, key: str, **params: Any) -> list[Any]:

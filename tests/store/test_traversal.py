@@ -141,3 +141,39 @@ async def test_closing_with_a_wrong_type_hint_still_closes(store) -> None:
     views = await store.relationships("db", include_ended=True)
     ended = {v.rel.id: v.rel.ended_at for v in views}
     assert ended["e12"] == T1 and ended["e11"] == T1 and ended["e13"] == T1
+
+
+async def test_every_limit_is_the_unlimited_walk_cut_to_it(store) -> None:
+    """On a random graph with cycles and parallel paths, in every direction: a walk with a
+    limit keeps exactly the ``limit`` nearest CIs (ties by id) of the unlimited walk and
+    the walked edges among them, and says truncated exactly when it left some out."""
+    import random
+
+    rng = random.Random(5)
+    ids = [f"n{k:02d}" for k in range(40)]
+    rels = []
+    for k in range(120):
+        src, dst = rng.sample(ids, 2)
+        rels.append(
+            Rel(id=f"r{k:03d}", type=rng.choice(["DEPENDS_ON", "RUNS_ON"]), src=src, dst=dst)
+        )
+    unique = {(r.type, r.src, r.dst): r for r in rels}  # one open relationship per triple
+    await store.apply(
+        ChangeSet(
+            report_id="random",
+            source="manual",
+            at=T0,
+            create_cis=[CI(id=i, cls="Host", name=i) for i in ids],
+            create_rels=list(unique.values()),
+        )
+    )
+    for direction in ("down", "up", "both"):
+        full = await store.traverse(["n00", "n07"], direction, 4)
+        order = sorted(full.nodes, key=lambda i: (full.nodes[i][1], i))
+        for limit in (1, 2, 3, 5, 8, 13, 21, 34, len(order), len(order) + 1):
+            cut = await store.traverse(["n00", "n07"], direction, 4, limit=limit)
+            kept = set(order[:limit])
+            assert set(cut.nodes) == kept, (direction, limit)
+            assert {i: d for i, (_, d) in cut.nodes.items()} == {i: full.nodes[i][1] for i in kept}
+            assert _edges(cut) == [r.id for r in full.edges if r.src in kept and r.dst in kept]
+            assert cut.truncated is (limit < len(order)), (direction, limit)
