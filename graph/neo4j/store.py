@@ -71,24 +71,8 @@ def _owners(text: str) -> tuple[tuple[str, str], ...]:
     return tuple(json.loads(text).items())
 
 
-def _ci_from(m: Any) -> CI:
-    return CI(
-        id=m["id"],
-        cls=m["class"],
-        name=m.get("name"),
-        status=m.get("status") or "live",
-        first_seen=m.get("first_seen"),
-        last_seen=_later(m.get("last_seen"), m.get("ss_at")),
-        scope=m.get("scope"),
-        sources=list(m.get("sources") or []),
-        attributes=json.loads(m.get("attributes_json") or "{}"),
-        attr_sources=dict(_owners(m.get("attr_sources_json") or "{}")),
-        identity={k: v for k, v in (m.get("identity") or [])},
-    )
-
-
 def _summary_from(m: Any) -> CI:
-    """A traversal's CI summary: no attribute documents to parse."""
+    """A CI without its documents (what a traversal answers): nothing to parse."""
     return CI(
         id=m["id"],
         cls=m["class"],
@@ -98,6 +82,15 @@ def _summary_from(m: Any) -> CI:
         last_seen=_later(m.get("last_seen"), m.get("ss_at")),
         scope=m.get("scope"),
     )
+
+
+def _ci_from(m: Any) -> CI:
+    ci = _summary_from(m)
+    ci.sources = list(m.get("sources") or [])
+    ci.attributes = json.loads(m.get("attributes_json") or "{}")
+    ci.attr_sources = dict(_owners(m.get("attr_sources_json") or "{}"))
+    ci.identity = {k: v for k, v in (m.get("identity") or [])}
+    return ci
 
 
 def _rel_from(m: dict[str, Any]) -> Rel:
