@@ -354,8 +354,9 @@ class Store(Protocol):
         """CIs of ``cls`` holding any of the identity values ``wanted`` (rule -> value), by
         rule: every rule of one identification in a single read."""
 
-    async def load_scope(self, scope: str) -> ScopeState:
-        """The CIs and open relationships whose scope is ``scope``."""
+    async def load_scope(self, scope: str, rel_types: tuple[str, ...] | None = None) -> ScopeState:
+        """The CIs and open relationships whose scope is ``scope`` (only relationships of
+        ``rel_types`` when given, and the CIs outside the scope those point at)."""
 
     async def source_state(self, scope: str) -> SourceState | None: ...
 

@@ -235,9 +235,9 @@ SET_STATUS = f"UNWIND $rows AS row MATCH (n:{ident(CI_LABEL)} {{id: row[0]}}) SE
 TOUCH_CIS = f"UNWIND $ids AS id MATCH (n:{ident(CI_LABEL)} {{id: id}}) SET n.last_seen = $at"
 
 
-def _union_over_types(body: str, returns: str) -> str:
+def _union_over_types(body: str, returns: str, types: tuple[str, ...] = REL_TYPE_NAMES) -> str:
     """``CALL { <body for type 1> UNION ALL ... }``: relationship indexes are per type."""
-    arms = [body.replace("$TYPE", ident(t)) + f" RETURN {returns}" for t in REL_TYPE_NAMES]
+    arms = [body.replace("$TYPE", ident(t)) + f" RETURN {returns}" for t in types]
     return " UNION ALL ".join(arms)
 
 
@@ -424,14 +424,18 @@ def find_by_identities(label: str, rules: tuple[str, ...]) -> str:
 
 SCOPE_CIS = f"MATCH (n:{ident(CI_LABEL)} {{scope: $scope}}) {_SS} RETURN {CI_MAP} AS ci"
 
+
 # a scope's open relationships and the CIs they point at outside the scope (shared Software,
 # Networks), as ONE record: per-record driver overhead, not data, is what costs here
-SCOPE_RELS_AND_LINKED = (
-    "CALL () { "
-    + _union_over_types("MATCH ()-[r:$TYPE {scope: $scope}]->(n) WHERE r.ended_at IS NULL", "r, n")
-    + f" }} {_RS} {_SS} RETURN collect({REL_MAP}) AS rels, "
-    + f"collect(DISTINCT CASE WHEN coalesce(n.scope, '') <> $scope THEN {CI_MAP} END) AS cis"
-)
+def scope_rels_and_linked(types: tuple[str, ...] = REL_TYPE_NAMES) -> str:
+    return (
+        "CALL () { "
+        + _union_over_types(
+            "MATCH ()-[r:$TYPE {scope: $scope}]->(n) WHERE r.ended_at IS NULL", "r, n", types
+        )
+        + f" }} {_RS} {_SS} RETURN collect({REL_MAP}) AS rels, "
+        + f"collect(DISTINCT CASE WHEN coalesce(n.scope, '') <> $scope THEN {CI_MAP} END) AS cis"
+    )
 
 
 def find_open_rels(rel_type: str) -> str:

@@ -338,10 +338,17 @@ class Neo4jStore:
                 found.setdefault(rule, []).append(_ci_from(ci))
         return found
 
-    async def load_scope(self, scope: str) -> ScopeState:
+    async def load_scope(self, scope: str, rel_types: tuple[str, ...] | None = None) -> ScopeState:
+        types = cypher.REL_TYPE_NAMES
+        if rel_types is not None:
+            types = tuple(t for t in rel_types if t in cypher.REL_TYPE_NAMES)
+        rels_query = cypher.scope_rels_and_linked(types) if types else None
+
         async def work(tx: AsyncManagedTransaction) -> ScopeState:
             cis = await records(await tx.run(cypher.SCOPE_CIS, scope=scope))
-            record = await (await tx.run(cypher.SCOPE_RELS_AND_LINKED, scope=scope)).single()
+            if rels_query is None:
+                return ScopeState(cis=[_ci_from(r["ci"]) for r in cis], rels=[])
+            record = await (await tx.run(rels_query, scope=scope)).single()
             return ScopeState(
                 cis=[_ci_from(r["ci"]) for r in cis],
                 rels=[_rel_from(m) for m in record["rels"]] if record else [],

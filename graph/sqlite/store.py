@@ -373,27 +373,31 @@ class SQLiteStore:
             return {}
         return await self._run(self._find_many_sync, cls, wanted)
 
-    def _scope_sync(self, scope: str) -> ScopeState:
+    def _scope_sync(self, scope: str, rel_types: tuple[str, ...] | None) -> ScopeState:
         cis = self._select_cis("ci.scope = ?", (scope,))
         self._attach_identity(cis)
+        typed, type_params = "", []
+        if rel_types is not None:
+            typed = f" AND rel.type IN ({','.join('?' * len(rel_types))})"
+            type_params = list(rel_types)
         rels = [
             _rel_from_row(r)
             for r in self.conn.execute(
                 f"SELECT {_REL_COLUMNS} FROM {_REL_FROM} "
-                "WHERE rel.scope = ? AND rel.ended_at IS NULL",
-                (scope,),
+                f"WHERE rel.scope = ? AND rel.ended_at IS NULL{typed}",
+                (scope, *type_params),
             )
         ]
         linked = self._select_cis(
-            "ci.id IN (SELECT rel.dst FROM rel WHERE rel.scope = ? AND rel.ended_at IS NULL) "
-            "AND (ci.scope IS NULL OR ci.scope != ?)",
-            (scope, scope),
+            "ci.id IN (SELECT rel.dst FROM rel WHERE rel.scope = ? AND rel.ended_at IS NULL"
+            f"{typed}) AND (ci.scope IS NULL OR ci.scope != ?)",
+            (scope, *type_params, scope),
         )
         self._attach_identity(linked)
         return ScopeState(cis=cis, rels=rels, linked=linked)
 
-    async def load_scope(self, scope: str) -> ScopeState:
-        return await self._run(self._scope_sync, scope)
+    async def load_scope(self, scope: str, rel_types: tuple[str, ...] | None = None) -> ScopeState:
+        return await self._run(self._scope_sync, scope, rel_types)
 
     async def source_state(self, scope: str) -> SourceState | None:
         row = await self._run(

@@ -134,7 +134,7 @@ def connection_hook(
         if any(ci.id == host_id for ci in cs.create_cis):
             state = ScopeState(cis=[], rels=[])  # a host this report creates has no past
         else:
-            state = await store.load_scope(scope_of(host_id))
+            state = await store.load_scope(scope_of(host_id), ("CONNECTS_TO",))
         existing = {r.dst: r for r in state.rels if r.type == "CONNECTS_TO"}
         new = [t for t in targets if t not in existing]
         elsewhere = await store.find_open_rels([("CONNECTS_TO", host_id, t) for t in new])

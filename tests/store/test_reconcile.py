@@ -296,3 +296,19 @@ async def test_dependencies_are_depth_bounded_and_cycle_safe(store):
     both = await store.traverse([sw.id], "both", 8)
     assert host_id in both.nodes
     assert both.nodes[host_id][1] == 1
+
+
+async def test_scope_can_be_read_for_some_relationship_types(store):
+    first = await ingest(store, agent_report())
+    scope = f"agent:{first['ci_id']}"
+    everything = await store.load_scope(scope)
+    interfaces = await store.load_scope(scope, ("HAS_INTERFACE",))
+    assert {r.type for r in everything.rels} > {"HAS_INTERFACE"}
+    assert {r.type for r in interfaces.rels} == {"HAS_INTERFACE"}
+    assert sorted(r.id for r in interfaces.rels) == sorted(
+        r.id for r in everything.rels if r.type == "HAS_INTERFACE"
+    )
+    assert sorted(c.id for c in interfaces.cis) == sorted(c.id for c in everything.cis)
+    # shared CIs are those the chosen relationships point at
+    assert not {c.cls for c in interfaces.linked} & {"Software"}
+    assert (await store.load_scope(scope, ("NOT_A_TYPE",))).rels == []
