@@ -29,11 +29,11 @@ from typing import Any
 
 from graph.schema import (
     CI_CLASSES,
+    CLASSES,
     LOOKUP_ATTRIBUTES,
     REL_PROVENANCE,
     REL_TYPES,
     RESERVED_PROPERTIES,
-    CIClass,
 )
 
 CI_LABEL = "CI"
@@ -179,11 +179,10 @@ def projected(attributes: dict[str, Any], internal: frozenset[str]) -> dict[str,
 
 def unique_rules(cls: str) -> frozenset[str]:
     """Names of the identification rules of ``cls`` that the store keeps unique."""
-    found = _CLASSES.get(cls)
+    found = CLASSES.get(cls)
     return frozenset(r.name for r in found.identity if r.unique) if found else frozenset()
 
 
-_CLASSES: dict[str, CIClass] = {c.label: c for c in CI_CLASSES}
 REL_TYPE_NAMES: tuple[str, ...] = tuple(r.name for r in REL_TYPES)
 
 # ------------------------------------------------------------------ writes
@@ -259,27 +258,19 @@ def close_rels_typed(rel_type: str) -> str:
     )
 
 
-def create_rels(rel_type: str) -> str:
+def create_rels(rel_type: str, check_open: bool = True) -> str:
     """Create relationships of one type between CIs matched by id; an open relationship
-    of the same type between the same CIs is not duplicated (the caller counts)."""
+    of the same type between the same CIs is not duplicated (the caller counts). Without
+    ``check_open``, for relationships touching a CI created in the same transaction, which
+    cannot have one yet: no check to pay for."""
     t = ident(rel_type)
     ci = ident(CI_LABEL)
+    check = f"WHERE NOT EXISTS {{ MATCH (a)-[x:{t}]->(b) WHERE x.ended_at IS NULL }} "
     return (
         "UNWIND $rows AS row "
         f"MATCH (a:{ci} {{id: row.src}}) MATCH (b:{ci} {{id: row.dst}}) "
-        f"WHERE NOT EXISTS {{ MATCH (a)-[x:{t}]->(b) WHERE x.ended_at IS NULL }} "
+        f"{check if check_open else ''}"
         f"CREATE (a)-[r:{t}]->(b) SET r = row.props"
-    )
-
-
-def create_fresh_rels(rel_type: str) -> str:
-    """:func:`create_rels` for relationships touching a CI created in the same transaction,
-    which cannot have an open relationship yet: no check to pay for."""
-    ci = ident(CI_LABEL)
-    return (
-        "UNWIND $rows AS row "
-        f"MATCH (a:{ci} {{id: row.src}}) MATCH (b:{ci} {{id: row.dst}}) "
-        f"CREATE (a)-[r:{ident(rel_type)}]->(b) SET r = row.props"
     )
 
 
@@ -387,7 +378,7 @@ CI_FIELDS = (
 
 
 def identity_rules(label: str) -> tuple[str, ...]:
-    cls = next((c for c in CI_CLASSES if c.label == label), None)
+    cls = CLASSES.get(label)
     return tuple(rule.name for rule in cls.identity) if cls else ()
 
 
@@ -546,21 +537,25 @@ SUMMARY_FIELDS = ("class", "name", "status", "first_seen", "last_seen", "scope")
 _SUMMARY = ", ".join(f"b.{f}" for f in SUMMARY_FIELDS)
 
 
+def _walk_step(direction: str, types: tuple[str, ...] | None) -> tuple[str, str]:
+    """The MATCH of one level from the frontier ``a`` to ``b``, and the [src, dst] ids of
+    its relationship ``r``: going down or up one end is the frontier CI itself, so only the
+    far end is read."""
+    rel = f"[r{_typed(types)}]"
+    pattern, ends = {
+        "down": (f"-{rel}->", "fid, b.id"),
+        "up": (f"<-{rel}-", "b.id, fid"),
+    }.get(direction, (f"-{rel}-", "startNode(r).id, endNode(r).id"))
+    return f"UNWIND $frontier AS fid MATCH (a:{ident(CI_LABEL)} {{id: fid}}){pattern}(b)", ends
+
+
 def traverse_next(direction: str, types: tuple[str, ...] | None) -> str:
     """One level of a breadth-first walk as ONE record: every open relationship touching
     the frontier as [id, type, src, dst, far end's summary...] (record count, not rows, is
-    what costs here; the walk keeps the steps that reach a CI first seen at this level).
-    Going down or up one end is the frontier CI itself, so only the far end is read."""
-    rel = f"[r{_typed(types)}]"
-    start = f"UNWIND $frontier AS fid MATCH (a:{ident(CI_LABEL)} {{id: fid}})"
-    if direction == "down":
-        pattern, ends = f"-{rel}->", "fid, b.id"
-    elif direction == "up":
-        pattern, ends = f"<-{rel}-", "b.id, fid"
-    else:
-        pattern, ends = f"-{rel}-", "startNode(r).id, endNode(r).id"
+    what costs here; the walk keeps the steps that reach a CI first seen at this level)."""
+    match, ends = _walk_step(direction, types)
     return (
-        f"{start}{pattern}(b) WHERE r.ended_at IS NULL "
+        f"{match} WHERE r.ended_at IS NULL "
         f"RETURN collect([r.id, type(r), {ends}, {_SUMMARY}]) AS steps"
     )
 
@@ -570,14 +565,9 @@ def traverse_next_limited(direction: str, types: tuple[str, ...] | None) -> str:
     reached (``$seen``, at most the limit) come back, each with every step reaching it
     ([far id, [[id, type, src, dst], ...], summary...]): a level that would overshoot the
     limit ships what is kept, not everything it touches."""
-    rel = f"[r{_typed(types)}]"
-    start = f"UNWIND $frontier AS fid MATCH (a:{ident(CI_LABEL)} {{id: fid}})"
-    pattern, ends = {
-        "down": (f"-{rel}->", "fid, b.id"),
-        "up": (f"<-{rel}-", "b.id, fid"),
-    }.get(direction, (f"-{rel}-", "startNode(r).id, endNode(r).id"))
+    match, ends = _walk_step(direction, types)
     return (
-        f"{start}{pattern}(b) WHERE r.ended_at IS NULL AND NOT b.id IN $seen "
+        f"{match} WHERE r.ended_at IS NULL AND NOT b.id IN $seen "
         f"WITH b, collect([r.id, type(r), {ends}]) AS via ORDER BY b.id LIMIT $room "
         f"RETURN collect([b.id, via, {_SUMMARY}]) AS found"
     )

@@ -736,7 +736,7 @@ class _WritePlan:
             batch.add_counted(cypher.CLOSE_RELS_BODY, "r", ids=close, at=cs.at, closed=self.closed)
         expected: dict[str, tuple[str, int]] = {}
         for (rel_type, fresh), rows in self.create_rels.items():
-            body = cypher.create_fresh_rels(rel_type) if fresh else cypher.create_rels(rel_type)
+            body = cypher.create_rels(rel_type, check_open=not fresh)
             counter = batch.add_counted(body, "r", rows=rows)
             expected[counter] = (rel_type, len(rows))
         for rel_type, rows in self.update_rels.items():
