@@ -15,12 +15,16 @@ from graph.schema import LOOKUP_ATTRIBUTES
 _MAX_SQL_VARS = 900
 
 
-def _pairs(conn: sqlite3.Connection, sql: str, values: list[str]) -> list[tuple[str, str]]:
+def _pairs(
+    conn: sqlite3.Connection, sql: str, values: list[str], leading: Iterable[str] = ()
+) -> list[tuple[str, str]]:
+    """(key, id) rows of ``sql`` for every batch of ``values`` (bound to ``{marks}``, after
+    the ``leading`` parameters)."""
     out: list[tuple[str, str]] = []
     for start in range(0, len(values), _MAX_SQL_VARS):
         chunk = values[start : start + _MAX_SQL_VARS]
         query = sql.format(marks=",".join("?" * len(chunk)))
-        out += [(str(k), str(i)) for k, i in conn.execute(query, chunk)]
+        out += [(str(k), str(i)) for k, i in conn.execute(query, [*leading, *chunk])]
     return out
 
 
@@ -39,16 +43,11 @@ def attribute_pairs(
 def name_pairs(
     conn: sqlite3.Connection, classes: tuple[str, ...], names: list[str]
 ) -> list[tuple[str, str]]:
-    marks = ",".join("?" * len(classes))
-    rows: list[tuple[str, str]] = []
-    for start in range(0, len(names), _MAX_SQL_VARS):
-        chunk = names[start : start + _MAX_SQL_VARS]
-        sql = (
-            f"SELECT lower(name), id FROM ci WHERE class IN ({marks}) "
-            f"AND name COLLATE NOCASE IN ({','.join('?' * len(chunk))})"
-        )
-        rows += [(str(k), str(i)) for k, i in conn.execute(sql, [*classes, *chunk])]
-    return rows
+    sql = (
+        f"SELECT lower(name), id FROM ci WHERE class IN ({','.join('?' * len(classes))}) "
+        "AND name COLLATE NOCASE IN ({marks})"
+    )
+    return _pairs(conn, sql, names, classes)
 
 
 def interface_ip_pairs(conn: sqlite3.Connection, addresses: list[str]) -> list[tuple[str, str]]:
