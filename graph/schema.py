@@ -105,7 +105,8 @@ CI_CLASSES: tuple[CIClass, ...] = (
         label="Host",
         identity=(
             _rule("system_uuid", unique=True),
-            _rule("serial_key", "manufacturer", "serial", unique=True),
+            # not unique: cloud guests report their compute node's serial, cheap boards a shared one
+            _rule("serial_key", "manufacturer", "serial"),
             _rule("machine_id"),
             _rule("fqdn_mac", "fqdn", "primary_mac"),
             # weakest: what SNMP (sysName + ifPhysAddress) and the agent both know
@@ -195,8 +196,10 @@ CI_CLASSES: tuple[CIClass, ...] = (
     ),
     CIClass(
         label="Software",
-        identity=(_rule("software_key", "vendor", "name", "version", "arch", unique=True),),
-        attributes=("vendor", "name", "version", "arch", "manager"),
+        # one CI per package build, whoever reports it (server.reconcile.software): the
+        # vendor is what a source says about it, not part of what it is
+        identity=(_rule("software_key", "ecosystem", "name", "version", "arch", unique=True),),
+        attributes=("ecosystem", "name", "version", "arch", "epoch", "vendor", "manager"),
         name_attr="name",
     ),
     CIClass(

@@ -38,6 +38,12 @@ class StoreError(RuntimeError):
     """The store refused an operation for a reason a retry will not fix."""
 
 
+class StoreConflict(StoreUnavailable):
+    """A concurrent writer got there first (a unique identity value taken meanwhile, a
+    deadlock): the whole read-decide-write should run again, and will see its result. A
+    caller that runs out of retries answers like an outage (503, Retry-After)."""
+
+
 @dataclass(slots=True)
 class CI:
     id: str
@@ -51,6 +57,9 @@ class CI:
     attributes: dict[str, Any] = field(default_factory=dict)
     attr_sources: dict[str, str] = field(default_factory=dict)
     identity: dict[str, str] = field(default_factory=dict)
+    # identity values the CI held before a rename, still matching until their grace period
+    # ends (rule -> values); filled by identity lookups, empty elsewhere
+    prior_identity: dict[str, list[str]] = field(default_factory=dict)
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -169,6 +178,18 @@ class CIUpdate:
 
 
 @dataclass(slots=True)
+class PriorIdentity:
+    """An identity value a CI gave up (a rename), kept matching until ``until`` (ISO time):
+    a source that still reports the old name joins the right CI."""
+
+    ci_id: str
+    cls: str
+    rule: str
+    value: str
+    until: str
+
+
+@dataclass(slots=True)
 class SourceState:
     scope: str
     source: str
@@ -197,6 +218,7 @@ class ChangeSet:
     source_state: SourceState | None = None
     record_report: bool = True  # remember report_id so a re-send changes nothing
     actor: str | None = None  # the token name behind an API write (relationship provenance)
+    prior_identity: list[PriorIdentity] = field(default_factory=list)
 
     def record(
         self,

@@ -33,6 +33,16 @@ BASE_DDL = (
         PRIMARY KEY (class, rule, value, ci_id)
     ) WITHOUT ROWID""",
     "CREATE INDEX IF NOT EXISTS ci_identity_ci ON ci_identity (ci_id)",
+    # identity values given up by a rename, matching until their grace period ends
+    """CREATE TABLE IF NOT EXISTS ci_identity_prior (
+        class TEXT NOT NULL,
+        rule TEXT NOT NULL,
+        value TEXT NOT NULL,
+        ci_id TEXT NOT NULL REFERENCES ci (id) ON DELETE CASCADE,
+        until TEXT NOT NULL,
+        PRIMARY KEY (class, rule, value, ci_id)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS ci_identity_prior_ci ON ci_identity_prior (ci_id)",
     """CREATE TABLE IF NOT EXISTS rel (
         id TEXT PRIMARY KEY,
         type TEXT NOT NULL,
@@ -101,6 +111,16 @@ def identity_indexes() -> list[str]:
                     f"WHERE class = '{cls.label}' AND rule = '{rule.name}'"
                 )
     return statements
+
+
+def unique_index_names() -> set[str]:
+    """The names of the unique identity indexes the schema declares today."""
+    return {
+        f"ci_identity_unique_{cls.label.lower()}_{rule.name}"
+        for cls in CI_CLASSES
+        for rule in cls.identity
+        if rule.unique
+    }
 
 
 def lookup_indexes() -> list[str]:

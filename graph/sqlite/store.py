@@ -8,18 +8,22 @@ is one transaction of batched ``executemany`` statements.
 from __future__ import annotations
 
 import asyncio
+import copy
 import json
 import sqlite3
-from collections.abc import Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from graph.changes import validate_changes
 from graph.schema import REL_PROVENANCE
 from graph.sqlite import history as history_reads
 from graph.sqlite import impact as impact_reads
 from graph.sqlite import lookups
-from graph.sqlite.ddl import all_statements
+from graph.sqlite.ddl import all_statements, unique_index_names
 from graph.store import (
     CI,
     BreadthFirst,
@@ -29,6 +33,7 @@ from graph.store import (
     RelView,
     ScopeState,
     SourceState,
+    StoreConflict,
     StoreError,
     StoreUnavailable,
     Traversal,
@@ -87,6 +92,10 @@ def _rel_from_row(row: tuple) -> Rel:
     )
 
 
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
 def _chunks(items: list[T], size: int = _MAX_SQL_VARS) -> Iterable[list[T]]:
     for start in range(0, len(items), size):
         yield items[start : start + size]
@@ -99,6 +108,9 @@ class SQLiteStore:
         self.path = Path(path)
         self._conn: sqlite3.Connection | None = None
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-store")
+        # one writer at a time on the one connection: a transaction() holds it throughout
+        self._writer = asyncio.Lock()
+        self._in_tx = False  # set on the view a transaction() yields
 
     # ------------------------------------------------------------ plumbing
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
@@ -132,6 +144,12 @@ class SQLiteStore:
                 conn.execute(f"ALTER TABLE rel ADD COLUMN {column} TEXT")
         for statement in all_statements():
             conn.execute(statement)
+        declared = unique_index_names()
+        for (name,) in conn.execute(
+            "SELECT name FROM sqlite_master WHERE type='index' AND name LIKE 'ci_identity_unique_%'"
+        ).fetchall():
+            if name not in declared:  # a rule an earlier schema declared unique
+                conn.execute(f'DROP INDEX "{name}"')
         self._conn = conn
 
     async def open(self) -> None:
@@ -149,162 +167,190 @@ class SQLiteStore:
     # ------------------------------------------------------------ writes
     def _apply_sync(self, cs: ChangeSet) -> None:
         c = self.conn
+        if self._in_tx:  # inside transaction(): it begins and commits
+            self._write_sync(c, cs)
+            return
         c.execute("BEGIN IMMEDIATE")
         try:
-            if cs.create_cis:
-                c.executemany(
-                    "INSERT INTO ci (id, class, name, status, first_seen, last_seen, scope, "
-                    "sources, attributes, attr_sources) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    [
-                        (
-                            ci.id,
-                            ci.cls,
-                            ci.name,
-                            ci.status,
-                            ci.first_seen or cs.at,
-                            ci.last_seen or cs.at,
-                            ci.scope,
-                            _dumps(ci.sources),
-                            _dumps(ci.attributes),
-                            _dumps(ci.attr_sources),
-                        )
-                        for ci in cs.create_cis
-                    ],
-                )
-                c.executemany(
-                    "INSERT OR IGNORE INTO ci_identity (class, rule, value, ci_id) "
-                    "VALUES (?,?,?,?)",
-                    [
-                        (ci.cls, rule, value, ci.id)
-                        for ci in cs.create_cis
-                        for rule, value in ci.identity.items()
-                    ],
-                )
-            if cs.update_cis:
-                c.executemany(
-                    "UPDATE ci SET name=?, status=?, sources=?, attributes=?, attr_sources=?, "
-                    "last_seen=? WHERE id=?",
-                    [
-                        (
-                            u.name,
-                            u.status,
-                            _dumps(u.sources),
-                            _dumps(u.attributes),
-                            _dumps(u.attr_sources),
-                            cs.at,
-                            u.id,
-                        )
-                        for u in cs.update_cis
-                    ],
-                )
-                c.executemany(
-                    "DELETE FROM ci_identity WHERE ci_id=?", [(u.id,) for u in cs.update_cis]
-                )
-                c.executemany(
-                    "INSERT OR IGNORE INTO ci_identity (class, rule, value, ci_id) "
-                    "SELECT class, ?, ?, id FROM ci WHERE id=?",
-                    [
-                        (rule, value, u.id)
-                        for u in cs.update_cis
-                        for rule, value in u.identity.items()
-                    ],
-                )
-            if cs.touch_cis:
-                c.executemany(
-                    "UPDATE ci SET last_seen=? WHERE id=?", [(cs.at, i) for i in cs.touch_cis]
-                )
-            if cs.set_status:
-                c.executemany(
-                    "UPDATE ci SET status=? WHERE id=?", [(st, i) for i, st in cs.set_status]
-                )
-            if cs.close_rels:
-                c.executemany(
-                    "UPDATE rel SET ended_at=?, closed_by=?, closed_source=?, closed_actor=? "
-                    "WHERE id=? AND ended_at IS NULL",
-                    [(cs.at, cs.report_id, cs.source, cs.actor, rid) for rid in cs.close_rels],
-                )
-            if cs.create_rels:
-                c.executemany(
-                    "INSERT INTO rel (id, type, src, dst, first_seen, last_seen, scope, sources, "
-                    "attributes, opened_by, opened_source, opened_actor) "
-                    "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
-                    [
-                        (
-                            r.id,
-                            r.type,
-                            r.src,
-                            r.dst,
-                            r.first_seen or cs.at,
-                            r.last_seen or cs.at,
-                            r.scope,
-                            _dumps(r.sources),
-                            _dumps(r.attributes),
-                            cs.report_id,
-                            cs.source,
-                            cs.actor,
-                        )
-                        for r in cs.create_rels
-                    ],
-                )
-            if cs.update_rels:
-                c.executemany(
-                    "UPDATE rel SET sources=?, attributes=?, last_seen=?, scope=? WHERE id=?",
-                    [
-                        (
-                            _dumps(r.sources),
-                            _dumps(r.attributes),
-                            r.last_seen or cs.at,
-                            r.scope,
-                            r.id,
-                        )
-                        for r in cs.update_rels
-                    ],
-                )
-            if cs.history:
-                c.executemany(
-                    "INSERT INTO history (ci_id, other_id, kind, field, old, new, at, source, "
-                    "report_id, actor) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                    [
-                        (
-                            h.ci_id,
-                            h.other_id,
-                            h.kind,
-                            h.field,
-                            _dumps(h.old),
-                            _dumps(h.new),
-                            h.at,
-                            h.source,
-                            h.report_id,
-                            h.actor,
-                        )
-                        for h in cs.history
-                    ],
-                )
-            if cs.source_state is not None:
-                s = cs.source_state
-                c.execute(
-                    "INSERT INTO source_state (scope, source, last_report_at, report_id) "
-                    "VALUES (?,?,?,?) ON CONFLICT (scope) DO UPDATE SET "
-                    "last_report_at=excluded.last_report_at, report_id=excluded.report_id "
-                    "WHERE excluded.last_report_at >= source_state.last_report_at",
-                    (s.scope, s.source, s.last_report_at, s.report_id),
-                )
-            if cs.record_report:
-                c.execute(
-                    "INSERT OR IGNORE INTO applied_report (report_id, source, applied_at) "
-                    "VALUES (?,?,?)",
-                    (cs.report_id, cs.source, cs.at),
-                )
+            self._write_sync(c, cs)
             c.execute("COMMIT")
         except BaseException:
             c.execute("ROLLBACK")
             raise
 
+    def _write_sync(self, c: sqlite3.Connection, cs: ChangeSet) -> None:
+        if cs.create_cis:
+            c.executemany(
+                "INSERT INTO ci (id, class, name, status, first_seen, last_seen, scope, "
+                "sources, attributes, attr_sources) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        ci.id,
+                        ci.cls,
+                        ci.name,
+                        ci.status,
+                        ci.first_seen or cs.at,
+                        ci.last_seen or cs.at,
+                        ci.scope,
+                        _dumps(ci.sources),
+                        _dumps(ci.attributes),
+                        _dumps(ci.attr_sources),
+                    )
+                    for ci in cs.create_cis
+                ],
+            )
+            c.executemany(
+                "INSERT INTO ci_identity (class, rule, value, ci_id) VALUES (?,?,?,?)",
+                [
+                    (ci.cls, rule, value, ci.id)
+                    for ci in cs.create_cis
+                    for rule, value in ci.identity.items()
+                ],
+            )
+        if cs.update_cis:
+            c.executemany(
+                "UPDATE ci SET name=?, status=?, sources=?, attributes=?, attr_sources=?, "
+                "last_seen=? WHERE id=?",
+                [
+                    (
+                        u.name,
+                        u.status,
+                        _dumps(u.sources),
+                        _dumps(u.attributes),
+                        _dumps(u.attr_sources),
+                        cs.at,
+                        u.id,
+                    )
+                    for u in cs.update_cis
+                ],
+            )
+            c.executemany("DELETE FROM ci_identity WHERE ci_id=?", [(u.id,) for u in cs.update_cis])
+            c.executemany(
+                "INSERT INTO ci_identity (class, rule, value, ci_id) "
+                "SELECT class, ?, ?, id FROM ci WHERE id=?",
+                [(rule, value, u.id) for u in cs.update_cis for rule, value in u.identity.items()],
+            )
+        if cs.touch_cis:
+            c.executemany(
+                "UPDATE ci SET last_seen=? WHERE id=?", [(cs.at, i) for i in cs.touch_cis]
+            )
+        if cs.set_status:
+            c.executemany("UPDATE ci SET status=? WHERE id=?", [(st, i) for i, st in cs.set_status])
+        if cs.close_rels:
+            c.executemany(
+                "UPDATE rel SET ended_at=?, closed_by=?, closed_source=?, closed_actor=? "
+                "WHERE id=? AND ended_at IS NULL",
+                [(cs.at, cs.report_id, cs.source, cs.actor, rid) for rid in cs.close_rels],
+            )
+        if cs.create_rels:
+            c.executemany(
+                "INSERT INTO rel (id, type, src, dst, first_seen, last_seen, scope, sources, "
+                "attributes, opened_by, opened_source, opened_actor) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        r.id,
+                        r.type,
+                        r.src,
+                        r.dst,
+                        r.first_seen or cs.at,
+                        r.last_seen or cs.at,
+                        r.scope,
+                        _dumps(r.sources),
+                        _dumps(r.attributes),
+                        cs.report_id,
+                        cs.source,
+                        cs.actor,
+                    )
+                    for r in cs.create_rels
+                ],
+            )
+        if cs.update_rels:
+            c.executemany(
+                "UPDATE rel SET sources=?, attributes=?, last_seen=?, scope=? WHERE id=?",
+                [
+                    (
+                        _dumps(r.sources),
+                        _dumps(r.attributes),
+                        r.last_seen or cs.at,
+                        r.scope,
+                        r.id,
+                    )
+                    for r in cs.update_rels
+                ],
+            )
+        if cs.history:
+            c.executemany(
+                "INSERT INTO history (ci_id, other_id, kind, field, old, new, at, source, "
+                "report_id, actor) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                [
+                    (
+                        h.ci_id,
+                        h.other_id,
+                        h.kind,
+                        h.field,
+                        _dumps(h.old),
+                        _dumps(h.new),
+                        h.at,
+                        h.source,
+                        h.report_id,
+                        h.actor,
+                    )
+                    for h in cs.history
+                ],
+            )
+        if cs.source_state is not None:
+            s = cs.source_state
+            c.execute(
+                "INSERT INTO source_state (scope, source, last_report_at, report_id) "
+                "VALUES (?,?,?,?) ON CONFLICT (scope) DO UPDATE SET "
+                "last_report_at=excluded.last_report_at, report_id=excluded.report_id "
+                "WHERE excluded.last_report_at >= source_state.last_report_at",
+                (s.scope, s.source, s.last_report_at, s.report_id),
+            )
+        if cs.prior_identity:
+            c.executemany(
+                "INSERT INTO ci_identity_prior (class, rule, value, ci_id, until) "
+                "VALUES (?,?,?,?,?) ON CONFLICT DO UPDATE SET until=excluded.until",
+                [(p.cls, p.rule, p.value, p.ci_id, p.until) for p in cs.prior_identity],
+            )
+        if cs.record_report:
+            c.execute(
+                "INSERT OR IGNORE INTO applied_report (report_id, source, applied_at) "
+                "VALUES (?,?,?)",
+                (cs.report_id, cs.source, cs.at),
+            )
+
     async def apply(self, changes: ChangeSet) -> None:
+        validate_changes(changes)
         try:
-            await self._run(self._apply_sync, changes)
+            if self._in_tx:
+                await self._run(self._apply_sync, changes)
+                return
+            async with self._writer:
+                await self._run(self._apply_sync, changes)
         except sqlite3.IntegrityError as exc:
+            if "ci_identity" in str(exc):
+                raise StoreConflict(
+                    f"the change set gives a CI an identity value another CI holds: {exc}"
+                ) from exc
             raise StoreError(f"the change set breaks a constraint: {exc}") from exc
+
+    @asynccontextmanager
+    async def transaction(self, lock_keys: Iterable[str] = ()) -> AsyncIterator[SQLiteStore]:
+        """A view of this store whose reads and writes are one ``BEGIN IMMEDIATE``
+        transaction, committed when the block ends (rolled back on an exception). SQLite
+        has one writer: ``lock_keys`` need no lock of their own here."""
+        async with self._writer:
+            await self._run(lambda: self.conn.execute("BEGIN IMMEDIATE"))
+            view = copy.copy(self)
+            view._in_tx = True
+            try:
+                yield view
+            except BaseException:
+                await self._run(lambda: self.conn.execute("ROLLBACK"))
+                raise
+            await self._run(lambda: self.conn.execute("COMMIT"))
 
     async def report_seen(self, report_id: str) -> bool:
         row = await self._run(
@@ -316,13 +362,26 @@ class SQLiteStore:
 
     # ------------------------------------------------------------ identification
     def _attach_identity(self, cis: list[CI]) -> None:
-        by_id = {ci.id: ci for ci in cis}
+        """Fill identity (and prior identity still in its grace period) on every object:
+        one CI found by two rules is two objects, and both must carry it."""
+        by_id: dict[str, list[CI]] = {}
+        for ci in cis:
+            by_id.setdefault(ci.id, []).append(ci)
+        now = _now()
         for chunk in _chunks(list(by_id)):
             marks = ",".join("?" * len(chunk))
             for ci_id, rule, value in self.conn.execute(
                 f"SELECT ci_id, rule, value FROM ci_identity WHERE ci_id IN ({marks})", chunk
             ):
-                by_id[ci_id].identity[rule] = value
+                for ci in by_id[ci_id]:
+                    ci.identity[rule] = value
+            for ci_id, rule, value in self.conn.execute(
+                "SELECT ci_id, rule, value FROM ci_identity_prior "
+                f"WHERE until >= ? AND ci_id IN ({marks})",
+                [now, *chunk],
+            ):
+                for ci in by_id[ci_id]:
+                    ci.prior_identity.setdefault(rule, []).append(value)
 
     def _select_cis(self, where: str, params: Iterable[Any]) -> list[CI]:
         rows = self.conn.execute(f"SELECT {_CI_COLUMNS} FROM {_CI_FROM} WHERE {where}", params)
@@ -354,17 +413,26 @@ class SQLiteStore:
 
     def _find_many_sync(self, cls: str, wanted: dict[str, str]) -> dict[str, list[CI]]:
         pairs = json.dumps([[rule, value] for rule, value in wanted.items()])
-        rows = self.conn.execute(
+        # current values, and values given up by a rename still in their grace period
+        arm = (
             f"SELECT ident.rule, {_CI_COLUMNS} FROM json_each(?) w "
-            "CROSS JOIN ci_identity ident ON ident.class = ? "
+            "CROSS JOIN {table} ident ON ident.class = ? "
             "AND ident.rule = json_extract(w.value, '$[0]') "
-            "AND ident.value = json_extract(w.value, '$[1]') "
-            "JOIN ci ON ci.id = ident.ci_id LEFT JOIN source_state ss ON ss.scope = ci.scope",
-            (pairs, cls),
+            "AND ident.value = json_extract(w.value, '$[1]') {extra}"
+            "JOIN ci ON ci.id = ident.ci_id LEFT JOIN source_state ss ON ss.scope = ci.scope"
+        )
+        rows = self.conn.execute(
+            arm.format(table="ci_identity", extra="")
+            + " UNION ALL "
+            + arm.format(table="ci_identity_prior", extra="AND ident.until >= ? "),
+            (pairs, cls, pairs, cls, _now()),
         )
         found: dict[str, list[CI]] = {}
+        seen: set[tuple[str, str]] = set()
         for row in rows:
-            found.setdefault(row[0], []).append(_ci_from_row(row[1:]))
+            if (row[0], row[1]) not in seen:
+                seen.add((row[0], row[1]))
+                found.setdefault(row[0], []).append(_ci_from_row(row[1:]))
         self._attach_identity([ci for cis in found.values() for ci in cis])
         return found
 

@@ -13,6 +13,7 @@ import functools
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from graph.schema import CLASSES
@@ -20,18 +21,28 @@ from graph.store import (
     CI,
     ChangeSet,
     CIUpdate,
+    PriorIdentity,
     Rel,
     ScopeState,
     SourceState,
     Store,
 )
 from server.reconcile.desired import Desired, DesiredCI
-from server.reconcile.identify import identify, identity_values
+from server.reconcile.identify import identify, identity_values, join_by_network
 
 # Per-attribute source precedence: a value written by a stronger source is not
 # overwritten by a weaker one (hardware facts from the agent beat SNMP's; owner
 # and criticality set by hand beat any discovery).
 SOURCE_PRIORITY = {"manual": 100, "agent": 50, "snmp": 30, "import": 20}
+
+# how long identity values a CI gave up (a rename) keep matching: a scan that still reads
+# the old sysName joins the renamed host instead of making a second one
+DEFAULT_RENAME_GRACE = timedelta(days=7)
+
+
+def _plus(at: str, delta: timedelta) -> str:
+    moment = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(UTC) + delta
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 # a hook that adds facts a transform cannot resolve alone (observed connections)
@@ -76,10 +87,17 @@ def _outranks(owner: str | None, source: str) -> bool:
 class _Writer:
     """Builds one change set; keeps the per-report bookkeeping in one place."""
 
-    def __init__(self, cs: ChangeSet, source: str, actor: str | None) -> None:
+    def __init__(
+        self,
+        cs: ChangeSet,
+        source: str,
+        actor: str | None,
+        grace: timedelta = DEFAULT_RENAME_GRACE,
+    ) -> None:
         self.cs = cs
         self.source = source
         self.actor = actor
+        self.grace = grace
         cs.actor = actor
 
     def history(self, ci_id: str, kind: str, fld: str, old: Any, new: Any, other=None) -> None:
@@ -135,9 +153,21 @@ class _Writer:
             status = "live"
             changed = True
         sources = sorted({*existing.sources, self.source})
-        merged_identity = {**existing.identity, **identity}
+        # identity follows the attributes precedence kept, not the report: a scan that
+        # still reads a host's old name does not take the agent's new name key away
+        merged_identity = {
+            **existing.identity,
+            **identity_values(CLASSES[existing.cls], attrs),
+        }
         if sources != sorted(existing.sources) or merged_identity != existing.identity:
             changed = True
+            until = _plus(self.cs.at, self.grace)
+            for rule, old in existing.identity.items():
+                if merged_identity.get(rule) not in (None, old):
+                    self.cs.prior_identity.append(
+                        PriorIdentity(existing.id, existing.cls, rule, old, until)
+                    )
+                    self.history(existing.id, "identity", rule, old, merged_identity[rule])
         if changed:
             self.cs.update_cis.append(
                 CIUpdate(
@@ -195,12 +225,16 @@ async def reconcile(
     at: str,
     actor: str | None = None,
     extend: Extension | None = None,
+    grace: timedelta = DEFAULT_RENAME_GRACE,
 ) -> ReconcileResult:
     """Reconcile one report; ``extend`` (if given) adds to the same change set before it is
-    applied, with the root CI id and the ids of the report's CIs by local reference."""
+    applied, with the root CI id and the ids of the report's CIs by local reference.
+
+    Run it inside ``store.transaction()`` (``server.ingest`` does): identification reads
+    and the write are then one transaction, so two servers cannot both create one host."""
     source = desired.source
     cs = ChangeSet(report_id=report_id, source=source, at=at)
-    writer = _Writer(cs, source, actor)
+    writer = _Writer(cs, source, actor, grace)
 
     root = desired.root
     root_identity = identity_values(CLASSES[root.cls], root.attributes)
@@ -211,6 +245,19 @@ async def reconcile(
             + " (placeholder values such as 'To be filled by O.E.M.' do not count)"
         )
     found = await identify(store, root.cls, root_identity)
+    if found.ci is None and root.cls == "Host" and source != "agent":
+        joined = await join_by_network(
+            store, root.attributes.get("primary_mac"), root.attributes.get("management_ip")
+        )
+        if joined is not None:
+            found.ci = joined
+            found.explanation.append(
+                f"network evidence: {joined.id} ({joined.name}) holds MAC "
+                f"{root.attributes.get('primary_mac')} and address "
+                f"{root.attributes.get('management_ip')} on one interface: matched"
+            )
+    for rule in found.withheld if found.ci is None else ():
+        root_identity.pop(rule, None)
     root_id = found.ci.id if found.ci else new_id()
     scope = f"{source}:{root_id}"
 

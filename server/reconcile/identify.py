@@ -1,136 +1,87 @@
-"""Identification rules: which existing CI a set of facts describes, and why.
+"""The identification service: which existing CI a set of facts describes, and why.
 
-Rules are tried strongest first (the order of ``graph.schema``). A candidate
-found by a rule is rejected when a rule at least as strong has a value on
-both sides and the values differ: two VM clones share /etc/machine-id but not
-their DMI system UUID, so they stay two CIs. Placeholder values that firmware
-vendors ship ("To be filled by O.E.M.", all-zero UUIDs, ...) are never
-identity.
+Identity keys come from ``graph.identity`` (one schema-driven function). Rules are tried
+strongest first (the order of ``graph.schema``) and a candidate must survive the evidence
+of every other key present on both sides:
+
+* a key at least as strong as the one that found the candidate differs: rejected (two VM
+  clones share /etc/machine-id but not their DMI system UUID);
+* the candidate was found by a weak key (one the schema does not declare unique: machine-id,
+  a serial cloud guests share, host name + MAC) and any other key present on both sides
+  differs: rejected, a collision, not the same machine;
+* a value the candidate held until a rename, within the grace period, still counts as its
+  own (``CI.prior_identity``), so a lagging source joins the right CI.
+
+A rejected candidate that holds a unique key the report also carries keeps it: the new CI
+goes without that key, and the explanation says so (``Identification.withheld``).
+
+Secondary sources have one more rule, network evidence: a host seen over SNMP joins the
+live Host one of whose interfaces holds both the MAC and the address the scan saw,
+whatever its sysName says (see ``join_by_network``).
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
-from typing import Any
 
-from graph.schema import CLASSES, CIClass
+from graph.identity import (  # noqa: F401 - re-exported: the historical import path
+    HARDWARE_ID_FIELDS,
+    OPTIONAL_KEY_PARTS,
+    PLACEHOLDERS,
+    identity_values,
+    is_placeholder,
+    normalise,
+)
+from graph.schema import CLASSES, CIClass, IdentityRule
 from graph.store import CI, Store
-
-PLACEHOLDERS = frozenset(
-    s.lower()
-    for s in (
-        "To be filled by O.E.M.",
-        "To Be Filled By O.E.M.",
-        "Default string",
-        "Default String",
-        "System Serial Number",
-        "System Product Name",
-        "Chassis Serial Number",
-        "Not Specified",
-        "Not Applicable",
-        "Not Available",
-        "None",
-        "N/A",
-        "NA",
-        "Unknown",
-        "Undefined",
-        "Invalid",
-        "OEM",
-        "O.E.M.",
-        "0",
-        "00000000",
-        "0123456789",
-        "1234567890",
-        "123456789",
-        "Serial",
-        "XXXXXXXXXX",
-        "null",
-        "-",
-    )
-)
-_REPEATED = re.compile(r"^(.)\1*$")  # "0000", "FFFF", "xxxx"
-_UUID_NOISE = re.compile(r"[-{}\s]")
-
-
-def is_placeholder(value: Any) -> bool:
-    """True for values that cannot tell one machine from another."""
-    if value is None:
-        return True
-    text = str(value).strip()
-    if not text or text.lower() in PLACEHOLDERS:
-        return True
-    compact = _UUID_NOISE.sub("", text)
-    if not compact or _REPEATED.match(compact):
-        return True
-    return compact.lower() in {"0123456789abcdef", "03000200040005000006000700080009"}
-
-
-def normalise(field_name: str, value: Any) -> str:
-    text = str(value).strip()
-    if field_name in ("system_uuid", "machine_id", "primary_mac", "mac", "lldp_chassis_id"):
-        return text.lower()
-    if field_name == "fqdn":
-        return text.lower().rstrip(".")
-    return text
-
-
-# fields that firmware fills with placeholders; other fields are only missing when empty
-HARDWARE_ID_FIELDS = frozenset(
-    {"system_uuid", "serial", "machine_id", "manufacturer", "primary_mac", "lldp_chassis_id"}
-)
-# parts of a key that may be legitimately empty (a package without a vendor)
-OPTIONAL_KEY_PARTS = {"software_key": frozenset({"vendor", "arch"})}
-
-
-def _missing(field_name: str, value: Any) -> bool:
-    if field_name in HARDWARE_ID_FIELDS:
-        return is_placeholder(value)
-    return value is None or str(value).strip() == ""
-
-
-def identity_values(cls: CIClass, attributes: dict[str, Any]) -> dict[str, str]:
-    """The value of every identification rule whose fields are all known and real."""
-    values: dict[str, str] = {}
-    for rule in cls.identity:
-        optional = OPTIONAL_KEY_PARTS.get(rule.name, frozenset())
-        parts = []
-        for fld in rule.fields:
-            raw = attributes.get(fld)
-            if _missing(fld, raw):
-                if fld not in optional:
-                    break
-                parts.append("")
-                continue
-            parts.append(normalise(fld, raw))
-        else:
-            values[rule.name] = "|".join(parts)
-    return values
 
 
 @dataclass
 class Identification:
+    """The answer: the CI (None: a new one), the rule that found it, every decision in
+    words, and the unique keys a new CI must go without (held by a rejected candidate)."""
+
     ci: CI | None
     rule: str | None
     explanation: list[str] = field(default_factory=list)
+    withheld: set[str] = field(default_factory=set)
 
 
-def _conflicts(cls: CIClass, candidate: CI, wanted: dict[str, str], upto: int) -> str | None:
-    for rule in cls.identity[: upto + 1]:
+def holds(candidate: CI, rule: str, value: str) -> bool:
+    """Whether the candidate holds ``value`` for ``rule``, now or within its grace period."""
+    if candidate.identity.get(rule) == value:
+        return True
+    return value in candidate.prior_identity.get(rule, ())
+
+
+def _conflict(cls: CIClass, candidate: CI, wanted: dict[str, str], by: int) -> str | None:
+    """Why ``candidate`` (found by rule number ``by``) is not the CI ``wanted`` describes."""
+    weak = not cls.identity[by].unique
+    for index, rule in enumerate(cls.identity):
+        if index == by or (index > by and not weak):
+            continue
         mine, theirs = wanted.get(rule.name), candidate.identity.get(rule.name)
-        if mine is not None and theirs is not None and mine != theirs:
-            return f"{rule.name} differs ({theirs!r} stored, {mine!r} reported)"
+        if mine is None or theirs is None or holds(candidate, rule.name, mine):
+            continue
+        kind = "a stronger key" if index < by else "another key"
+        return f"{kind} differs: {rule.name} is {theirs!r} there, {mine!r} here"
     return None
 
 
+def _rules(cls: CIClass) -> dict[str, IdentityRule]:
+    return {rule.name: rule for rule in cls.identity}
+
+
 async def identify(store: Store, cls_name: str, wanted: dict[str, str]) -> Identification:
-    """Find the CI these identity values describe, strongest rule first, with the reasons."""
+    """Find the CI these identity values describe (rule -> value), strongest rule first,
+    with the reasons; one store read for every rule."""
     cls = CLASSES[cls_name]
     explanation: list[str] = []
-    rules = {rule.name for rule in cls.identity}
+    rules = _rules(cls)
     candidates = await store.find_by_identities(
         cls_name, {rule: value for rule, value in wanted.items() if rule in rules}
     )
+    withheld: set[str] = set()
     for index, rule in enumerate(cls.identity):
         value = wanted.get(rule.name)
         if value is None:
@@ -142,15 +93,49 @@ async def identify(store: Store, cls_name: str, wanted: dict[str, str]) -> Ident
             continue
         accepted = []
         for candidate in found:
-            conflict = _conflicts(cls, candidate, wanted, index)
+            conflict = _conflict(cls, candidate, wanted, index)
             if conflict:
-                explanation.append(f"{rule.name}={value!r}: {candidate.id} rejected, {conflict}")
+                explanation.append(
+                    f"{rule.name}={value!r}: {candidate.id} ({candidate.name}) rejected, "
+                    f"a collision: {conflict}"
+                )
+                if rule.unique:
+                    withheld.add(rule.name)
             else:
                 accepted.append(candidate)
         if accepted:
             accepted.sort(key=lambda c: c.last_seen or "", reverse=True)
             chosen = accepted[0]
-            explanation.append(f"{rule.name}={value!r}: matched {chosen.id}")
+            how = "" if chosen.identity.get(rule.name) == value else " (its name before a rename)"
+            explanation.append(f"{rule.name}={value!r}: matched {chosen.id}{how}")
             return Identification(ci=chosen, rule=rule.name, explanation=explanation)
+    for name in sorted(withheld):
+        explanation.append(
+            f"{name}={wanted[name]!r} is held by a CI that is not this one: "
+            "the new CI goes without it"
+        )
     explanation.append("no rule matched: new CI")
-    return Identification(ci=None, rule=None, explanation=explanation)
+    return Identification(ci=None, rule=None, explanation=explanation, withheld=withheld)
+
+
+async def join_by_network(store: Store, mac: str | None, address: str | None) -> CI | None:
+    """Network evidence for a host a secondary source (SNMP) saw: the one live Host with an
+    interface that holds both ``mac`` and ``address``; None when there is none or several.
+
+    Reads: Interface by MAC and by address (open HAS_IP), then the interfaces' parents;
+    three batched lookups whatever the network's size."""
+    if not mac or not address:
+        return None
+    by_mac = {ci_id for _, ci_id in await store.attribute_pairs("Interface", "mac", [mac])}
+    by_ip = {ci_id for _, ci_id in await store.interface_ip_pairs([address])}
+    both = sorted(by_mac & by_ip)
+    if not both:
+        return None
+    interfaces = await store.get_cis(both)
+    parents = sorted({i.attributes.get("parent") for i in interfaces.values()} - {None})
+    hosts = [
+        ci
+        for ci in (await store.get_cis(parents)).values()
+        if ci.cls == "Host" and ci.status != "retired"
+    ]
+    return hosts[0] if len(hosts) == 1 else None

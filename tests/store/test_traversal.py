@@ -9,7 +9,7 @@ T0 = "2026-11-28T10:00:00.000Z"
 T1 = "2026-11-28T11:00:00.000Z"
 
 # svc -DEPENDS_ON-> app1, app2 -HOSTED_ON-> db (a diamond); app1 <-HOSTED_ON-> app2 (a cycle
-# within one level); db -HOSTED_ON-> svc (a cycle back to the start); db -INSTALLED-> s1..s5
+# within one level); db -OWNED_BY-> svc (a cycle back to the start); db -INSTALLED-> s1..s5
 # and one closed INSTALLED.
 CIS = {
     "svc": "Service",
@@ -30,7 +30,7 @@ RELS = [
     ("e04", "HOSTED_ON", "app2", "app1"),
     ("e05", "HOSTED_ON", "app1", "db"),
     ("e06", "HOSTED_ON", "app2", "db"),  # diamond: db reached twice at distance 2
-    ("e07", "HOSTED_ON", "db", "svc"),  # back to the start: a cycle
+    ("e07", "OWNED_BY", "db", "svc"),  # back to the start: a cycle
     ("e08", "INSTALLED", "db", "s1"),
     ("e09", "INSTALLED", "db", "s2"),
     ("e10", "INSTALLED", "db", "s3"),
@@ -155,7 +155,7 @@ async def test_every_limit_is_the_unlimited_walk_cut_to_it(store) -> None:
     for k in range(120):
         src, dst = rng.sample(ids, 2)
         rels.append(
-            Rel(id=f"r{k:03d}", type=rng.choice(["DEPENDS_ON", "RUNS_ON"]), src=src, dst=dst)
+            Rel(id=f"r{k:03d}", type=rng.choice(["DEPENDS_ON", "OWNED_BY"]), src=src, dst=dst)
         )
     unique = {(r.type, r.src, r.dst): r for r in rels}  # one open relationship per triple
     await store.apply(
@@ -163,7 +163,7 @@ async def test_every_limit_is_the_unlimited_walk_cut_to_it(store) -> None:
             report_id="random",
             source="manual",
             at=T0,
-            create_cis=[CI(id=i, cls="Host", name=i) for i in ids],
+            create_cis=[CI(id=i, cls="Service", name=i) for i in ids],
             create_rels=list(unique.values()),
         )
     )

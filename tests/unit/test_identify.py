@@ -45,7 +45,8 @@ def test_host_identity_uses_every_real_rule_and_normalises_case():
         },
     )
     assert values == {
-        "system_uuid": "4c4c4544-0042-3510-8057-b4c04f4a4d32",
+        # the smaller of the two SMBIOS byte orders (see graph.identity)
+        "system_uuid": "44454c4c-4200-1035-8057-b4c04f4a4d32",
         "serial_key": "Dell Inc.|7XK2M33",
         "machine_id": "abc",
         "fqdn_mac": "web1.example.net|52:54:00:aa:bb:cc",

@@ -1,0 +1,166 @@
+"""Identity keys: the one function that turns a CI's attributes into the values of its
+identification rules (``graph.schema``), and the normalisation each field needs.
+
+Every writer (reconciliation, the catalogue, topology, benchmarks) builds keys here; no
+other module joins key strings by hand. A rule's value is its fields, normalised, joined
+with ``|``; a rule with a missing or placeholder field has no value.
+
+Normalisation, field by field:
+
+* ``system_uuid``: SMBIOS 2.6+ firmware stores the first three UUID fields little-endian,
+  older firmware (and many hypervisors, as the guest sees them) big-endian, so one machine
+  can be reported as ``12345678-9abc-def0-…`` or ``78563412-bc9a-f0de-…``. The key is the
+  smaller (as text) of the two byte orders: both spellings give the same key, and a
+  placeholder is recognised in either order (DMTF SMBIOS 3.x, 7.2.1 "System UUID").
+* ``hostname``: lower case, short name (``Web1.corp.example`` and ``web1`` are one name:
+  SNMP's sysName is often the short name, the agent's hostname sometimes the FQDN).
+* ``fqdn``: lower case, no trailing dot.
+* MACs, machine-id, LLDP chassis ID: lower case.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from graph.schema import CIClass
+
+PLACEHOLDERS = frozenset(
+    s.lower()
+    for s in (
+        "To be filled by O.E.M.",
+        "Default string",
+        "System Serial Number",
+        "System Product Name",
+        "Chassis Serial Number",
+        "Base Board Serial Number",
+        "Not Specified",
+        "Not Applicable",
+        "Not Available",
+        "None",
+        "N/A",
+        "NA",
+        "Unknown",
+        "Undefined",
+        "Invalid",
+        "OEM",
+        "O.E.M.",
+        "0",
+        "00000000",
+        "0123456789",
+        "1234567890",
+        "123456789",
+        "Serial",
+        "XXXXXXXXXX",
+        "null",
+        "-",
+    )
+)
+_REPEATED = re.compile(r"^(.)\1*$")  # "0000", "FFFF", "xxxx"
+_UUID_NOISE = re.compile(r"[-{}\s]")
+_HEX32 = re.compile(r"^[0-9a-f]{32}$")
+# UUIDs firmware vendors ship unchanged on every board (both byte orders are checked)
+_PLACEHOLDER_UUIDS = frozenset(
+    {
+        "0123456789abcdef0123456789abcdef",
+        "03000200040005000006000700080009",  # AMI's sample UUID, as old firmware stores it
+        "12345678123456781234567812345678",
+    }
+)
+
+
+def _swap_uuid(hex32: str) -> str:
+    """The other SMBIOS byte order: the first three fields (4, 2 and 2 bytes) reversed."""
+    a, b, c, rest = hex32[:8], hex32[8:12], hex32[12:16], hex32[16:]
+    rev = lambda s: "".join(reversed([s[i : i + 2] for i in range(0, len(s), 2)]))  # noqa: E731
+    return rev(a) + rev(b) + rev(c) + rest
+
+
+def _uuid_forms(text: str) -> tuple[str, str] | None:
+    compact = _UUID_NOISE.sub("", text).lower()
+    if not _HEX32.match(compact):
+        return None
+    return compact, _swap_uuid(compact)
+
+
+def is_placeholder(value: Any) -> bool:
+    """True for values that cannot tell one machine from another (vendor placeholders,
+    repeated characters, the well-known sample UUIDs in either SMBIOS byte order)."""
+    if value is None:
+        return True
+    text = str(value).strip()
+    if not text or text.lower() in PLACEHOLDERS:
+        return True
+    compact = _UUID_NOISE.sub("", text)
+    if not compact or _REPEATED.match(compact):
+        return True
+    forms = _uuid_forms(text)
+    if forms is not None:
+        return any(f in _PLACEHOLDER_UUIDS for f in forms)
+    return compact.lower() in {"0123456789abcdef"}
+
+
+def canonical_uuid(value: str) -> str:
+    """One spelling for both SMBIOS byte orders of a UUID (8-4-4-4-12, lower case); text
+    that is not a UUID is returned lower-cased."""
+    forms = _uuid_forms(value)
+    if forms is None:
+        return value.strip().lower()
+    h = min(forms)
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def short_hostname(value: str) -> str:
+    """``Web1.Corp.Example.`` -> ``web1``; an address-looking name is kept whole."""
+    text = value.strip().lower().rstrip(".")
+    if re.match(r"^\d+\.\d+\.\d+\.\d+$", text) or ":" in text:
+        return text
+    return text.split(".", 1)[0]
+
+
+def normalise(field_name: str, value: Any) -> str:
+    """A field's value as identity compares it (see the module docstring)."""
+    text = str(value).strip()
+    if field_name == "system_uuid":
+        return canonical_uuid(text)
+    if field_name in ("machine_id", "primary_mac", "mac", "lldp_chassis_id"):
+        return text.lower()
+    if field_name == "hostname":
+        return short_hostname(text)
+    if field_name == "fqdn":
+        return text.lower().rstrip(".")
+    return text
+
+
+# fields that firmware fills with placeholders; other fields are only missing when empty
+HARDWARE_ID_FIELDS = frozenset(
+    {"system_uuid", "serial", "machine_id", "manufacturer", "primary_mac", "lldp_chassis_id"}
+)
+# parts of a key that may be legitimately empty (a package without an architecture)
+OPTIONAL_KEY_PARTS = {"software_key": frozenset({"vendor", "arch"})}
+
+
+def _missing(field_name: str, value: Any) -> bool:
+    if field_name in HARDWARE_ID_FIELDS:
+        return is_placeholder(value)
+    return value is None or str(value).strip() == ""
+
+
+def identity_values(cls: CIClass, attributes: dict[str, Any]) -> dict[str, str]:
+    """The value of every identification rule of ``cls`` whose fields are all known and
+    real: rule name -> normalised fields joined with ``|``."""
+    values: dict[str, str] = {}
+    for rule in cls.identity:
+        optional = OPTIONAL_KEY_PARTS.get(rule.name, frozenset())
+        parts = []
+        for fld in rule.fields:
+            raw = attributes.get(fld)
+            if _missing(fld, raw):
+                if fld not in optional:
+                    break
+                parts.append("")
+                continue
+            parts.append(normalise(fld, raw))
+        else:
+            values[rule.name] = "|".join(parts)
+    return values
