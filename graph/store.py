@@ -26,6 +26,8 @@ writes only a handful of rows.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -363,7 +365,15 @@ class Store(Protocol):
 
     # ------------------------------------------------------------ writes
     async def apply(self, changes: ChangeSet) -> None:
-        """Write a change set atomically (one transaction); raise StoreUnavailable on outage."""
+        """Write a change set atomically (one transaction); raise StoreUnavailable on outage,
+        StoreConflict when a concurrent writer took a unique identity value meanwhile, and
+        graph.schema.SchemaError for a write the schema does not allow."""
+
+    def transaction(self, lock_keys: Iterable[str] = ()) -> AbstractAsyncContextManager[Store]:
+        """A view of the store whose reads and ``apply`` calls form one write transaction,
+        committed when the ``async with`` block ends. ``lock_keys`` (identity values) are
+        locked first, so concurrent identifications of one CI serialise in the store; a
+        conflict raises StoreConflict and the caller runs the whole block again."""
 
     async def report_seen(self, report_id: str) -> bool:
         """Whether a report with this id was already applied."""

@@ -13,19 +13,23 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import fastjsonschema
 
 from collectors.model import AGENT_REPORT_SCHEMA, REPORT_SCHEMA, SUPPORTED_SCHEMA_VERSIONS
-from graph.store import Store, StoreUnavailable
+from graph.identity import identity_values
+from graph.schema import CLASSES
+from graph.store import Store, StoreConflict, StoreUnavailable
 from server.catalogue.connections import connection_hook
 from server.reconcile import ReconcileResult, reconcile
 from server.reconcile import host as host_transform
 from server.reconcile.desired import Desired
+from server.reconcile.engine import DEFAULT_RENAME_GRACE
 
 log = logging.getLogger("cmdb.ingest")
 
@@ -118,16 +122,42 @@ def _load_optional_sources() -> None:
 _load_optional_sources()
 
 
-class Ingestor:
-    """One writer at a time, with a circuit breaker: after the store failed, reports are
-    refused at once (503) for ``cooldown`` seconds instead of each waiting out the
-    store's timeouts, so agents spool quickly and the server is not clogged."""
+def lock_keys(desired: Desired) -> list[str]:
+    """The identity values a report's root CI is identified by (``class|rule|value``): the
+    store locks them for the whole transaction, so two reports of one new host, on one
+    server or two, are identified one after the other and make one CI."""
+    root = desired.root
+    values = identity_values(CLASSES[root.cls], root.attributes)
+    keys = [f"{root.cls}|{rule}|{value}" for rule, value in values.items()]
+    mac = root.attributes.get("primary_mac")
+    if mac:  # network evidence joins hosts by MAC: reports that may meet there meet here
+        keys.append(f"mac|{mac}")
+    return keys
 
-    def __init__(self, store: Store, cooldown: float = 2.0) -> None:
+
+class Ingestor:
+    """Reconciles each report in one store transaction: identification reads, the decision
+    and the write commit together (``Store.transaction``), so correctness comes from the
+    store, not from this process; reports of different hosts run concurrently. A conflict
+    with a concurrent writer runs the report again (``retries`` times, with jitter).
+
+    A circuit breaker: after the store failed, reports are refused at once (503) for
+    ``cooldown`` seconds instead of each waiting out the store's timeouts, so agents spool
+    quickly and the server is not clogged."""
+
+    def __init__(
+        self,
+        store: Store,
+        cooldown: float = 2.0,
+        retries: int = 8,
+        grace: timedelta = DEFAULT_RENAME_GRACE,
+    ) -> None:
         self.store = store
-        self.lock = asyncio.Lock()
         self.applied = 0
+        self.conflicts = 0
         self.cooldown = cooldown
+        self.retries = retries
+        self.grace = grace
         self._down_until = 0.0
 
     def _check_breaker(self) -> None:
@@ -146,27 +176,48 @@ class Ingestor:
             )
         at = normalise_time(report["collected_at"])
         self._check_breaker()
-        async with self.lock:
-            self._check_breaker()
+        for attempt in range(self.retries + 1):
             try:
-                return await self._ingest_locked(report, transform, at, actor)
+                return await self._ingest_once(report, transform, at, actor)
+            except StoreConflict as exc:
+                self.conflicts += 1
+                if attempt == self.retries:
+                    log.warning("report %s: %s; giving up for now", report["report_id"], exc)
+                    raise
+                # another writer holds the same identity: wait for it, with jitter
+                await asyncio.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
             except StoreUnavailable:
                 self._down_until = time.monotonic() + self.cooldown
                 raise
+        raise AssertionError("unreachable")
 
-    async def _ingest_locked(
+    async def _ingest_once(
         self, report: dict[str, Any], transform, at: str, actor: str | None
     ) -> dict[str, Any]:
-        if await self.store.report_seen(report["report_id"]):
+        desired = transform(report)
+        async with self.store.transaction(lock_keys(desired)) as tx:
+            return await self._ingest_in(tx, report, desired, at, actor)
+
+    async def _ingest_in(
+        self, store: Store, report: dict[str, Any], desired: Desired, at: str, actor: str | None
+    ) -> dict[str, Any]:
+        if await store.report_seen(report["report_id"]):
             return {"status": "duplicate", "report_id": report["report_id"]}
         stats: dict[str, int] = {}
         hook = EXTENSIONS.get(report["source"], _no_extension)(report, stats=stats)
         result: ReconcileResult = await reconcile(
-            self.store, transform(report), report["report_id"], at, actor=actor, extend=hook
+            store,
+            desired,
+            report["report_id"],
+            at,
+            actor=actor,
+            extend=hook,
+            grace=self.grace,
         )
         if result.status != "superseded":
+            # in the same transaction: a device's facts and its links commit together
             for step in POST_STEPS.get(report["source"], ()):
-                await step(self.store, report, result, at)
+                await step(store, report, result, at)
         self.applied += 1
         log.info(
             "report %s from %s: %s %s",

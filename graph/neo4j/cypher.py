@@ -115,8 +115,38 @@ def ddl_statements() -> list[str]:
         "CREATE CONSTRAINT source_state_scope IF NOT EXISTS "
         "FOR (s:SourceState) REQUIRE s.scope IS UNIQUE",
         "CREATE CONSTRAINT report_id IF NOT EXISTS FOR (r:Report) REQUIRE r.report_id IS UNIQUE",
+        # identification inside the write transaction: one lock node per identity value
+        "CREATE CONSTRAINT identity_lock_key IF NOT EXISTS "
+        "FOR (l:IdentityLock) REQUIRE l.key IS UNIQUE",
+        # identity values given up by a rename, matching until their grace period ends
+        "CREATE INDEX prior_identity_value IF NOT EXISTS "
+        "FOR (p:PriorIdentity) ON (p.class, p.rule, p.value)",
+        "CREATE INDEX prior_identity_ci IF NOT EXISTS FOR (p:PriorIdentity) ON (p.ci_id)",
     ]
     return out
+
+
+def identity_index_names() -> set[str]:
+    """Names of the identity rules the schema declares weak (an index, not a constraint):
+    a constraint of that name is left from an earlier schema and must go."""
+    return {
+        f"{_snake(cls.label)}_{key_prop(rule.name)}"
+        for cls in CI_CLASSES
+        for rule in cls.identity
+        if not rule.unique
+    }
+
+
+# taken first in a reconciling transaction, in sorted order (no deadlock between two
+# reports): a second transaction for the same identity waits here until the first commits,
+# then identifies again and finds what the first created
+LOCK_IDENTITIES = "UNWIND $keys AS k MERGE (l:IdentityLock {key: k}) SET l.at = $at"
+
+UPSERT_PRIOR_IDENTITY = (
+    "UNWIND $rows AS row "
+    "MERGE (p:PriorIdentity {class: row.cls, rule: row.rule, value: row.value, ci_id: row.id}) "
+    "SET p.until = row.until"
+)
 
 
 # indexes earlier versions created that no read uses any more (each costs every write)
@@ -207,14 +237,11 @@ def create_cis(label: str) -> str:
 
 
 def set_unique_key(label: str, rule: str) -> str:
-    """Give a CI a unique identity value unless another CI of its class holds it
-    (the SQLite backend's INSERT OR IGNORE: the first holder keeps the value)."""
+    """Give a CI a unique identity value. Another CI holding it breaks the constraint and
+    fails the transaction (a concurrent writer: the report is identified again)."""
     prop = ident(key_prop(rule))
     return (
-        "UNWIND $rows AS row "
-        f"MATCH (n:{ident(CI_LABEL)} {{id: row.id}}) "
-        f"WHERE NOT EXISTS {{ MATCH (o:{ident(label)} {{{prop}: row.value}}) WHERE o <> n }} "
-        f"SET n.{prop} = row.value"
+        f"UNWIND $rows AS row MATCH (n:{ident(CI_LABEL)} {{id: row.id}}) SET n.{prop} = row.value"
     )
 
 
@@ -407,9 +434,21 @@ def find_by_identities(label: str, rules: tuple[str, ...]) -> str:
         f"RETURN '{rule}' AS rule, n"
         for rule in rules
     ]
+    # values given up by a rename still in their grace period count as the CI's own
+    arms += [
+        # label and rule are checked identifiers (ident above): safe as literals
+        f"MATCH (p:PriorIdentity {{class: '{label}', rule: '{rule}', "
+        f"value: $wanted.{ident(rule)}}}) WHERE p.until >= $now "
+        f"MATCH (n:{ident(label)} {{id: p.ci_id}}) RETURN '{rule}' AS rule, n"
+        for rule in rules
+    ]
+    prior = (
+        "COLLECT { MATCH (q:PriorIdentity {ci_id: n.id}) WHERE q.until >= $now "
+        "RETURN [q.rule, q.value] }"
+    )
     return (
-        "CALL () { " + " UNION ALL ".join(arms) + f" }} {_SS} "
-        f"RETURN collect([rule, {CI_MAP}]) AS found"
+        "CALL () { " + " UNION ".join(arms) + f" }} {_SS} "
+        f"RETURN collect([rule, {CI_MAP}, {prior}]) AS found"
     )
 
 

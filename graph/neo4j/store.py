@@ -11,17 +11,22 @@ history newest first.
 
 from __future__ import annotations
 
+import asyncio
+import copy
 import functools
 import json
 import time
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import neo4j
 from neo4j import AsyncGraphDatabase, AsyncManagedTransaction
 from neo4j import exceptions as nx
 
+from graph.changes import validate_changes
 from graph.neo4j import cypher, lookups
 from graph.neo4j import impact as impact_reads
 from graph.store import (
@@ -32,6 +37,7 @@ from graph.store import (
     RelView,
     ScopeState,
     SourceState,
+    StoreConflict,
     StoreError,
     StoreUnavailable,
     Traversal,
@@ -55,6 +61,10 @@ async def records(result: neo4j.AsyncResult) -> list[neo4j.Record]:
     ``Result.data()``: it walks every value again in Python to turn graph types into dicts,
     which cost more than the query itself on answers of hundreds of CIs."""
     return [record async for record in result]
+
+
+async def _consume(result: Awaitable[neo4j.AsyncResult]) -> None:
+    await (await result).consume()
 
 
 def _later(a: str | None, b: str | None) -> str | None:
@@ -199,6 +209,9 @@ class Neo4jStore:
             **driver_config,
         }
         self._driver: neo4j.AsyncDriver | None = None
+        # the explicit transaction of a view that transaction() yields; None: each read and
+        # write is a managed transaction of its own
+        self._tx: neo4j.AsyncTransaction | None = None
 
     # ------------------------------------------------------------ plumbing
     @property
@@ -215,6 +228,12 @@ class Neo4jStore:
             return StoreError(
                 f"{self._where()} refused the credentials of user {self.user!r}: {exc.message}"
             )
+        if isinstance(exc, nx.TransientError) or (
+            isinstance(exc, nx.Neo4jError)
+            and exc.code == "Neo.ClientError.Schema.ConstraintValidationFailed"
+        ):
+            # a deadlock, or a unique identity value another writer took meanwhile
+            return StoreConflict(f"{self._where()}: a concurrent write conflicted: {exc.message}")
         if isinstance(exc, _UNAVAILABLE):
             text = getattr(exc, "message", None) or str(exc) or type(exc).__name__
             return StoreUnavailable(f"{self._where()} is unavailable: {text}")
@@ -233,6 +252,10 @@ class Neo4jStore:
             raise self._map_error(exc) from exc
 
     async def _read(self, fn: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
+        if self._tx is not None:
+            async with self._tx_turn:  # one query at a time on a transaction's connection
+                return await self._guard(fn(self._tx))  # type: ignore[arg-type]
+
         async def run() -> T:
             async with self.driver.session(database=self.database) as session:
                 return await session.execute_read(fn)
@@ -240,6 +263,10 @@ class Neo4jStore:
         return await self._guard(run())
 
     async def _write(self, fn: Callable[[AsyncManagedTransaction], Awaitable[T]]) -> T:
+        if self._tx is not None:
+            async with self._tx_turn:  # one query at a time on a transaction's connection
+                return await self._guard(fn(self._tx))  # type: ignore[arg-type]
+
         async def run() -> T:
             async with self.driver.session(database=self.database) as session:
                 return await session.execute_write(fn)
@@ -251,6 +278,37 @@ class Neo4jStore:
             return await records(await tx.run(query, params))
 
         return await self._read(work)
+
+    @asynccontextmanager
+    async def transaction(self, lock_keys: Iterable[str] = ()) -> AsyncIterator[Neo4jStore]:
+        """A view of this store whose reads and writes run in one explicit write transaction,
+        committed when the block ends (rolled back on an exception).
+
+        ``lock_keys`` (identity values, ``class|rule|value``) are locked first, in sorted
+        order, through one ``IdentityLock`` node each (MERGE on a unique key): a second
+        transaction for the same identity waits until the first commits and then reads its
+        result. A conflict raises ``StoreConflict``: run the whole block again."""
+        keys = sorted(set(lock_keys))
+        session = self.driver.session(database=self.database)
+        try:
+            tx = await self._guard(session.begin_transaction())
+            view = copy.copy(self)
+            view._tx = tx
+            view._tx_turn = asyncio.Lock()
+            try:
+                if keys:
+                    at = datetime.now(UTC).isoformat(timespec="milliseconds")
+                    await self._guard(_consume(tx.run(cypher.LOCK_IDENTITIES, keys=keys, at=at)))
+                yield view
+            except BaseException:
+                try:
+                    await tx.rollback()
+                except (nx.Neo4jError, nx.DriverError, ConnectionError, OSError):
+                    pass  # the transaction is gone with its connection: nothing to undo
+                raise
+            await self._guard(tx.commit())
+        finally:
+            await session.close()
 
     # ------------------------------------------------------------ lifecycle
     async def open(self) -> None:
@@ -279,9 +337,22 @@ class Neo4jStore:
         for show in ("SHOW CONSTRAINTS YIELD name", "SHOW INDEXES YIELD name"):
             records, _, _ = await self._guard(self.driver.execute_query(show, database_=db))
             have.update(r["name"] for r in records)
+        records, _, _ = await self._guard(
+            self.driver.execute_query("SHOW CONSTRAINTS YIELD name", database_=db)
+        )
+        for name in {r["name"] for r in records} & cypher.identity_index_names():
+            # a rule an earlier schema declared unique (a Host serial): an index now
+            drop = f"DROP CONSTRAINT {cypher.ident(name)} IF EXISTS"
+            await self._guard(self.driver.execute_query(drop, database_=db))
+            have.discard(name)
         for statement in cypher.ddl_statements():
             if cypher.ddl_name(statement) not in have:
-                await self._guard(self.driver.execute_query(statement, database_=db))
+                try:
+                    await self.driver.execute_query(statement, database_=db)
+                except nx.ClientError as exc:
+                    # another server starting at the same moment created it first
+                    if "AlreadyExists" not in (exc.code or ""):
+                        raise self._map_error(exc) from exc
         for name in cypher.RETIRED_INDEXES:
             if name in have:
                 drop = f"DROP INDEX {cypher.ident(name)} IF EXISTS"
@@ -297,6 +368,7 @@ class Neo4jStore:
 
     # ------------------------------------------------------------ writes
     async def apply(self, changes: ChangeSet) -> None:
+        validate_changes(changes)
         plan = _WritePlan(changes)
         await self._write(plan.run)
 
@@ -333,9 +405,13 @@ class Neo4jStore:
         except cypher.CypherNameError:
             return {}
         found: dict[str, list[CI]] = {}
-        for rows in await self._query(query, wanted=wanted):
-            for rule, ci in rows["found"]:
-                found.setdefault(rule, []).append(_ci_from(ci))
+        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        for rows in await self._query(query, wanted=wanted, now=now):
+            for rule, m, prior in rows["found"]:
+                ci = _ci_from(m)
+                for prior_rule, value in prior:
+                    ci.prior_identity.setdefault(prior_rule, []).append(value)
+                found.setdefault(rule, []).append(ci)
         return found
 
     async def load_scope(self, scope: str, rel_types: tuple[str, ...] | None = None) -> ScopeState:
@@ -752,6 +828,12 @@ class _WritePlan:
                 at=s.last_report_at,
                 report_id=s.report_id,
             )
+        if cs.prior_identity:
+            rows = [
+                {"cls": p.cls, "rule": p.rule, "value": p.value, "id": p.ci_id, "until": p.until}
+                for p in cs.prior_identity
+            ]
+            batch.add(cypher.UPSERT_PRIOR_IDENTITY, rows=rows)
         if cs.record_report:
             batch.add(cypher.RECORD_REPORT, report_id=cs.report_id, source=cs.source, at=cs.at)
         counts = await self._send(tx, batch)

@@ -118,17 +118,6 @@ async def test_round_trip_and_readable_graph(neo4j_store: Neo4jStore) -> None:
     assert [c.id for c in found["u-2"]] == ["h2"] and "nope" not in found
 
 
-async def test_unique_identity_first_holder_wins(neo4j_store: Neo4jStore) -> None:
-    await _seed(neo4j_store)
-    await neo4j_store.apply(
-        ChangeSet(report_id="rep-1", source="agent", at=T1, create_cis=[_host("h3", "u-1")])
-    )
-    h3 = await neo4j_store.get_ci("h3")
-    assert h3 is not None and "system_uuid" not in h3.identity
-    found = await neo4j_store.find_by_identity("Host", "system_uuid", ["u-1"])
-    assert [c.id for c in found["u-1"]] == ["h1"]
-
-
 async def test_update_touch_close_and_derived_last_seen(neo4j_store: Neo4jStore) -> None:
     await _seed(neo4j_store)
     from graph.store import CIUpdate
