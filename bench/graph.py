@@ -52,12 +52,12 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from graph.identity import identity_values  # noqa: E402
 from graph.schema import CLASSES, IMPACT_INBOUND  # noqa: E402
 from graph.sqlite.ddl import all_statements  # noqa: E402
 from graph.store import CI, ChangeSet, Rel  # noqa: E402
 from server.ingest import Ingestor  # noqa: E402
 from server.reconcile import host as host_transform  # noqa: E402
-from server.reconcile.identify import identity_values  # noqa: E402
 from tests.reports import agent_report, nic  # noqa: E402
 
 NS = uuid.UUID("6f1c2a3e-0d4b-4c5e-9f8a-7b6c5d4e3f21")

@@ -34,10 +34,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from graph.identity import identity_values  # noqa: E402
 from graph.schema import CLASSES  # noqa: E402
 from graph.store import CI, ChangeSet, Rel  # noqa: E402
 from server.catalogue import impact as impact_mod  # noqa: E402
-from server.reconcile.identify import identity_values  # noqa: E402
 
 AT = "2026-11-28T00:00:00.000Z"
 
@@ -74,7 +74,10 @@ def build(hosts: int, redundant: bool, seed: int = 7) -> tuple[Graph, str]:
     both cores (``redundant``, the usual design) or to one core only."""
     rng = random.Random(seed)
     g = Graph()
-    packages = [g.ci("Software", name=f"pkg{i}", version="1.0", arch="amd64") for i in range(3000)]
+    packages = [
+        g.ci("Software", ecosystem="deb", name=f"pkg{i}", version="1.0", arch="amd64")
+        for i in range(3000)
+    ]
     host_ids: list[str] = []
     db_endpoints: list[str] = []
     cores = [

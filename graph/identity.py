@@ -137,7 +137,7 @@ HARDWARE_ID_FIELDS = frozenset(
     {"system_uuid", "serial", "machine_id", "manufacturer", "primary_mac", "lldp_chassis_id"}
 )
 # parts of a key that may be legitimately empty (a package without an architecture)
-OPTIONAL_KEY_PARTS = {"software_key": frozenset({"vendor", "arch"})}
+OPTIONAL_KEY_PARTS = {"software_key": frozenset({"arch"})}
 
 
 def _missing(field_name: str, value: Any) -> bool:
@@ -164,3 +164,15 @@ def identity_values(cls: CIClass, attributes: dict[str, Any]) -> dict[str, str]:
         else:
             values[rule.name] = "|".join(parts)
     return values
+
+
+def key_of(cls_name: str, rule: str, **fields: Any) -> str | None:
+    """One rule's value from its fields (``key_of("Endpoint", "host_port", host=…,
+    protocol="tcp", port=5432)``), built and normalised as ``identity_values`` builds it;
+    None when a field is missing or a placeholder. Lookups use this instead of joining
+    key strings by hand, so a lookup and the stored key can never disagree."""
+    from graph.schema import CLASSES
+
+    cls = CLASSES[cls_name]
+    cls.rule(rule)  # KeyError with a sentence for an unknown rule
+    return identity_values(cls, fields).get(rule)

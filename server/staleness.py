@@ -1,7 +1,14 @@
 """Mark discovered CIs stale when no source has seen them for a while, retired later.
 
 Nothing is deleted: a stale or retired CI that a source reports again comes back
-to life (reconciliation sets it live and records it).
+to life (reconciliation sets it live and records it, and its report opens its
+relationships again).
+
+A retired CI no longer holds its interfaces and addresses: retirement end-dates its
+open HAS_INTERFACE and HAS_IP relationships (and the HAS_IP of a retired host's
+interfaces) in the same transaction, closed by the sweep (``closed_source`` =
+``staleness``, ``closed_by`` = the sweep's id), so a reused address belongs to its new
+holder only (``server.reconcile.holders``).
 """
 
 from __future__ import annotations
@@ -14,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from collectors.model import utc_now_iso
-from graph.staleness import unseen_since
+from graph.staleness import holding_rels, unseen_since
 from graph.store import ChangeSet, HistoryEntry, Store, StoreError, StoreUnavailable
 from server.api.keys import SETTINGS_KEY, STORE_KEY
 
@@ -44,8 +51,21 @@ async def sweep(
             for ci in cis:
                 changes.set_status.append((ci.id, new_status))
                 changes.history.append(
-                    HistoryEntry(ci.id, "ci", "status", ci.status, new_status, at, "staleness")
+                    HistoryEntry(
+                        ci.id,
+                        "ci",
+                        "status",
+                        ci.status,
+                        new_status,
+                        at,
+                        "staleness",
+                        report_id=changes.report_id,
+                    )
                 )
+            if new_status == "retired":
+                closing = await holding_rels(store, cis)
+                changes.close_rels.extend(closing)
+                changes.close_rel_types.update(closing)
             await store.apply(changes)
             counts[new_status] += len(cis)
     return counts

@@ -88,3 +88,13 @@ def api_get(url: str, token: str, path: str):
     request = urllib.request.Request(url + path, headers={"Authorization": f"Bearer {token}"})
     with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())
+
+
+def neo4j_env(uri: str, password: str, user: str = "neo4j") -> dict[str, str]:
+    """Environment that points a ``cmdb server`` process at a Neo4j store."""
+    return {
+        "CMDB_STORE": "neo4j",
+        "CMDB_NEO4J_URI": uri,
+        "CMDB_NEO4J_USER": user,
+        "CMDB_NEO4J_PASSWORD": password,
+    }

@@ -4,9 +4,24 @@ Model: ``Host A -CONNECTS_TO-> Endpoint B`` where B is the listening socket
 (host|protocol|port) that A's client connected to. Client-side ephemeral ports
 never become CIs; a connection whose local port A itself listens on is the
 server half of an inbound connection and is skipped (the client's report
-covers it). Loopback connections stay on their host (A -> A's own endpoint).
-A remote address that no known host has (through HAS_INTERFACE/HAS_IP) is not
-a CI; it only counts as unresolved.
+covers it).
+
+Which host a remote address names (``server.reconcile.addresses`` and ``.holders``):
+
+* loopback and unspecified (a connect() to ``0.0.0.0`` or ``::`` reaches the local
+  host): A's own endpoint.
+* an address A holds itself (in this report's interfaces, or through A's open
+  HAS_INTERFACE/HAS_IP in the store): A's own endpoint, whoever else holds it. The
+  kernel delivers a connection to a local address locally, so it never reaches another
+  host: docker0's ``172.17.0.1`` on every Docker host, the VRRP address on the master.
+* an address of a kind that is never unique (link-local, multicast, broadcast), or one
+  that several live CIs hold at once (docker0 seen from a host without Docker, a VRRP
+  address both nodes report, a NAT'd lab range): nothing; counted as ``ambiguous``.
+* an address exactly one current CI holds: that CI's endpoint on the port, if it listens
+  there; otherwise, or when nobody holds the address, nothing (``unresolved``).
+
+The hook's ``stats`` (the report answer's ``connections``) are ``linked`` (distinct
+endpoints A is linked to by this report), ``unresolved`` and ``ambiguous`` (connections).
 
 Aggregation: one open relationship per (A, endpoint), attributes
 ``observations`` (reports that saw it) and ``process``; first_seen/last_seen
@@ -25,74 +40,65 @@ have, and the next report brings the facts again anyway).
 
 from __future__ import annotations
 
-import ipaddress
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
+from graph.identity import key_of
 from graph.store import Rel, ScopeState, Store
 from server.catalogue.common import to_datetime
+from server.reconcile.addresses import address_ref, not_unique_reason, parse_address
+from server.reconcile.holders import address_holders, current_holders
 from server.reconcile.host import endpoint_protocol
 
 WINDOW = timedelta(days=7)
 CLIENT_STATES = (None, "ESTABLISHED", "established", "SYN_SENT")
+# address kinds that stay on the reporting host (connect() to 0.0.0.0 reaches it too)
+_LOCAL_KINDS = ("loopback", "unspecified")
 
 
 def scope_of(host_id: str) -> str:
     return f"connections:{host_id}"
 
 
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        ip = ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    return ip
+class Observed(NamedTuple):
+    """A report's outbound connections: (remote address, port) -> process for addresses
+    that may name a host, local port -> process for connections that stay on the host,
+    and how many went to addresses of a kind that never names one host."""
+
+    remote: dict[tuple[str, int], str | None]
+    local: dict[int, str | None]
+    not_unique: int
 
 
 def observations(
     connections: list[dict[str, Any]], listening: list[dict[str, Any]] | None
-) -> tuple[dict[tuple[str, int], str | None], dict[int, str | None]]:
-    """(remote address, port) -> process for outbound connections, and loopback port ->
-    process; the server halves of inbound connections are left out (pure)."""
+) -> Observed:
+    """The outbound connections of a report, classified by remote address kind; the server
+    halves of inbound connections are left out (pure)."""
     listens = {(endpoint_protocol(s["protocol"]), s["port"]) for s in listening or []}
     remote: dict[tuple[str, int], str | None] = {}
-    loopback: dict[int, str | None] = {}
+    local: dict[int, str | None] = {}
+    not_unique: set[tuple[str, int]] = set()
     for conn in connections:
         protocol = endpoint_protocol(conn["protocol"])
         if protocol != "tcp" or conn.get("status") not in CLIENT_STATES:
             continue
         if (protocol, conn["local_port"]) in listens:
             continue  # we are the server of this one
-        ip = _address(conn["remote_address"])
-        if ip is None or ip.is_unspecified:
+        ip = parse_address(conn["remote_address"])
+        if ip is None:
             continue
         port = conn["remote_port"]
-        if ip.is_loopback:
-            loopback[port] = loopback.get(port) or conn.get("process")
+        kind = not_unique_reason(ip)
+        if kind in _LOCAL_KINDS:
+            local[port] = local.get(port) or conn.get("process")
+        elif kind is not None:
+            not_unique.add((str(ip), port))
         else:
             key = (str(ip), port)
             remote[key] = remote.get(key) or conn.get("process")
-    return remote, loopback
-
-
-async def _hosts_with_address(store: Store, addresses: list[str]) -> dict[str, set[str]]:
-    """Global address -> ids of the hosts that have it (IPAddress <-HAS_IP- <-HAS_INTERFACE-)."""
-    keys = [f"{a}|global" for a in addresses]
-    found = await store.find_by_identity("IPAddress", "address_scope", keys)
-    out: dict[str, set[str]] = {}
-    for key, ips in found.items():
-        address = key.rsplit("|", 1)[0]
-        for ip in ips:
-            for v in await store.relationships(ip.id):
-                if v.rel.type != "HAS_IP" or v.direction != "in":
-                    continue
-                for w in await store.relationships(v.other.id):
-                    if (w.rel.type, w.direction, w.other.cls) == ("HAS_INTERFACE", "in", "Host"):
-                        out.setdefault(address, set()).add(w.other.id)
-    return out
+    return Observed(remote, local, len(not_unique))
 
 
 def connection_hook(
@@ -103,28 +109,48 @@ def connection_hook(
     sections = report.get("sections") or {}
     if sections.get("connections") is None:
         return None
-    remote, loopback = observations(sections["connections"], sections.get("listening"))
+    observed = observations(sections["connections"], sections.get("listening"))
+    reports_interfaces = sections.get("interfaces") is not None
 
     async def hook(store: Store, writer: Any, host_id: str, ids: dict[str, str]) -> None:
         cs = writer.cs
         targets: dict[str, str | None] = {}
-        for port, process in loopback.items():
+        unresolved, ambiguous = 0, observed.not_unique
+
+        def own(port: int, process: str | None) -> None:
+            nonlocal unresolved
             endpoint = ids.get(f"ep:tcp/{port}")
             if endpoint:
                 targets[endpoint] = process
-        unresolved = 0
-        hosts = await _hosts_with_address(store, sorted({a for a, _ in remote}))
+            else:
+                unresolved += 1  # to ourselves, on a port we do not listen on
+
+        for port, process in observed.local.items():
+            own(port, process)
+        holders = await address_holders(store, sorted({a for a, _ in observed.remote}))
         wanted_keys: dict[str, str | None] = {}
-        for (address, port), process in remote.items():
-            owners = hosts.get(address)
-            if not owners:
-                unresolved += 1
+        for (address, port), process in observed.remote.items():
+            held = dict(holders.get(address, {}))
+            # our own addresses: this report's interfaces when it has them (the store may
+            # still hold one the report just dropped), else what the store knows
+            mine = held.pop(host_id, None) is not None
+            if reports_interfaces:
+                ip = parse_address(address)
+                mine = ip is not None and address_ref(ip, "global") in ids
+            if mine:
+                own(port, process)  # delivered locally, whoever else holds the address
                 continue
-            for owner in owners:
-                if owner == host_id and ids.get(f"ep:tcp/{port}"):
-                    targets[ids[f"ep:tcp/{port}"]] = process
-                else:
-                    wanted_keys[f"{owner}|tcp|{port}"] = process
+            owners = current_holders(held)
+            if len(owners) > 1:
+                ambiguous += 1
+            elif owners:
+                key = key_of(
+                    "Endpoint", "host_port", host=next(iter(owners)), protocol="tcp", port=port
+                )
+                if key is not None:
+                    wanted_keys[key] = process
+            else:
+                unresolved += 1
         found = await store.find_by_identity("Endpoint", "host_port", list(wanted_keys))
         for key, process in wanted_keys.items():
             if found.get(key):
@@ -166,7 +192,7 @@ def connection_hook(
             if dst not in targets and to_datetime(rel.last_seen or cs.at) < cutoff:
                 cs.close_rels.append(rel.id)
         if stats is not None:
-            stats.update(linked=len(targets), unresolved=unresolved)
+            stats.update(linked=len(targets), unresolved=unresolved, ambiguous=ambiguous)
 
     return hook
 

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from graph.identity import key_of
 from graph.store import CI, Store
 from server.catalogue import invalid, not_found, unprocessable
 from server.catalogue.common import check_id, opt_str, ref, req_str
@@ -393,7 +394,7 @@ async def _write_deps(
                 if v.rel.type == "DEPENDS_ON" and v.direction == "out"
             }
         else:
-            key = f"{service.id}|{name}"
+            key = key_of("RedundancyGroup", "group_key", service=service.id, name=name) or ""
             old = (
                 None
                 if new

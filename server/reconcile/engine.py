@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from graph.identity import identity_values
 from graph.schema import CLASSES
 from graph.store import (
     CI,
@@ -28,7 +29,7 @@ from graph.store import (
     Store,
 )
 from server.reconcile.desired import Desired, DesiredCI
-from server.reconcile.identify import identify, identity_values, join_by_network
+from server.reconcile.identify import identify, join_by_network
 
 # Per-attribute source precedence: a value written by a stronger source is not
 # overwritten by a weaker one (hardware facts from the agent beat SNMP's; owner

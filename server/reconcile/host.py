@@ -7,6 +7,8 @@ from typing import Any
 
 from server.reconcile.addresses import add_address
 from server.reconcile.desired import Desired, DesiredCI, DesiredRel
+from server.reconcile.software import local_ref as software_ref
+from server.reconcile.software import software_attributes
 
 REL_SECTIONS = {
     "HAS_INTERFACE": "interfaces",
@@ -161,8 +163,17 @@ def _packages(desired: Desired, packages: list[dict[str, Any]] | None) -> None:
         return
     seen: set[str] = set()
     for pkg in packages:
-        arch = pkg.get("architecture")
-        ref = f"sw:{pkg.get('vendor') or ''}|{pkg['name']}|{pkg['version']}|{arch or ''}"
+        # identity as the SNMP view of the same package gets it (server.reconcile.software)
+        attrs = software_attributes(
+            pkg.get("manager"),
+            pkg.get("name"),
+            pkg.get("version"),
+            pkg.get("architecture"),
+            pkg.get("vendor"),
+        )
+        if attrs is None:
+            continue
+        ref = software_ref(attrs)
         if ref in seen:
             continue
         seen.add(ref)
@@ -170,14 +181,8 @@ def _packages(desired: Desired, packages: list[dict[str, Any]] | None) -> None:
             DesiredCI(
                 ref=ref,
                 cls="Software",
-                attributes={
-                    "vendor": pkg.get("vendor"),
-                    "name": pkg["name"],
-                    "version": pkg["version"],
-                    "arch": arch,
-                    "manager": pkg.get("manager"),
-                },
-                name=pkg["name"],
+                attributes={**attrs, "manager": pkg.get("manager")},
+                name=attrs["name"],
                 section="packages",
                 scoped=False,
             )

@@ -24,16 +24,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from graph.identity import (  # noqa: F401 - re-exported: the historical import path
-    HARDWARE_ID_FIELDS,
-    OPTIONAL_KEY_PARTS,
-    PLACEHOLDERS,
-    identity_values,
-    is_placeholder,
-    normalise,
-)
 from graph.schema import CLASSES, CIClass, IdentityRule
 from graph.store import CI, Store
+from server.reconcile.addresses import not_unique_reason
+from server.reconcile.holders import address_holders, current_holders
 
 
 @dataclass
@@ -124,13 +118,14 @@ async def join_by_network(store: Store, mac: str | None, address: str | None) ->
 
     Reads: Interface by MAC and by address (open HAS_IP), then the interfaces' parents;
     three batched lookups whatever the network's size."""
-    if not mac or not address:
-        return None
+    if not mac or not address or not_unique_reason(address) is not None:
+        return None  # 127.0.0.1, 0.0.0.0 and the like say nothing about which host
     by_mac = {ci_id for _, ci_id in await store.attribute_pairs("Interface", "mac", [mac])}
     by_ip = {ci_id for _, ci_id in await store.interface_ip_pairs([address])}
     both = sorted(by_mac & by_ip)
-    if not both:
-        return None
+    holders = (await address_holders(store, [address])).get(address, {})
+    if not both or len(current_holders(holders)) > 1:
+        return None  # nobody, or an address several live CIs hold (VRRP, docker0)
     interfaces = await store.get_cis(both)
     parents = sorted({i.attributes.get("parent") for i in interfaces.values()} - {None})
     hosts = [

@@ -25,6 +25,8 @@ from typing import Any
 
 from server.reconcile.addresses import add_address, net_scope
 from server.reconcile.desired import Desired, DesiredCI, DesiredRel
+from server.reconcile.software import local_ref as software_ref
+from server.reconcile.software import parse_installed_name, software_attributes
 from server.reconcile.topology import link_topology
 
 REL_SECTIONS = {
@@ -180,7 +182,7 @@ def transform(report: dict[str, Any]) -> Desired:
     names = _interfaces(desired, sections.get("interfaces"))
     _ip_addresses(desired, sections.get("ip_addresses"), names)
     if desired.root.cls == "Host":
-        _software(desired, sections.get("software"))
+        _software(desired, sections.get("software"), (sections.get("system") or {}).get("descr"))
     return desired
 
 
@@ -240,20 +242,11 @@ def _ip_addresses(
         )
 
 
-_DPKG = re.compile(r"^(?P<name>[^_\s]+)_(?P<version>[^_\s]+)_(?P<arch>[^_\s]+)$")
-_RPM = re.compile(r"^(?P<name>.+)-(?P<version>[^-]+-[^-]+)\.(?P<arch>[A-Za-z0-9_]+)$")
-_TRAILING_VERSION = re.compile(r"^(?P<name>.+?)[\s_-]+v?(?P<version>\d[\w.+~:-]*)$")
-
-
-def parse_package(text: str) -> tuple[str, str | None, str | None]:
-    """hrSWInstalledName -> (name, version, arch): dpkg's ``name_version_arch`` and rpm's
-    ``name-version-release.arch`` as the agent reports them, else a trailing version."""
-    for pattern in (_DPKG, _RPM, _TRAILING_VERSION):
-        m = pattern.match(text.strip())
-        if m:
-            parts = m.groupdict()
-            return parts["name"], parts["version"], parts.get("arch")
-    return text.strip(), None, None
+def parse_package(text: str, sys_descr: str | None = None) -> tuple[str, str | None, str | None]:
+    """hrSWInstalledName -> (name, version, arch) as written; the rules and the ecosystem
+    are ``server.reconcile.software.parse_installed_name``'s."""
+    view = parse_installed_name(text, sys_descr)
+    return view.name, view.version, view.arch
 
 
 def _install_date(value: str | None) -> str | None:
@@ -268,17 +261,21 @@ def _install_date(value: str | None) -> str | None:
     return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-def _software(desired: Desired, software: list[dict[str, Any]] | None) -> None:
+def _software(
+    desired: Desired, software: list[dict[str, Any]] | None, sys_descr: str | None = None
+) -> None:
     if software is None:
         return
     seen: set[str] = set()
     for row in software:
         if not row.get("name"):
             continue
-        name, version, arch = parse_package(row["name"])
-        if version is None:
+        # the same identity as the agent's view of the package (server.reconcile.software)
+        view = parse_installed_name(row["name"], sys_descr)
+        attrs = software_attributes(view.ecosystem, view.name, view.version, view.arch)
+        if attrs is None:
             continue  # a Software CI needs a version to be told apart
-        ref = f"sw:|{name}|{version}|{arch or ''}"
+        ref = software_ref(attrs)
         if ref in seen:
             continue
         seen.add(ref)
@@ -286,8 +283,8 @@ def _software(desired: Desired, software: list[dict[str, Any]] | None) -> None:
             DesiredCI(
                 ref=ref,
                 cls="Software",
-                attributes={"vendor": None, "name": name, "version": version, "arch": arch},
-                name=name,
+                attributes=attrs,
+                name=attrs["name"],
                 section="software",
                 scoped=False,
             )

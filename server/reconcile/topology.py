@@ -30,9 +30,9 @@ from typing import Any
 
 from collectors.snmp.vendors import enterprise_name
 from graph import lookup
+from graph.identity import identity_values, key_of
 from graph.schema import CLASSES
 from graph.store import CI, ChangeSet, Rel, Store
-from server.reconcile.identify import identity_values
 
 ACCESS_PORT_MAX_MACS = 3
 PLACEHOLDER_KIND = "placeholder"
@@ -396,10 +396,18 @@ async def _resolve_devices(store: Store, root: CI, groups: list[list[Neighbour]]
     macs = sorted({m for c in chassis if (m := normalise_mac(c))})
     serials = sorted(
         {
-            f"{vendor}|{r.serial}"
+            key
             for g in groups
             for r in g
-            if r.serial and (vendor := neighbour_vendor(r.descr))
+            if r.serial
+            and (
+                key := key_of(
+                    "NetworkDevice",
+                    "chassis_serial",
+                    vendor=neighbour_vendor(r.descr),
+                    serial=r.serial,
+                )
+            )
         }
     )
     addresses = sorted({a for g in groups for r in g for a in r.addresses})
@@ -450,8 +458,15 @@ async def _resolve_devices(store: Store, root: CI, groups: list[list[Neighbour]]
             if r.chassis_id:
                 c = r.chassis_id.lower()
                 tiers[0] += by_chassis.get(c, []) + via_interfaces(if_by_mac.get(c, []))
-            if r.serial and (vendor := neighbour_vendor(r.descr)):
-                tiers[1] += by_serial.get(f"{vendor}|{r.serial}", [])
+            if r.serial and (
+                key := key_of(
+                    "NetworkDevice",
+                    "chassis_serial",
+                    vendor=neighbour_vendor(r.descr),
+                    serial=r.serial,
+                )
+            ):
+                tiers[1] += by_serial.get(key, [])
             for a in r.addresses:
                 tiers[2] += mgmt.get(a, []) + via_interfaces(if_by_ip.get(a, []))
             if _hostname_like(r.sys_name):

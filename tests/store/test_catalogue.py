@@ -218,7 +218,7 @@ async def test_import_catalogue_upserts_by_name(store):
 # ---------------------------------------------------------------- observed connections
 async def test_connections_become_host_to_endpoint_links(store):
     c = await cluster(store)
-    assert c["app_result"]["connections"] == {"linked": 2, "unresolved": 1}
+    assert c["app_result"]["connections"] == {"linked": 2, "unresolved": 1, "ambiguous": 0}
     links = await rels(store, c["app1"], "CONNECTS_TO")
     targets = sorted((v.other.attributes["host"], v.other.attributes["port"]) for v in links)
     assert targets == sorted([(c["db1"], 5432), (c["app1"], 6379)])  # loopback stays home
@@ -232,10 +232,10 @@ async def test_connections_become_host_to_endpoint_links(store):
 async def test_server_reporting_after_client_links_on_next_client_report(store):
     conns = (("10.20.0.21", 51544, "10.20.0.11", 5432, "java"),)
     first = await ingest(store, host("app1", 3, "10.20.0.21", [], conns, at=T0))
-    assert first["connections"] == {"linked": 0, "unresolved": 1}
+    assert first["connections"] == {"linked": 0, "unresolved": 1, "ambiguous": 0}
     await ingest(store, host("db1", 1, "10.20.0.11", [(5432, "postgres")], at=T0))
     again = await ingest(store, host("app1", 3, "10.20.0.21", [], conns, at=T1))
-    assert again["connections"] == {"linked": 1, "unresolved": 0}
+    assert again["connections"] == {"linked": 1, "unresolved": 0, "ambiguous": 0}
     third = await ingest(store, host("app1", 3, "10.20.0.21", [], conns, at=T2))
     (link,) = await rels(store, third["ci_id"], "CONNECTS_TO")
     assert link.rel.attributes["observations"] == 2

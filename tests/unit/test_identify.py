@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from graph.identity import identity_values, is_placeholder
 from graph.schema import CLASSES
-from server.reconcile.identify import identity_values, is_placeholder
 
 
 @pytest.mark.parametrize(
@@ -67,5 +67,7 @@ def test_ports_like_111_are_not_placeholders_in_endpoint_identity():
 
 
 def test_software_without_vendor_or_arch_still_has_identity():
-    values = identity_values(CLASSES["Software"], {"name": "bash", "version": "5.2"})
-    assert values == {"software_key": "|bash|5.2|"}
+    values = identity_values(
+        CLASSES["Software"], {"ecosystem": "deb", "name": "bash", "version": "5.2"}
+    )
+    assert values == {"software_key": "deb|bash|5.2|"}

@@ -19,7 +19,7 @@ GOLDEN_DDL = [
     "CREATE INDEX ci_class_name IF NOT EXISTS FOR (n:CI) ON (n.class, n.name)",
     "CREATE INDEX ci_status IF NOT EXISTS FOR (n:CI) ON (n.status)",
     "CREATE CONSTRAINT host_key_system_uuid IF NOT EXISTS FOR (n:`Host`) REQUIRE n.`key_system_uuid` IS UNIQUE",
-    "CREATE CONSTRAINT host_key_serial_key IF NOT EXISTS FOR (n:`Host`) REQUIRE n.`key_serial_key` IS UNIQUE",
+    "CREATE INDEX host_key_serial_key IF NOT EXISTS FOR (n:`Host`) ON (n.`key_serial_key`)",
     "CREATE INDEX host_key_machine_id IF NOT EXISTS FOR (n:`Host`) ON (n.`key_machine_id`)",
     "CREATE INDEX host_key_fqdn_mac IF NOT EXISTS FOR (n:`Host`) ON (n.`key_fqdn_mac`)",
     "CREATE INDEX host_key_hostname_mac IF NOT EXISTS FOR (n:`Host`) ON (n.`key_hostname_mac`)",
@@ -106,6 +106,11 @@ GOLDEN_DDL = [
     "CREATE INDEX history_at IF NOT EXISTS FOR (h:HistoryEntry) ON (h.at)",
     "CREATE CONSTRAINT source_state_scope IF NOT EXISTS FOR (s:SourceState) REQUIRE s.scope IS UNIQUE",
     "CREATE CONSTRAINT report_id IF NOT EXISTS FOR (r:Report) REQUIRE r.report_id IS UNIQUE",
+    "CREATE CONSTRAINT identity_lock_key IF NOT EXISTS "
+    "FOR (l:IdentityLock) REQUIRE l.key IS UNIQUE",
+    "CREATE INDEX prior_identity_value IF NOT EXISTS "
+    "FOR (p:PriorIdentity) ON (p.class, p.rule, p.value)",
+    "CREATE INDEX prior_identity_ci IF NOT EXISTS FOR (p:PriorIdentity) ON (p.ci_id)",
 ]
 
 
@@ -128,12 +133,9 @@ def test_create_relationships_is_grouped_by_type_and_matches_by_ci_id() -> None:
     )
 
 
-def test_unique_identity_key_keeps_the_first_holder() -> None:
+def test_unique_identity_key_is_set_plainly_so_the_constraint_can_refuse_it() -> None:
     assert cypher.set_unique_key("Host", "system_uuid") == (
-        "UNWIND $rows AS row "
-        "MATCH (n:`CI` {id: row.id}) "
-        "WHERE NOT EXISTS { MATCH (o:`Host` {`key_system_uuid`: row.value}) WHERE o <> n } "
-        "SET n.`key_system_uuid` = row.value"
+        "UNWIND $rows AS row MATCH (n:`CI` {id: row.id}) SET n.`key_system_uuid` = row.value"
     )
 
 

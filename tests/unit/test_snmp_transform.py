@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from graph.identity import identity_values
 from graph.schema import CLASSES
 from graph.store import CI
 from server.reconcile import snmp
-from server.reconcile.identify import identity_values
 from server.reconcile.topology import group_neighbours, match_port, neighbours
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "snmp"
