@@ -172,10 +172,14 @@ class Connection:
 
 @dataclass(frozen=True, slots=True)
 class Note:
-    """A section the collector could not read (or read only in part), and why."""
+    """A section the collector could not read (or read only in part), and why.
+
+    ``partial``: None or True, the section (if present) was read in part and closes
+    nothing; False, a remark on a section read completely (an owner it could not see)."""
 
     section: str
     message: str
+    partial: bool | None = None
 
 
 # ---------------------------------------------------------------- the envelope
@@ -231,6 +235,7 @@ _N = {"type": ["number", "null"]}
 _B = {"type": ["boolean", "null"]}
 _STR = {"type": "string", "minLength": 1}
 _PORT = {"type": "integer", "minimum": 0, "maximum": 65535}
+_PORT_OR_NULL = {"type": ["integer", "null"], "minimum": 0, "maximum": 65535}
 
 
 def _list(item: dict[str, Any]) -> dict[str, Any]:
@@ -351,15 +356,257 @@ HOST_SECTION_SCHEMAS: dict[str, dict[str, Any]] = {
             {
                 "protocol": {"enum": ["tcp", "tcp6", "udp", "udp6"]},
                 "local_address": {"type": "string"},
-                "local_port": _PORT,
+                # the ephemeral side of an aggregated row is null (agent.runner.prepare)
+                "local_port": _PORT_OR_NULL,
                 "remote_address": {"type": "string"},
-                "remote_port": _PORT,
+                "remote_port": _PORT_OR_NULL,
                 "pid": _I,
                 "process": _S,
                 "status": _S,
+                # how many connections the row stands for (absent: one)
+                "count": {"type": "integer", "minimum": 1},
             },
             ("protocol", "local_address", "local_port", "remote_address", "remote_port"),
         )
+    ),
+}
+
+
+# ---------------------------------------------------------------- SNMP sections
+# What ``collectors.snmp`` reads (records in collectors/snmp/records.py). Every
+# field is optional (``null`` = the device did not say); the descriptions name
+# the MIB object each comes from. Only the keys a record cannot lack are required.
+def _d(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {**schema, "description": description}
+
+
+_ENTITY_FIELDS: dict[str, Any] = {
+    "index": _d({"type": "integer"}, "entPhysicalIndex"),
+    "entity_class": _d(_S, "entPhysicalClass label: chassis, stack, module, port, ..."),
+    "contained_in": _d(_I, "entPhysicalContainedIn (0/null: top level)"),
+    "parent_rel_pos": _d(_I, "entPhysicalParentRelPos (stack member number for a chassis)"),
+    "descr": _d(_S, "entPhysicalDescr"),
+    "name": _d(_S, "entPhysicalName"),
+    "model": _d(_S, "entPhysicalModelName"),
+    "serial": _d(_S, "entPhysicalSerialNum"),
+    "hardware_rev": _d(_S, "entPhysicalHardwareRev"),
+    "firmware_rev": _d(_S, "entPhysicalFirmwareRev"),
+    "software_rev": _d(_S, "entPhysicalSoftwareRev"),
+    "manufacturer": _d(_S, "entPhysicalMfgName"),
+}
+_MEMBER = _obj(
+    {
+        **{k: v for k, v in _ENTITY_FIELDS.items() if k not in ("parent_rel_pos",)},
+        "member": _d(
+            _I,
+            "stack member number: entPhysicalParentRelPos, else the number in an "
+            "entPhysicalName like 'Switch 2' of a chassis inside a stack(11) entity",
+        ),
+    },
+    ("index",),
+)
+
+SNMP_SECTION_SCHEMAS: dict[str, dict[str, Any]] = {
+    "system": _d(
+        _obj(
+            {
+                "descr": _d(_S, "sysDescr"),
+                "object_id": _d(_S, "sysObjectID, dotted"),
+                "uptime_ticks": _d(_I, "sysUpTime, hundredths of a second"),
+                "contact": _d(_S, "sysContact"),
+                "name": _d(_S, "sysName"),
+                "location": _d(_S, "sysLocation"),
+                "enterprise": _d(_I, "IANA enterprise number from sysObjectID"),
+                "vendor": _d(_S, "IANA organisation of that number"),
+            }
+        ),
+        "SNMPv2-MIB system group",
+    ),
+    "device": _d(
+        _obj(
+            {
+                "host": _d(_S, "the address scanned"),
+                "port": _d(_I, "the UDP port scanned"),
+                "chassis": _d(
+                    {"type": ["object", "null"], "properties": _ENTITY_FIELDS},
+                    "the first top-level ENTITY-MIB chassis(3) row",
+                ),
+                "members": _d(
+                    {"type": ["array", "null"], "items": _MEMBER},
+                    "every ENTITY-MIB chassis(3) and stack(11) row (stack members each with "
+                    "serial, model and member number); null when entities were not read",
+                ),
+            }
+        ),
+        "the scanned device itself (always present)",
+    ),
+    "entities": _d(_list(_obj(_ENTITY_FIELDS, ("index",))), "ENTITY-MIB entPhysicalTable"),
+    "interfaces": _d(
+        _list(
+            _obj(
+                {
+                    "index": _d({"type": "integer"}, "ifIndex"),
+                    "name": _d(_S, "ifName, else ifDescr"),
+                    "descr": _d(_S, "ifDescr"),
+                    "alias": _d(_S, "ifAlias"),
+                    "type": _d(_S, "ifType label"),
+                    "mac": _d(_S, "ifPhysAddress"),
+                    "speed_mbps": _d(_I, "ifHighSpeed, else ifSpeed / 10^6"),
+                    "mtu": _d(_I, "ifMtu"),
+                    "admin_status": _d(_S, "ifAdminStatus"),
+                    "oper_status": _d(_S, "ifOperStatus"),
+                },
+                ("index",),
+            )
+        ),
+        "IF-MIB ifTable + ifXTable",
+    ),
+    "bridge": _d(
+        _obj(
+            {
+                "base_address": _d(_S, "dot1dBaseBridgeAddress (the bridge's base MAC)"),
+                "ports": _list(
+                    _obj(
+                        {
+                            "port": _d({"type": "integer"}, "dot1dBasePort"),
+                            "if_index": _d(_I, "dot1dBasePortIfIndex"),
+                        },
+                        ("port",),
+                    )
+                ),
+            }
+        ),
+        "BRIDGE-MIB dot1dBase: base MAC and bridge port -> ifIndex "
+        "(null address and no ports on a device that is not a bridge)",
+    ),
+    "lldp_local": _d(
+        _obj(
+            {
+                "chassis_id_subtype": _d(_S, "lldpLocChassisIdSubtype label"),
+                "chassis_id": _d(
+                    _S, "lldpLocChassisId rendered by subtype (MAC aa:bb:.., IP, text or hex)"
+                ),
+                "sys_name": _d(_S, "lldpLocSysName"),
+                "ports": _list(
+                    _obj(
+                        {
+                            "port_num": _d({"type": "integer"}, "lldpLocPortNum"),
+                            "id_subtype": _d(_S, "lldpLocPortIdSubtype label"),
+                            "id": _d(_S, "lldpLocPortId rendered by subtype"),
+                            "descr": _d(_S, "lldpLocPortDesc"),
+                        },
+                        ("port_num",),
+                    )
+                ),
+            }
+        ),
+        "LLDP-MIB local system: lldpLocChassisId and lldpLocPortTable",
+    ),
+    "ip_addresses": _d(
+        _list(
+            _obj(
+                {
+                    "address": _STR,
+                    "prefixlen": _I,
+                    "family": {"enum": [4, 6, None]},
+                    "if_index": _I,
+                    "source": _d(_S, "ipAddrTable or ipAddressTable"),
+                },
+                ("address",),
+            )
+        ),
+        "IP-MIB ipAddrTable (IPv4) and ipAddressTable, each its own unit of completeness",
+    ),
+    "arp": _d(
+        _list(
+            _obj(
+                {"ip": _STR, "mac": _S, "if_index": _I, "type": _S, "source": _S},
+                ("ip",),
+            )
+        ),
+        "IP-MIB ipNetToMediaTable and ipNetToPhysicalTable",
+    ),
+    "fdb": _d(
+        _list(
+            _obj(
+                {
+                    "mac": _STR,
+                    "bridge_port": _d(_I, "dot1dTpFdbPort / dot1qTpFdbPort"),
+                    "if_index": _d(_I, "through dot1dBasePortIfIndex"),
+                    "vlan": _d(_I, "Q-BRIDGE FDB id"),
+                    "status": _S,
+                    "source": _S,
+                },
+                ("mac",),
+            )
+        ),
+        "BRIDGE-MIB dot1dTpFdbTable and Q-BRIDGE-MIB dot1qTpFdbTable",
+    ),
+    "lldp": _d(
+        _list(
+            _obj(
+                {
+                    "local_port_num": _d({"type": "integer"}, "lldpRemLocalPortNum, raw"),
+                    "local_port": _d(_S, "our interface name (see local_port_source)"),
+                    "local_if_index": _d(_I, "our ifIndex (see local_port_source)"),
+                    "local_port_source": _d(
+                        {"enum": ["lldpLocPortId", "dot1dBasePortIfIndex", "ifIndex", None]},
+                        "how lldpRemLocalPortNum was mapped to our interface: the port's "
+                        "lldpLocPortId by its subtype, the bridge port table, or the number "
+                        "as an ifIndex (devices without a bridge table); null: unresolved",
+                    ),
+                    "chassis_id_subtype": _d(_S, "lldpRemChassisIdSubtype label"),
+                    "chassis_id": _d(_S, "lldpRemChassisId rendered by subtype"),
+                    "port_id_subtype": _d(_S, "lldpRemPortIdSubtype label"),
+                    "port_id": _d(_S, "lldpRemPortId rendered by subtype"),
+                    "port_descr": _d(_S, "lldpRemPortDesc"),
+                    "sys_name": _d(_S, "lldpRemSysName"),
+                    "sys_descr": _d(_S, "lldpRemSysDesc"),
+                    "management_addresses": _d(
+                        _list({"type": "string"}), "lldpRemManAddrTable addresses"
+                    ),
+                },
+                ("local_port_num",),
+            )
+        ),
+        "LLDP-MIB lldpRemTable + lldpRemManAddrTable",
+    ),
+    "cdp": _d(
+        _list(
+            _obj(
+                {
+                    "if_index": _d({"type": "integer"}, "cdpCacheIfIndex"),
+                    "local_port": _S,
+                    "device_id": _d(_S, "cdpCacheDeviceId"),
+                    "address_type": _d(_I, "cdpCacheAddressType (1 = ip)"),
+                    "address": _d(_S, "cdpCacheAddress, decoded for address type 1 only"),
+                    "port": _d(_S, "cdpCacheDevicePort"),
+                    "platform": _d(_S, "cdpCachePlatform"),
+                    "version": _d(_S, "cdpCacheVersion"),
+                },
+                ("if_index",),
+            )
+        ),
+        "CISCO-CDP-MIB cdpCacheTable",
+    ),
+    "software": _d(
+        _list(_obj({"index": {"type": "integer"}, "name": _S, "type": _S, "installed": _S}, ())),
+        "HOST-RESOURCES-MIB hrSWInstalledTable",
+    ),
+    "storage": _d(
+        _list(
+            _obj(
+                {
+                    "index": {"type": "integer"},
+                    "type": _S,
+                    "descr": _S,
+                    "size_bytes": _I,
+                    "used_bytes": _I,
+                },
+                (),
+            )
+        ),
+        "HOST-RESOURCES-MIB hrStorageTable",
     ),
 }
 
@@ -374,10 +621,24 @@ REPORT_SCHEMA: dict[str, Any] = {
         "collected_at": {"type": "string", "format": "date-time"},
         "collector": {"type": "object"},
         "sections": {"type": "object"},
-        "notes": _list(_obj({"section": _STR, "message": {"type": "string"}}, ("section",))),
+        "notes": _list(
+            _obj(
+                {"section": _STR, "message": {"type": "string"}, "partial": _B},
+                ("section",),
+            )
+        ),
         # sections the agent left out because they equal the last acknowledged report's
         "unchanged_sections": _list({"type": "string"}),
+        # the agent's own report counter: grows with every report, survives restarts and
+        # clock jumps; the server orders an agent's reports by it, not by collected_at
+        "sequence": {"type": "integer", "minimum": 0},
+        # a delta builds on the last report this server applied for the agent
+        "mode": {"enum": ["full", "delta"]},
+        "base_report_id": {"type": "string", "minLength": 1, "maxLength": 64},
     },
+    # an SNMP report's sections are checked field by field (unknown sections pass)
+    "if": {"properties": {"source": {"const": "snmp"}}, "required": ["source"]},
+    "then": {"properties": {"sections": {"type": "object", "properties": SNMP_SECTION_SCHEMAS}}},
 }
 
 AGENT_REPORT_SCHEMA: dict[str, Any] = {

@@ -130,18 +130,29 @@ CI_CLASSES: tuple[CIClass, ...] = (
             "dns_nameservers",
             "dns_search",
             "process_count",
+            # container and VM links (veth, tap, cali, ...): counted, never Interface CIs
+            "virtual_links",
             "management_ip",
             "sys_descr",
+            # the agent's clock minus the server's, whole minutes; 0 within tolerance
+            "clock_skew_seconds",
         ),
         name_attr="hostname",
         description="A server, VM or workstation",
     ),
     CIClass(
         label="NetworkDevice",
+        # server.reconcile.snmp fills these; a neighbour's placeholder fills the ones the
+        # neighbour told (server.reconcile.topology)
         identity=(
             _rule("chassis_serial", "vendor", "serial", unique=True),
+            # lldpLocChassisId by subtype (server.reconcile.neighbours.chassis_key)
             _rule("lldp_chassis_id", unique=True),
-            _rule("sysname_ip", "sys_name", "management_ip"),
+            _rule("base_mac", unique=True),  # dot1dBaseBridgeAddress
+            _rule("cdp_device_id", unique=True),  # what CDP neighbours call it
+            # weakest: the lowest usable own address, else the scanned one; no name in it,
+            # so a rename or a scan on another of its addresses stays one CI
+            _rule("identity_address"),
         ),
         attributes=(
             "sys_name",
@@ -153,9 +164,14 @@ CI_CLASSES: tuple[CIClass, ...] = (
             "vendor",
             "model",
             "serial",
+            # every chassis / stack member with a serial: [{"member", "serial", "model"}]
+            "members",
             "software_version",
             "management_ip",
+            "identity_address",
             "lldp_chassis_id",
+            "base_mac",
+            "cdp_device_id",
             "device_type",
             "placeholder",
         ),

@@ -193,10 +193,18 @@ class PriorIdentity:
 
 @dataclass(slots=True)
 class SourceState:
+    """What the store remembers of one source instance's last applied report: its time
+    (server-side, see ``server.ingest``), its id (the base a delta must name), the agent's
+    sequence number, and per section the item count last applied plus a shrink awaiting
+    confirmation (``server.reconcile.completeness``)."""
+
     scope: str
     source: str
     last_report_at: str
     report_id: str
+    sequence: int | None = None
+    sections: dict[str, Any] = field(default_factory=dict)
+    instance: str | None = None
 
 
 @dataclass(slots=True)
@@ -221,6 +229,8 @@ class ChangeSet:
     record_report: bool = True  # remember report_id so a re-send changes nothing
     actor: str | None = None  # the token name behind an API write (relationship provenance)
     prior_identity: list[PriorIdentity] = field(default_factory=list)
+    # (agent key, host CI id): the agent token is bound to the host this report describes
+    bind_agent: tuple[str, str] | None = None
 
     def record(
         self,
@@ -391,6 +401,9 @@ class Store(Protocol):
         ``rel_types`` when given, and the CIs outside the scope those point at)."""
 
     async def source_state(self, scope: str) -> SourceState | None: ...
+
+    async def agent_binding(self, agent_key: str) -> str | None:
+        """The id of the host CI an agent token is bound to (its first accepted report)."""
 
     async def find_open_rels(
         self, triples: list[tuple[str, str, str]]

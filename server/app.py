@@ -8,6 +8,7 @@ import signal
 import ssl
 import sys
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 from aiohttp import web
 
@@ -58,7 +59,11 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         await graph.open()
         app[CONTROL_KEY] = control
         app[STORE_KEY] = graph
-        app[INGEST_KEY] = Ingestor(graph)
+        app[INGEST_KEY] = Ingestor(
+            graph,
+            grace=timedelta(days=settings.rename_grace_days),
+            max_lag=timedelta(hours=settings.stale_after_hours),
+        )
         yield
         await graph.close()
         control.close()

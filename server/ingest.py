@@ -28,8 +28,9 @@ from graph.store import Store, StoreConflict, StoreUnavailable
 from server.catalogue.connections import connection_hook
 from server.reconcile import ReconcileResult, reconcile
 from server.reconcile import host as host_transform
+from server.reconcile.completeness import noted_sections, section_sizes
 from server.reconcile.desired import Desired
-from server.reconcile.engine import DEFAULT_RENAME_GRACE
+from server.reconcile.engine import DEFAULT_RENAME_GRACE, ReportMeta
 
 log = logging.getLogger("cmdb.ingest")
 
@@ -80,13 +81,56 @@ def validate_report(report: Any) -> None:
         ) from error
 
 
-def normalise_time(value: str) -> str:
-    """ISO 8601 to the store's form (UTC, milliseconds, Z); a future time is clamped to now."""
-    parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    parsed = min(parsed.astimezone(UTC), datetime.now(UTC))
+def normalise_time(value: str, clamp: bool = True) -> str:
+    """ISO 8601 to the store's form (UTC, milliseconds, Z); a future time is clamped to now
+    unless ``clamp`` is off. Raises ValueError for text that is no time or no UTC instant
+    (``0001-01-01T00:00:00+14:00`` lies before year 1 in UTC)."""
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        if parsed.tzinfo is None:
+            parsed = parsed.replace(tzinfo=UTC)
+        parsed = parsed.astimezone(UTC)
+    except (OverflowError, TypeError) as exc:
+        raise ValueError(f"{value!r} is not a time in UTC range") from exc
+    if clamp:
+        parsed = min(parsed, datetime.now(UTC))
     return parsed.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def report_meta(
+    report: dict[str, Any], agent_key: str | None, received: datetime | None = None
+) -> ReportMeta:
+    """Where a report stands, from its envelope and the server's clock: its arrival time,
+    the agent's clock skew (``sent_at``, the agent's clock when it sent, against ours), its
+    sequence number and agent instance, and whether it is a delta on ``base_report_id``."""
+    received = received or utc_now()
+    skew = None
+    sent_at = report.get("sent_at")
+    if isinstance(sent_at, str):
+        try:
+            sent = datetime.fromisoformat(
+                normalise_time(sent_at, clamp=False).replace("Z", "+00:00")
+            )
+            skew = (sent - received).total_seconds()
+        except ValueError:
+            skew = None
+    sequence = report.get("sequence")
+    base = report.get("base_report_id")
+    delta = bool(base) or report.get("mode") == "delta" or bool(report.get("unchanged_sections"))
+    instance = report.get("agent_instance")
+    return ReportMeta(
+        received_at=received.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        skew=skew,
+        sequence=sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else None,
+        instance=instance if isinstance(instance, str) else None,
+        base_report_id=base if isinstance(base, str) else None,
+        delta=delta,
+        agent_key=agent_key,
+    )
 
 
 # source kind -> pure transform of a report into what it describes
@@ -151,8 +195,12 @@ class Ingestor:
         cooldown: float = 2.0,
         retries: int = 8,
         grace: timedelta = DEFAULT_RENAME_GRACE,
+        max_lag: timedelta = timedelta(hours=72),
+        clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self.store = store
+        self.clock = clock  # the server's clock: it orders and stamps reports
+        self.max_lag_s = max_lag.total_seconds()
         self.applied = 0
         self.conflicts = 0
         self.cooldown = cooldown
@@ -164,7 +212,15 @@ class Ingestor:
         if time.monotonic() < self._down_until:
             raise StoreUnavailable("the graph store failed moments ago; not trying again yet")
 
-    async def ingest(self, report: dict[str, Any], actor: str | None = None) -> dict[str, Any]:
+    async def ingest(
+        self, report: dict[str, Any], actor: str | None = None, agent_key: str | None = None
+    ) -> dict[str, Any]:
+        """Validate, reconcile and commit one report; the answer the API returns.
+
+        ``actor``: who posted it (the token's name, recorded in history). ``agent_key``: the
+        agent token's binding key; an agent report binds its token to the host it describes
+        and is refused when it describes another (ReportForbidden). Raises ReportInvalid
+        (400/422), ReconcileError (422), FullReportRequired (409), StoreUnavailable (503)."""
         validate_report(report)
         transform = TRANSFORMS.get(report["source"])
         if transform is None:
@@ -174,11 +230,15 @@ class Ingestor:
                 "$.source",
                 status=422,
             )
-        at = normalise_time(report["collected_at"])
+        at = normalise_time(report["collected_at"], clamp=False)
+        meta = report_meta(
+            report, agent_key if report["source"] == "agent" else None, received=self.clock()
+        )
+        meta.max_lag_s = self.max_lag_s
         self._check_breaker()
         for attempt in range(self.retries + 1):
             try:
-                return await self._ingest_once(report, transform, at, actor)
+                return await self._ingest_once(report, transform, at, actor, meta)
             except StoreConflict as exc:
                 self.conflicts += 1
                 if attempt == self.retries:
@@ -192,14 +252,25 @@ class Ingestor:
         raise AssertionError("unreachable")
 
     async def _ingest_once(
-        self, report: dict[str, Any], transform, at: str, actor: str | None
+        self, report: dict[str, Any], transform, at: str, actor: str | None, meta: ReportMeta
     ) -> dict[str, Any]:
         desired = transform(report)
-        async with self.store.transaction(lock_keys(desired)) as tx:
-            return await self._ingest_in(tx, report, desired, at, actor)
+        desired.section_sizes = section_sizes(report["sections"])
+        desired.noted_sections = noted_sections(report.get("notes"))
+        keys = lock_keys(desired)
+        if meta.agent_key:  # one agent's reports one after the other (its binding)
+            keys.append(f"agent|{meta.agent_key}")
+        async with self.store.transaction(keys) as tx:
+            return await self._ingest_in(tx, report, desired, at, actor, meta)
 
     async def _ingest_in(
-        self, store: Store, report: dict[str, Any], desired: Desired, at: str, actor: str | None
+        self,
+        store: Store,
+        report: dict[str, Any],
+        desired: Desired,
+        at: str,
+        actor: str | None,
+        meta: ReportMeta,
     ) -> dict[str, Any]:
         if await store.report_seen(report["report_id"]):
             return {"status": "duplicate", "report_id": report["report_id"]}
@@ -213,6 +284,7 @@ class Ingestor:
             actor=actor,
             extend=hook,
             grace=self.grace,
+            meta=meta,
         )
         if result.status != "superseded":
             # in the same transaction: a device's facts and its links commit together

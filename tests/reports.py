@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import copy
 import uuid
+from datetime import datetime
 from typing import Any
+
+from server.ingest import Ingestor
 
 
 def agent_report(
@@ -92,3 +95,14 @@ def nic(
             {"address": a, "prefixlen": p, "family": 6 if ":" in a else 4} for a, p in addresses
         ],
     }
+
+
+class ReplayIngestor(Ingestor):
+    """An ingestor whose server clock reads each report's own ``collected_at``: it replays
+    a history (reports days apart) as if every report had arrived the moment it was
+    collected, so tests can travel in time without waiting."""
+
+    async def ingest(self, report: dict[str, Any], *args: Any, **kwargs: Any) -> dict[str, Any]:
+        moment = datetime.fromisoformat(report["collected_at"].replace("Z", "+00:00"))
+        self.clock = lambda: moment
+        return await super().ingest(report, *args, **kwargs)

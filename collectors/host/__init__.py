@@ -70,7 +70,8 @@ def collect_report(sections: Iterable[str] | None = None) -> Report:
             report.notes.append(Note(name, _describe(exc)))
             continue
         if isinstance(value, WithNotes):
-            report.notes.extend(Note(name, message) for message in value.notes)
+            # remarks on a section read completely: they do not hold back its closing
+            report.notes.extend(Note(name, message, partial=False) for message in value.notes)
             value = value.value
         report.sections[name] = value
     report.collector = {

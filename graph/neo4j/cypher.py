@@ -116,6 +116,8 @@ def ddl_statements() -> list[str]:
         "FOR (s:SourceState) REQUIRE s.scope IS UNIQUE",
         "CREATE CONSTRAINT report_id IF NOT EXISTS FOR (r:Report) REQUIRE r.report_id IS UNIQUE",
         # identification inside the write transaction: one lock node per identity value
+        "CREATE CONSTRAINT agent_binding_key IF NOT EXISTS "
+        "FOR (b:AgentBinding) REQUIRE b.agent_key IS UNIQUE",
         "CREATE CONSTRAINT identity_lock_key IF NOT EXISTS "
         "FOR (l:IdentityLock) REQUIRE l.key IS UNIQUE",
         # identity values given up by a rename, matching until their grace period ends
@@ -319,8 +321,12 @@ UPSERT_SOURCE_STATE = (
     "MERGE (s:SourceState {scope: $scope}) "
     "ON CREATE SET s.source = $source, s.last_report_at = $at, s.report_id = $report_id "
     "WITH s WHERE s.last_report_at <= $at "
-    "SET s.last_report_at = $at, s.report_id = $report_id"
+    "SET s.last_report_at = $at, s.report_id = $report_id, s.sequence = $sequence, "
+    "s.sections_json = $sections, s.instance = $instance"
 )
+
+BIND_AGENT = "CREATE (b:AgentBinding {agent_key: $key, ci_id: $ci_id, bound_at: $at})"
+AGENT_BINDING = "MATCH (b:AgentBinding {agent_key: $key}) RETURN b.ci_id AS ci_id"
 
 RECORD_REPORT = (
     "MERGE (r:Report {report_id: $report_id}) ON CREATE SET r.source = $source, r.applied_at = $at"
@@ -373,7 +379,8 @@ REPORT_SEEN = "MATCH (r:Report {report_id: $report_id}) RETURN count(r) > 0 AS s
 SOURCE_STATE = (
     "MATCH (s:SourceState {scope: $scope}) "
     "RETURN s.scope AS scope, s.source AS source, s.last_report_at AS last_report_at, "
-    "s.report_id AS report_id"
+    "s.report_id AS report_id, s.sequence AS sequence, s.sections_json AS sections, "
+    "s.instance AS instance"
 )
 
 GET_CIS = (

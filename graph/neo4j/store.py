@@ -435,7 +435,15 @@ class Neo4jStore:
 
     async def source_state(self, scope: str) -> SourceState | None:
         rows = await self._query(cypher.SOURCE_STATE, scope=scope)
-        return SourceState(**rows[0]) if rows else None
+        if not rows:
+            return None
+        row = dict(rows[0])
+        row["sections"] = json.loads(row.get("sections") or "{}")
+        return SourceState(**row)
+
+    async def agent_binding(self, agent_key: str) -> str | None:
+        rows = await self._query(cypher.AGENT_BINDING, key=agent_key)
+        return rows[0]["ci_id"] if rows else None
 
     async def find_open_rels(
         self, triples: list[tuple[str, str, str]]
@@ -827,7 +835,13 @@ class _WritePlan:
                 source=s.source,
                 at=s.last_report_at,
                 report_id=s.report_id,
+                sequence=s.sequence,
+                sections=cypher.dumps(s.sections),
+                instance=s.instance,
             )
+        if cs.bind_agent is not None:
+            key, ci_id = cs.bind_agent
+            batch.add(cypher.BIND_AGENT, key=key, ci_id=ci_id, at=cs.at)
         if cs.prior_identity:
             rows = [
                 {"cls": p.cls, "rule": p.rule, "value": p.value, "id": p.ci_id, "until": p.until}

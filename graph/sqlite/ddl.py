@@ -89,7 +89,16 @@ BASE_DDL = (
         scope TEXT PRIMARY KEY,
         source TEXT NOT NULL,
         last_report_at TEXT NOT NULL,
-        report_id TEXT NOT NULL
+        report_id TEXT NOT NULL,
+        sequence INTEGER,
+        sections TEXT NOT NULL DEFAULT '{}',
+        instance TEXT
+    )""",
+    # an agent token belongs to the host its first accepted report described
+    """CREATE TABLE IF NOT EXISTS agent_binding (
+        agent_key TEXT PRIMARY KEY,
+        ci_id TEXT NOT NULL REFERENCES ci (id),
+        bound_at TEXT NOT NULL
     )""",
     """CREATE TABLE IF NOT EXISTS applied_report (
         report_id TEXT PRIMARY KEY,

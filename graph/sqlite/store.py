@@ -142,6 +142,14 @@ class SQLiteStore:
         for column in REL_PROVENANCE:  # a database of an earlier version
             if have and column not in have:
                 conn.execute(f"ALTER TABLE rel ADD COLUMN {column} TEXT")
+        states = {row[1] for row in conn.execute("PRAGMA table_info(source_state)")}
+        for column, decl in (
+            ("sequence", "INTEGER"),
+            ("sections", "TEXT NOT NULL DEFAULT '{}'"),
+            ("instance", "TEXT"),
+        ):
+            if states and column not in states:
+                conn.execute(f"ALTER TABLE source_state ADD COLUMN {column} {decl}")
         for statement in all_statements():
             conn.execute(statement)
         declared = unique_index_names()
@@ -302,11 +310,26 @@ class SQLiteStore:
         if cs.source_state is not None:
             s = cs.source_state
             c.execute(
-                "INSERT INTO source_state (scope, source, last_report_at, report_id) "
-                "VALUES (?,?,?,?) ON CONFLICT (scope) DO UPDATE SET "
-                "last_report_at=excluded.last_report_at, report_id=excluded.report_id "
+                "INSERT INTO source_state (scope, source, last_report_at, report_id, sequence, "
+                "sections, instance) VALUES (?,?,?,?,?,?,?) ON CONFLICT (scope) DO UPDATE SET "
+                "last_report_at=excluded.last_report_at, report_id=excluded.report_id, "
+                "sequence=excluded.sequence, sections=excluded.sections, "
+                "instance=excluded.instance "
                 "WHERE excluded.last_report_at >= source_state.last_report_at",
-                (s.scope, s.source, s.last_report_at, s.report_id),
+                (
+                    s.scope,
+                    s.source,
+                    s.last_report_at,
+                    s.report_id,
+                    s.sequence,
+                    _dumps(s.sections),
+                    s.instance,
+                ),
+            )
+        if cs.bind_agent is not None:
+            c.execute(
+                "INSERT INTO agent_binding (agent_key, ci_id, bound_at) VALUES (?,?,?)",
+                (*cs.bind_agent, cs.at),
             )
         if cs.prior_identity:
             c.executemany(
@@ -470,11 +493,22 @@ class SQLiteStore:
     async def source_state(self, scope: str) -> SourceState | None:
         row = await self._run(
             lambda: self.conn.execute(
-                "SELECT scope, source, last_report_at, report_id FROM source_state WHERE scope=?",
+                "SELECT scope, source, last_report_at, report_id, sequence, sections, instance "
+                "FROM source_state WHERE scope=?",
                 (scope,),
             ).fetchone()
         )
-        return SourceState(*row) if row else None
+        if row is None:
+            return None
+        return SourceState(*row[:5], sections=json.loads(row[5] or "{}"), instance=row[6])
+
+    async def agent_binding(self, agent_key: str) -> str | None:
+        row = await self._run(
+            lambda: self.conn.execute(
+                "SELECT ci_id FROM agent_binding WHERE agent_key=?", (agent_key,)
+            ).fetchone()
+        )
+        return row[0] if row else None
 
     def _find_rels_sync(
         self, triples: list[tuple[str, str, str]]

@@ -43,3 +43,7 @@ class Desired:
     # which section owns each relationship type and scoped CI class, for closing
     rel_sections: dict[str, str] = field(default_factory=dict)
     class_sections: dict[str, str] = field(default_factory=dict)
+    # item count of each list section, and the sections a collector note names (read in
+    # part): filled from the report for every source (server.reconcile.completeness)
+    section_sizes: dict[str, int] = field(default_factory=dict)
+    noted_sections: dict[str, str] = field(default_factory=dict)

@@ -28,8 +28,9 @@ from graph.store import (
     SourceState,
     Store,
 )
+from server.reconcile.completeness import judge
 from server.reconcile.desired import Desired, DesiredCI
-from server.reconcile.identify import identify, join_by_network
+from server.reconcile.identify import Identification, identify, join_by_network
 
 # Per-attribute source precedence: a value written by a stronger source is not
 # overwritten by a weaker one (hardware facts from the agent beat SNMP's; owner
@@ -219,6 +220,78 @@ def _first_unique_rule(cls: str) -> str:
     return next(r.name for r in CLASSES[cls].identity if r.unique)
 
 
+@dataclass(slots=True)
+class ReportMeta:
+    """How a report stands in its source's sequence, from the envelope and the server.
+
+    ``received_at``: the server's clock when the report arrived (ISO, UTC). ``skew``:
+    the agent's clock minus the server's in seconds (from ``sent_at``), None when unknown.
+    ``sequence``/``instance``: the agent's report counter and the id of the agent install
+    that counts (a reinstall starts a new count). ``base_report_id``: for a delta, the
+    report it builds on. ``agent_key``: the agent token's binding key (None: not an agent
+    token, or binding not used)."""
+
+    received_at: str
+    skew: float | None = None
+    sequence: int | None = None
+    instance: str | None = None
+    base_report_id: str | None = None
+    delta: bool = False
+    agent_key: str | None = None
+    max_lag_s: float = 72 * 3600.0  # older collection times are a wrong clock (stale_after)
+
+
+class FullReportRequired(ReconcileError):
+    """A delta the server cannot apply truthfully: its base is not the last report the
+    server applied for that host (HTTP 409, status ``full_report_required``)."""
+
+
+class ReportForbidden(ReconcileError):
+    """The report describes a host its agent token does not speak for (HTTP 403)."""
+
+
+# a clock this far off the server's is recorded on the host (clock_skew_seconds)
+SKEW_TOLERANCE_S = 300.0
+
+
+def report_time(collected_at: str, meta: ReportMeta, last_at: str | None) -> str:
+    """The time a report's facts are stamped with, on the server's clock.
+
+    With the agent's ``sent_at`` (its skew measured): the collection time corrected by the
+    skew. Without it: the collection time when it is plausible (not in the future beyond
+    ``SKEW_TOLERANCE_S``, not older than ``meta.max_lag_s``: a report spooled while the
+    server was away), else the arrival time: a clock reset to 2001 cannot make a live host
+    look retired. Never later than the arrival nor earlier than the last report applied
+    for the same source, so the order is the server's."""
+    received = _parse(meta.received_at)
+    collected = _parse(collected_at)
+    if meta.skew is not None:
+        moment = min(collected - timedelta(seconds=meta.skew), received)
+    elif -SKEW_TOLERANCE_S <= (received - collected).total_seconds() <= meta.max_lag_s:
+        moment = min(collected, received)
+    else:
+        moment = received
+    if last_at is not None:
+        moment = max(moment, _parse(last_at))
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def clock_skew(collected_at: str, meta: ReportMeta) -> float:
+    """The agent's clock minus the server's, in seconds: measured from ``sent_at`` when the
+    agent sends it, else inferred from an implausible collection time (0 when the
+    collection time is plausible: no evidence of a wrong clock)."""
+    if meta.skew is not None:
+        return meta.skew
+    lag = (_parse(meta.received_at) - _parse(collected_at)).total_seconds()
+    if -SKEW_TOLERANCE_S <= lag <= meta.max_lag_s:
+        return 0.0
+    return -lag
+
+
+def _parse(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+
+
 async def reconcile(
     store: Store,
     desired: Desired,
@@ -227,26 +300,148 @@ async def reconcile(
     actor: str | None = None,
     extend: Extension | None = None,
     grace: timedelta = DEFAULT_RENAME_GRACE,
+    meta: ReportMeta | None = None,
 ) -> ReconcileResult:
     """Reconcile one report; ``extend`` (if given) adds to the same change set before it is
     applied, with the root CI id and the ids of the report's CIs by local reference.
 
+    ``at`` is the report's collection time as the source says it; with ``meta`` (what
+    ``server.ingest`` passes) the server's clock orders and stamps the report instead (see
+    ``report_time``), a delta is checked against its base and an agent token against the
+    host it is bound to. Raises ReconcileError (422), FullReportRequired (409),
+    ReportForbidden (403).
+
     Run it inside ``store.transaction()`` (``server.ingest`` does): identification reads
     and the write are then one transaction, so two servers cannot both create one host."""
     source = desired.source
-    cs = ChangeSet(report_id=report_id, source=source, at=at)
-    writer = _Writer(cs, source, actor, grace)
+    collected_at = at
+    if meta is None:  # a caller without an envelope: the source's time is the time
+        meta = ReportMeta(received_at=at, skew=0.0)
+    bound_id = await store.agent_binding(meta.agent_key) if meta.agent_key else None
 
     root = desired.root
+    _note_skew(root, clock_skew(collected_at, meta))
     root_identity = identity_values(CLASSES[root.cls], root.attributes)
-    if not root_identity:
-        raise ReconcileError(
-            f"the report names no usable identity for its {root.cls}: it needs at least one of "
-            + ", ".join(" + ".join(r.fields) for r in CLASSES[root.cls].identity)
-            + " (placeholder values such as 'To be filled by O.E.M.' do not count)"
+    found = await _identify_root(store, desired, root_identity, bound_id, meta)
+    for rule in found.withheld if found.ci is None else ():
+        root_identity.pop(rule, None)
+    root_id = found.ci.id if found.ci else new_id()
+    scope = f"{source}:{root_id}"
+    last = await store.source_state(scope) if found.ci is not None else None
+
+    if meta.delta and (last is None or last.report_id != meta.base_report_id):
+        held = last.report_id if last is not None else "nothing"
+        raise FullReportRequired(
+            f"this delta builds on report {meta.base_report_id}, but the last report this "
+            f"server applied for the host is {held}: send a full report"
         )
+    at = report_time(collected_at, meta, last.last_report_at if last else None)
+    cs = ChangeSet(report_id=report_id, source=source, at=at)
+    writer = _Writer(cs, source, actor, grace)
+    if (
+        last is not None
+        and meta.sequence is not None
+        and meta.instance is not None
+        and last.instance == meta.instance
+        and last.sequence is not None
+        and meta.sequence < last.sequence
+    ):
+        # the agent counted this report before one already applied: it would undo newer
+        # facts. Remember it (a resend is a duplicate), apply nothing.
+        await store.apply(ChangeSet(report_id=report_id, source=source, at=at))
+        found.explanation.append(
+            f"sequence {meta.sequence} is older than {last.sequence}, already applied"
+        )
+        return ReconcileResult("superseded", root_id, False, found.explanation)
+
+    verdict = judge(
+        desired.complete_sections,
+        desired.section_sizes,
+        desired.noted_sections,
+        last.sections if last is not None else {},
+        report_id,
+    )
+    desired.complete_sections = verdict.closable
+    for section, why in sorted(verdict.held_back.items()):
+        found.explanation.append(f"section {section}: {why}")
+
+    if found.ci is not None:
+        state = await store.load_scope(scope)
+        writer.merge_ci(found.ci, root, root_identity)
+        cs.touch_cis.append(root_id)
+    else:
+        state = ScopeState(cis=[], rels=[])
+        writer.create_ci(root, root_id, root_identity, None)
+    if meta.agent_key and bound_id is None:
+        cs.bind_agent = (meta.agent_key, root_id)
+    for section, shrink in sorted(verdict.confirmed.items()):
+        writer.history(
+            root_id,
+            "completeness",
+            section,
+            {"count": shrink["previous"]},
+            {"count": shrink["count"], "reports": [shrink["first_report_id"], report_id]},
+        )
+
+    ids: dict[str, str] = {root.ref: root_id}
+    await _resolve_cis(store, desired, writer, state, scope, ids)
+    await _resolve_rels(store, desired, writer, state, scope, ids)
+
+    if extend is not None:
+        await extend(store, writer, root_id, ids)
+
+    cs.source_state = SourceState(
+        scope=scope,
+        source=source,
+        last_report_at=at,
+        report_id=report_id,
+        sequence=meta.sequence,
+        instance=meta.instance,
+        sections=verdict.state,
+    )
+    counts = cs.counts()
+    await store.apply(cs)
+    status = "applied" if counts["history_entries"] else "unchanged"
+    return ReconcileResult(status, root_id, found.ci is None, found.explanation, counts)
+
+
+def _note_skew(root: DesiredCI, skew: float | None) -> None:
+    """A Host records how far its agent's clock is off (whole minutes; 0 within tolerance),
+    so a CMOS reset shows on the CI and in its history instead of breaking ordering."""
+    if root.cls != "Host" or root.section is not None or skew is None:
+        return
+    off = 0 if abs(skew) <= SKEW_TOLERANCE_S else int(round(skew / 60.0)) * 60
+    root.attributes["clock_skew_seconds"] = off
+
+
+async def _identify_root(
+    store: Store,
+    desired: Desired,
+    root_identity: dict[str, str],
+    bound_id: str | None,
+    meta: ReportMeta,
+) -> Identification:
+    """Identification of the report's root CI, with the agent token's binding: a report
+    without usable identity (a delta that left the identity sections out) is its bound
+    host; a report that identifies another existing host is refused."""
+    root = desired.root
+    if not root_identity:
+        if bound_id is not None and (bound := (await store.get_cis([bound_id])).get(bound_id)):
+            return Identification(
+                ci=bound,
+                rule="agent_token",
+                explanation=[f"no identity in the report: the agent's token speaks for {bound_id}"],
+            )
+        rules = ", ".join(" + ".join(r.fields) for r in CLASSES[root.cls].identity)
+        message = (
+            f"the report names no usable identity for its {root.cls}: it needs at least one "
+            f"of {rules} (placeholder values such as 'To be filled by O.E.M.' do not count)"
+        )
+        if meta.delta:
+            raise FullReportRequired(message + "; send a full report")
+        raise ReconcileError(message)
     found = await identify(store, root.cls, root_identity)
-    if found.ci is None and root.cls == "Host" and source != "agent":
+    if found.ci is None and root.cls == "Host" and desired.source != "agent":
         joined = await join_by_network(
             store, root.attributes.get("primary_mac"), root.attributes.get("management_ip")
         )
@@ -257,38 +452,23 @@ async def reconcile(
                 f"{root.attributes.get('primary_mac')} and address "
                 f"{root.attributes.get('management_ip')} on one interface: matched"
             )
-    for rule in found.withheld if found.ci is None else ():
-        root_identity.pop(rule, None)
-    root_id = found.ci.id if found.ci else new_id()
-    scope = f"{source}:{root_id}"
-
-    if found.ci is not None:
-        last = await store.source_state(scope)
-        if last is not None and last.last_report_at > at:
-            # an older report arriving late would undo newer facts: remember it, apply nothing
-            await store.apply(ChangeSet(report_id=report_id, source=source, at=at))
-            return ReconcileResult("superseded", root_id, False, found.explanation)
-        state = await store.load_scope(scope)
-        writer.merge_ci(found.ci, root, root_identity)
-        cs.touch_cis.append(root_id)
-    else:
-        state = ScopeState(cis=[], rels=[])
-        writer.create_ci(root, root_id, root_identity, None)
-
-    ids: dict[str, str] = {root.ref: root_id}
-    await _resolve_cis(store, desired, writer, state, scope, ids)
-    await _resolve_rels(store, desired, writer, state, scope, ids)
-
-    if extend is not None:
-        await extend(store, writer, root_id, ids)
-
-    cs.source_state = SourceState(
-        scope=scope, source=source, last_report_at=at, report_id=report_id
-    )
-    counts = cs.counts()
-    await store.apply(cs)
-    status = "applied" if counts["history_entries"] else "unchanged"
-    return ReconcileResult(status, root_id, found.ci is None, found.explanation, counts)
+    if bound_id is None:
+        return found
+    if found.ci is None:
+        bound = (await store.get_cis([bound_id])).get(bound_id)
+        if bound is not None and bound.status != "retired":
+            # new identity values (a replaced board), the same agent: the same host
+            found.ci = bound
+            found.explanation.append(
+                f"no CI holds these values: the agent's token speaks for {bound_id}"
+            )
+        return found
+    if found.ci.id != bound_id:
+        raise ReportForbidden(
+            f"this agent token speaks for host {bound_id}, but the report describes "
+            f"{found.ci.id} ({found.ci.name}): each host needs its own agent token"
+        )
+    return found
 
 
 async def _resolve_cis(

@@ -18,10 +18,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from graph.staleness import holding_rels
-from server.ingest import Ingestor
+from server.ingest import Ingestor  # noqa: F401
 from server.staleness import sweep
 from tests.cases import load_case, replay
-from tests.reports import agent_report, nic
+from tests.reports import ReplayIngestor, agent_report, nic
 
 pytestmark = pytest.mark.asyncio
 
@@ -80,7 +80,7 @@ async def links(store, host_id):
 
 # ---------------------------------------------------------------- docker0 (the case)
 async def test_docker0_connection_stays_on_its_host(store):
-    answers = await replay(Ingestor(store), load_case("docker0-shared-ip"))
+    answers = await replay(ReplayIngestor(store), load_case("docker0-shared-ip"))
     build08 = answers["r1-build-08"]["ci_id"]
     build07 = answers["r2-build-07"]["ci_id"]
     assert build08 != build07
@@ -100,7 +100,7 @@ async def test_docker0_connection_stays_on_its_host(store):
 
 
 async def test_docker0_address_from_a_third_host_is_ambiguous(store):
-    ingestor = Ingestor(store)
+    ingestor = ReplayIngestor(store)
     await replay(ingestor, load_case("docker0-shared-ip"))
     # a host without docker0 that reaches 172.17.0.1 cannot say which Docker host it meant
     third = await ingestor.ingest(
@@ -112,7 +112,7 @@ async def test_docker0_address_from_a_third_host_is_ambiguous(store):
 
 # ---------------------------------------------------------------- VRRP virtual address
 async def test_vrrp_address_held_by_both_nodes_links_nothing_until_one_lets_go(store):
-    ingest = Ingestor(store).ingest
+    ingest = ReplayIngestor(store).ingest
     t = NOW - timedelta(minutes=50)
     lb1 = (await ingest(host("lb1", 11, ["10.30.0.11", "10.30.0.100"], [443], at=t)))["ci_id"]
     lb2 = (await ingest(host("lb2", 12, ["10.30.0.12", "10.30.0.100"], [443], at=t)))["ci_id"]
@@ -135,7 +135,7 @@ async def test_vrrp_address_held_by_both_nodes_links_nothing_until_one_lets_go(s
 
 # ---------------------------------------------------------------- retirement and reuse
 async def test_retired_host_frees_its_address_for_the_new_holder(store):
-    ingest = Ingestor(store).ingest
+    ingest = ReplayIngestor(store).ingest
     old = (await ingest(host("olddb", 21, ["10.40.0.5"], [5432], at=NOW - timedelta(days=40))))[
         "ci_id"
     ]
@@ -172,7 +172,7 @@ async def test_retired_host_frees_its_address_for_the_new_holder(store):
 
 
 async def test_a_live_holder_beats_a_stale_one(store):
-    ingest = Ingestor(store).ingest
+    ingest = ReplayIngestor(store).ingest
     old = (await ingest(host("olddb", 31, ["10.41.0.5"], [5432], at=NOW - timedelta(days=5))))[
         "ci_id"
     ]
@@ -194,7 +194,7 @@ async def test_a_live_holder_beats_a_stale_one(store):
 
 
 async def test_a_retired_host_that_reports_again_holds_its_address_again(store):
-    ingest = Ingestor(store).ingest
+    ingest = ReplayIngestor(store).ingest
     old = (await ingest(host("olddb", 41, ["10.42.0.5"], [5432], at=NOW - timedelta(days=40))))[
         "ci_id"
     ]

@@ -9,8 +9,8 @@ import pytest
 
 from server.catalogue import CatalogueError, assets, changes, services, status
 from server.catalogue.impact import impact
-from server.ingest import Ingestor
-from tests.reports import agent_report, nic
+from server.ingest import Ingestor  # noqa: F401
+from tests.reports import ReplayIngestor, agent_report, nic
 
 pytestmark = pytest.mark.asyncio
 
@@ -53,7 +53,7 @@ def host(name, n, ip, listening=(), connections=(), at=T0):
 
 
 async def ingest(store, report):
-    return await Ingestor(store).ingest(report)
+    return await ReplayIngestor(store).ingest(report)
 
 
 async def rels(store, ci_id, rel_type, direction="out", include_ended=False):

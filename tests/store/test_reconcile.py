@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from server.ingest import Ingestor
-from tests.reports import agent_report, nic
+from server.ingest import Ingestor  # noqa: F401
+from tests.reports import ReplayIngestor, agent_report, nic
 
 pytestmark = pytest.mark.asyncio
 
 
 async def ingest(store, report):
-    return await Ingestor(store).ingest(report)
+    return await ReplayIngestor(store).ingest(report)
 
 
 async def hosts(store):
@@ -225,14 +225,34 @@ async def test_partial_report_closes_nothing(store):
     assert len(await open_rels(store, first["ci_id"], "INSTALLED")) == 29
 
 
-async def test_late_older_report_is_not_applied(store):
+async def test_a_report_the_agent_counted_earlier_is_not_applied(store):
+    """Order is the agent's sequence (per agent install), not its clock."""
+    newer = agent_report(hostname="new-name", collected_at="2026-11-28T12:00:00.000Z")
+    older = agent_report(hostname="old-name", collected_at="2026-11-28T12:30:00.000Z")
+    newer.update(sequence=5, agent_instance="install-1")
+    older.update(sequence=3, agent_instance="install-1")
+    await ingest(store, newer)
+    late = await ingest(store, older)
+    assert late["status"] == "superseded"
+    (host,) = await hosts(store)
+    assert host.name == "new-name"
+    # a reinstalled agent counts from scratch: its reports apply
+    fresh = agent_report(hostname="fresh-name", collected_at="2026-11-28T13:00:00.000Z")
+    fresh.update(sequence=1, agent_instance="install-2")
+    assert (await ingest(store, fresh))["status"] == "applied"
+
+
+async def test_an_earlier_clock_does_not_make_a_report_late(store):
+    """Without a sequence the server's arrival order decides: a clock that went back is
+    applied (and stamped no earlier than the report before it)."""
     await ingest(store, agent_report(hostname="new-name", collected_at="2026-11-28T12:00:00.000Z"))
     late = await ingest(
         store, agent_report(hostname="old-name", collected_at="2026-11-28T09:00:00.000Z")
     )
-    assert late["status"] == "superseded"
+    assert late["status"] == "applied"
     (host,) = await hosts(store)
-    assert host.name == "new-name"
+    assert host.name == "old-name"
+    assert host.last_seen == "2026-11-28T12:00:00.000Z"
 
 
 async def test_software_is_shared_between_hosts(store):

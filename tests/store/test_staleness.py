@@ -6,9 +6,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.ingest import Ingestor
+from server.ingest import Ingestor  # noqa: F401
 from server.staleness import sweep
-from tests.reports import agent_report
+from tests.reports import ReplayIngestor, agent_report
 
 pytestmark = pytest.mark.asyncio
 
@@ -20,7 +20,7 @@ def iso(moment: datetime) -> str:
 
 
 async def test_unseen_host_goes_stale_then_retired_and_comes_back(store):
-    ingest = Ingestor(store).ingest
+    ingest = ReplayIngestor(store).ingest
     old = await ingest(agent_report(hostname="old", collected_at=iso(T0), packages=3))
     fresh = await ingest(
         agent_report(

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from server.api.keys import CONTROL_KEY
+from server.api.keys import CONTROL_KEY, INGEST_KEY
 from server.app import create_app
 from server.config import Settings
-from tests.reports import agent_report, nic
+from tests.reports import ReplayIngestor, agent_report, nic
 
 pytestmark = pytest.mark.asyncio
 
@@ -17,6 +17,8 @@ pytestmark = pytest.mark.asyncio
 async def api(tmp_path):
     client = TestClient(TestServer(create_app(Settings(data_dir=tmp_path))))
     await client.start_server()
+    # the reports below are days apart: receive each at the time it says it was collected
+    client.app[INGEST_KEY].__class__ = ReplayIngestor
     control = client.app[CONTROL_KEY]
     tokens = {
         role: control.create_token(role, f"{role}-token")[1]

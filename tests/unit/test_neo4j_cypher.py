@@ -106,6 +106,8 @@ GOLDEN_DDL = [
     "CREATE INDEX history_at IF NOT EXISTS FOR (h:HistoryEntry) ON (h.at)",
     "CREATE CONSTRAINT source_state_scope IF NOT EXISTS FOR (s:SourceState) REQUIRE s.scope IS UNIQUE",
     "CREATE CONSTRAINT report_id IF NOT EXISTS FOR (r:Report) REQUIRE r.report_id IS UNIQUE",
+    "CREATE CONSTRAINT agent_binding_key IF NOT EXISTS "
+    "FOR (b:AgentBinding) REQUIRE b.agent_key IS UNIQUE",
     "CREATE CONSTRAINT identity_lock_key IF NOT EXISTS "
     "FOR (l:IdentityLock) REQUIRE l.key IS UNIQUE",
     "CREATE INDEX prior_identity_value IF NOT EXISTS "

@@ -1,0 +1,162 @@
+"""Reports never lose or invent facts (issue 11, server side), on both stores: partial and
+shrunk sections, deltas and their base, the server's clock, and agent tokens bound to
+their host. The cases of tests/fixtures/cases/host replay with their right answers."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from server.ingest import Ingestor
+from server.reconcile.engine import FullReportRequired, ReportForbidden
+from server.staleness import sweep
+from tests.cases import load_case, replay
+from tests.reports import agent_report
+
+pytestmark = pytest.mark.asyncio
+
+
+async def open_rels(store, ci_id: str, rel_type: str) -> list:
+    return [v for v in await store.relationships(ci_id) if v.rel.type == rel_type]
+
+
+async def installed(store, ci_id: str) -> dict[str, str]:
+    return {
+        v.other.attributes["name"]: v.other.attributes["version"]
+        for v in await open_rels(store, ci_id, "INSTALLED")
+    }
+
+
+async def all_history(store, ci_id: str) -> list:
+    _, total = await store.history(ci_id, 1, 0)
+    entries, _ = await store.history(ci_id, max(total, 1), 0)
+    return entries
+
+
+async def test_absent_partial_and_empty_sections_close_nothing(store):
+    reports = load_case("partial-section")
+    answers = await replay(Ingestor(store), reports)
+    host = answers["r1-full"]["ci_id"]
+    assert {a["ci_id"] for a in answers.values()} == {host}
+    assert len(await open_rels(store, host, "INSTALLED")) == 6
+    assert any(
+        "read only in part" in line
+        for line in answers["r3-packages-partial-with-note"]["identification"]
+    )
+    assert any(
+        "shrank from 6 to 0" in line for line in answers["r4-packages-empty-list"]["identification"]
+    )
+    assert answers["r4-packages-empty-list"]["counts"]["relationships_closed"] == 0
+
+
+async def test_a_shrink_closes_once_the_next_report_confirms_it(store):
+    ingest = Ingestor(store).ingest
+    first = await ingest(agent_report(packages=10))
+    host = first["ci_id"]
+    shrunk = await ingest(agent_report(packages=2))
+    assert shrunk["counts"]["relationships_closed"] == 0
+    assert len(await open_rels(store, host, "INSTALLED")) == 10
+    confirmed = await ingest(agent_report(packages=2))
+    assert confirmed["counts"]["relationships_closed"] == 8
+    assert len(await open_rels(store, host, "INSTALLED")) == 2
+    (entry,) = [e for e in await all_history(store, host) if e.kind == "completeness"]
+    assert entry.field == "packages"
+    assert entry.new["reports"] == [shrunk["report_id"], confirmed["report_id"]]
+
+
+async def test_a_bad_read_that_recovers_is_forgotten(store):
+    ingest = Ingestor(store).ingest
+    host = (await ingest(agent_report(packages=10)))["ci_id"]
+    await ingest(agent_report(packages=0))  # held back
+    await ingest(agent_report(packages=10))  # back to size: the shrink is forgotten
+    again = await ingest(agent_report(packages=0))  # a new suspicion, not a confirmation
+    assert again["counts"]["relationships_closed"] == 0
+    assert len(await open_rels(store, host, "INSTALLED")) == 10
+
+
+async def test_a_remark_on_a_complete_section_does_not_hold_it_back(store):
+    ingest = Ingestor(store).ingest
+    host = (await ingest(agent_report(packages=4)))["ci_id"]
+    report = agent_report(packages=3)
+    report["notes"] = [
+        {"section": "packages", "message": "an owner was not visible", "partial": False}
+    ]
+    answer = await ingest(report)
+    assert answer["counts"]["relationships_closed"] == 1
+    assert len(await open_rels(store, host, "INSTALLED")) == 3
+
+
+async def test_weak_identity_host_reports_and_deltas_apply(store):
+    reports = load_case("delta-report-weak-identity")
+    ingestor = Ingestor(store)
+    first = await ingestor.ingest(reports["r1-full-first-report"], agent_key="token-7")
+    second = reports["r2-next-run-varnish-upgraded"]
+    # the agent's own delta: only the changed section, on the report the server applied
+    delta = {
+        **second,
+        "sections": {"packages": second["sections"]["packages"]},
+        "base_report_id": first["report_id"],
+        "mode": "delta",
+    }
+    answer = await ingestor.ingest(delta, agent_key="token-7")
+    assert answer["status"] == "applied" and answer["ci_id"] == first["ci_id"]
+    versions = await installed(store, first["ci_id"])
+    expected = {p["name"]: p["version"] for p in second["sections"]["packages"]}
+    assert versions == expected
+
+
+async def test_the_full_case_files_apply_in_order(store):
+    answers = await replay(Ingestor(store), load_case("delta-report-weak-identity"))
+    assert [a["status"] for a in answers.values()] == ["applied", "applied"]
+    assert len({a["ci_id"] for a in answers.values()}) == 1
+
+
+async def test_a_delta_on_a_base_the_server_did_not_apply_asks_for_a_full_report(store):
+    ingestor = Ingestor(store)
+    first = await ingestor.ingest(agent_report(), agent_key="token-1")
+    delta = agent_report(drop=("interfaces", "listening", "connections"))
+    delta.update(base_report_id="a-report-another-server-applied", mode="delta")
+    with pytest.raises(FullReportRequired, match="send a full report"):
+        await ingestor.ingest(delta, agent_key="token-1")
+    assert not await store.report_seen(delta["report_id"])
+    # a new, empty server: the first delta it sees has no base there either
+    other = agent_report(hostname="elsewhere", system_uuid="11" * 16, machine_id="22" * 16)
+    other.update(base_report_id=first["report_id"], mode="delta")
+    with pytest.raises(FullReportRequired):
+        await ingestor.ingest(other, agent_key="token-2")
+
+
+async def test_an_agent_token_speaks_only_for_its_own_host(store):
+    ingestor = Ingestor(store)
+    mine = await ingestor.ingest(agent_report(hostname="web1"), agent_key="token-web1")
+    theirs = agent_report(hostname="db1", system_uuid="33" * 16, machine_id="44" * 16)
+    other = await ingestor.ingest(theirs, agent_key="token-db1")
+    attack = agent_report(hostname="db1", system_uuid="33" * 16, machine_id="44" * 16, packages=0)
+    with pytest.raises(ReportForbidden, match="each host needs its own agent token"):
+        await ingestor.ingest(attack, agent_key="token-web1")
+    assert len(await open_rels(store, other["ci_id"], "INSTALLED")) == 20
+    assert mine["ci_id"] != other["ci_id"]
+    assert not await store.report_seen(attack["report_id"])
+
+
+async def test_wrong_clocks_neither_supersede_nor_retire(store):
+    answers = await replay(Ingestor(store), load_case("clock-skew", keep_times=True))
+    assert all(a["status"] in ("applied", "unchanged") for a in answers.values()), answers
+    terminal = answers["r1-good-clock"]["ci_id"]
+    kiosk = answers["n1-new-kiosk-clock-2001"]["ci_id"]
+    assert (await installed(store, terminal))["pos-client"] == "2.1.1"
+    now = datetime.now(UTC)
+    await sweep(store, timedelta(hours=72), timedelta(days=30), now=now)
+    for ci_id in (terminal, kiosk):
+        ci = await store.get_ci(ci_id)
+        assert ci.status == "live"
+        seen = datetime.fromisoformat(ci.last_seen.replace("Z", "+00:00"))
+        assert now - seen < timedelta(minutes=5)
+    kiosk_ci = await store.get_ci(kiosk)
+    assert kiosk_ci.attributes["clock_skew_seconds"] < -20 * 365 * 86400
+    history = await all_history(store, terminal)
+    changes = [e for e in history if e.field == "clock_skew_seconds"]
+    skews = [e.old for e in changes] + [e.new for e in changes]
+    assert any(s and s > 300 * 24 * 3600 for s in skews)  # the year-ahead clock (first report)
+    assert any(s and s < -20 * 365 * 86400 for s in skews)  # the CMOS reset
