@@ -300,7 +300,7 @@ class Synthetic:
             self.ci("Network", f"10.{k}.0.0/16", cidr=f"10.{k}.0.0/16") for k in range(n_networks)
         ]
         self.software = [
-            self.ci("Software", f"lib{k}", version=f"{k % 7}.{k % 13}", architecture="amd64")
+            self.ci("Software", f"lib{k}", version=f"{k % 7}.{k % 13}", arch="amd64")
             for k in range(n_software)
         ]
         ports: list[str] = []
@@ -321,7 +321,7 @@ class Synthetic:
         self.hosts: list[str] = []
         self.endpoints: list[str] = []
         for h in range(n_hosts):
-            host = self.ci("Host", f"host{h:05d}", os="Debian GNU/Linux 12", cores=16)
+            host = self.ci("Host", f"host{h:05d}", os_name="Debian GNU/Linux 12", cpu_cores=16)
             self.hosts.append(host)
             for n in range(4):
                 iface = self.ci("Interface", f"host{h}/eth{n}", mtu=1500, speed_mbps=1000)
@@ -348,7 +348,7 @@ class Synthetic:
                 self.rel("CONNECTS_TO", host, ep)
         self.groups = []
         for g in range(n_groups):
-            group = self.ci("RedundancyGroup", f"grp{g}", k=2)
+            group = self.ci("RedundancyGroup", f"grp{g}", min=2)
             self.groups.append(group)
             for host in rng.sample(self.hosts, 3):
                 self.rel("DEPENDS_ON", group, host)
