@@ -406,6 +406,48 @@ _MEMBER = _obj(
     ("index",),
 )
 
+_BRIDGE = _d(
+    _obj(
+        {
+            "base_address": _d(_S, "dot1dBaseBridgeAddress (the bridge's base MAC)"),
+            "ports": _list(
+                _obj(
+                    {
+                        "port": _d({"type": "integer"}, "dot1dBasePort"),
+                        "if_index": _d(_I, "dot1dBasePortIfIndex"),
+                    },
+                    ("port",),
+                )
+            ),
+        }
+    ),
+    "BRIDGE-MIB dot1dBase: base MAC and bridge port -> ifIndex "
+    "(null address and no ports on a device that is not a bridge)",
+)
+_LLDP_LOCAL = _d(
+    _obj(
+        {
+            "chassis_id_subtype": _d(_S, "lldpLocChassisIdSubtype label"),
+            "chassis_id": _d(
+                _S, "lldpLocChassisId rendered by subtype (MAC aa:bb:.., IP, text or hex)"
+            ),
+            "sys_name": _d(_S, "lldpLocSysName"),
+            "ports": _list(
+                _obj(
+                    {
+                        "port_num": _d({"type": "integer"}, "lldpLocPortNum"),
+                        "id_subtype": _d(_S, "lldpLocPortIdSubtype label"),
+                        "id": _d(_S, "lldpLocPortId rendered by subtype"),
+                        "descr": _d(_S, "lldpLocPortDesc"),
+                    },
+                    ("port_num",),
+                )
+            ),
+        }
+    ),
+    "LLDP-MIB local system: lldpLocChassisId and lldpLocPortTable",
+)
+
 SNMP_SECTION_SCHEMAS: dict[str, dict[str, Any]] = {
     "system": _d(
         _obj(
@@ -436,6 +478,15 @@ SNMP_SECTION_SCHEMAS: dict[str, dict[str, Any]] = {
                     "every ENTITY-MIB chassis(3) and stack(11) row (stack members each with "
                     "serial, model and member number); null when entities were not read",
                 ),
+                "bridge": _d(
+                    {**_BRIDGE, "type": ["object", "null"]},
+                    f"{_BRIDGE['description']}; null when not read (see notes: device.bridge)",
+                ),
+                "lldp_local": _d(
+                    {**_LLDP_LOCAL, "type": ["object", "null"]},
+                    f"{_LLDP_LOCAL['description']}; null when not read "
+                    "(see notes: device.lldp_local)",
+                ),
             }
         ),
         "the scanned device itself (always present)",
@@ -460,47 +511,6 @@ SNMP_SECTION_SCHEMAS: dict[str, dict[str, Any]] = {
             )
         ),
         "IF-MIB ifTable + ifXTable",
-    ),
-    "bridge": _d(
-        _obj(
-            {
-                "base_address": _d(_S, "dot1dBaseBridgeAddress (the bridge's base MAC)"),
-                "ports": _list(
-                    _obj(
-                        {
-                            "port": _d({"type": "integer"}, "dot1dBasePort"),
-                            "if_index": _d(_I, "dot1dBasePortIfIndex"),
-                        },
-                        ("port",),
-                    )
-                ),
-            }
-        ),
-        "BRIDGE-MIB dot1dBase: base MAC and bridge port -> ifIndex "
-        "(null address and no ports on a device that is not a bridge)",
-    ),
-    "lldp_local": _d(
-        _obj(
-            {
-                "chassis_id_subtype": _d(_S, "lldpLocChassisIdSubtype label"),
-                "chassis_id": _d(
-                    _S, "lldpLocChassisId rendered by subtype (MAC aa:bb:.., IP, text or hex)"
-                ),
-                "sys_name": _d(_S, "lldpLocSysName"),
-                "ports": _list(
-                    _obj(
-                        {
-                            "port_num": _d({"type": "integer"}, "lldpLocPortNum"),
-                            "id_subtype": _d(_S, "lldpLocPortIdSubtype label"),
-                            "id": _d(_S, "lldpLocPortId rendered by subtype"),
-                            "descr": _d(_S, "lldpLocPortDesc"),
-                        },
-                        ("port_num",),
-                    )
-                ),
-            }
-        ),
-        "LLDP-MIB local system: lldpLocChassisId and lldpLocPortTable",
     ),
     "ip_addresses": _d(
         _list(
@@ -550,10 +560,19 @@ SNMP_SECTION_SCHEMAS: dict[str, dict[str, Any]] = {
                     "local_port": _d(_S, "our interface name (see local_port_source)"),
                     "local_if_index": _d(_I, "our ifIndex (see local_port_source)"),
                     "local_port_source": _d(
-                        {"enum": ["lldpLocPortId", "dot1dBasePortIfIndex", "ifIndex", None]},
+                        {
+                            "enum": [
+                                "lldpLocPortId",
+                                "lldpLocPortDesc",
+                                "dot1dBasePortIfIndex",
+                                "ifIndex",
+                                None,
+                            ]
+                        },
                         "how lldpRemLocalPortNum was mapped to our interface: the port's "
-                        "lldpLocPortId by its subtype, the bridge port table, or the number "
-                        "as an ifIndex (devices without a bridge table); null: unresolved",
+                        "lldpLocPortId by its subtype, its lldpLocPortDesc, the bridge port "
+                        "table, or the number as an ifIndex (only on devices without a bridge "
+                        "port table); null: unresolved (local_port, local_if_index null)",
                     ),
                     "chassis_id_subtype": _d(_S, "lldpRemChassisIdSubtype label"),
                     "chassis_id": _d(_S, "lldpRemChassisId rendered by subtype"),
@@ -635,6 +654,10 @@ REPORT_SCHEMA: dict[str, Any] = {
         # a delta builds on the last report this server applied for the agent
         "mode": {"enum": ["full", "delta"]},
         "base_report_id": {"type": "string", "minLength": 1, "maxLength": 64},
+        # the agent install that counts ``sequence`` (a wiped state directory starts anew)
+        "agent_instance": {"type": "string", "minLength": 1, "maxLength": 64},
+        # the agent's clock when it sent the report: the server measures the skew from it
+        "sent_at": {"type": "string", "format": "date-time"},
     },
     # an SNMP report's sections are checked field by field (unknown sections pass)
     "if": {"properties": {"source": {"const": "snmp"}}, "required": ["source"]},

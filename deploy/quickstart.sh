@@ -33,7 +33,7 @@ for _ in $(seq 1 100); do
     sleep 0.2
 done
 
-"$CMDB" agent run --once --server "$URL" --token "$(cat "$DATA/agent.token")" \
+"$CMDB" agent run --once --server "$URL" --token-file "$DATA/agent.token" \
     --spool-dir "$DATA/agent-spool"
 
 cat <<MSG

@@ -289,6 +289,9 @@ CI_CLASSES: tuple[CIClass, ...] = (
 
 _ALL = tuple(c.label for c in CI_CLASSES)
 _NETWORKED = ("Host", "NetworkDevice")
+# records about CIs, not CIs that work: nothing runs on or depends on them
+_RECORDS = ("Asset", "Supplier", "Change")
+_OPERATIONAL = tuple(c for c in _ALL if c not in _RECORDS)
 
 REL_TYPES: tuple[RelType, ...] = (
     RelType("HAS_INTERFACE", _NETWORKED, ("Interface",)),
@@ -307,7 +310,9 @@ REL_TYPES: tuple[RelType, ...] = (
     RelType("RUNS_ON", ("Software", "Service", "Endpoint"), _NETWORKED),
     RelType("HOSTED_ON", ("Host",), ("Host",), "VM on hypervisor"),
     RelType("MEMBER_OF", _ALL, ("RedundancyGroup",)),
-    RelType("DEPENDS_ON", ("Service", "RedundancyGroup"), _ALL),
+    # declared by the catalogue or by hand (server.catalogue.relationships) between any two
+    # working CIs: an application on a host discovery cannot see, a host on a group of peers
+    RelType("DEPENDS_ON", _OPERATIONAL, _ALL),
     RelType("REPRESENTS", ("Asset",), _ALL),
     RelType("SUPPLIED_BY", ("Asset",), ("Supplier",)),
     RelType("AFFECTS", ("Change",), _ALL),
@@ -327,6 +332,22 @@ LOOKUP_ATTRIBUTES = (
     ("NetworkDevice", "management_ip"),
     ("Host", "management_ip"),
     ("IPAddress", "address"),
+)
+
+# curated attributes an installation declares per class in its config (server.config
+# ``[custom_attributes]``): one attribute document per CI, validated by server.catalogue.custom
+CUSTOM_ATTRIBUTE = "custom"
+CI_CLASSES = tuple(
+    CIClass(
+        label=c.label,
+        identity=c.identity,
+        attributes=(*c.attributes, CUSTOM_ATTRIBUTE),
+        name_attr=c.name_attr,
+        description=c.description,
+    )
+    if c.label in _OPERATIONAL and c.label != "RedundancyGroup"
+    else c
+    for c in CI_CLASSES
 )
 
 CLASSES: dict[str, CIClass] = {c.label: c for c in CI_CLASSES}

@@ -20,6 +20,7 @@ from server.api.keys import CONTROL_KEY, EXTRA_KEY, INGEST_KEY, SETTINGS_KEY, ST
 from server.config import Settings
 from server.control import ControlDB
 from server.ingest import Ingestor
+from server.private_files import prepare_data_dir, server_databases
 from server.staleness import setup_staleness
 from server.stores import make_store
 
@@ -44,7 +45,10 @@ def _load_extensions() -> None:
 
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
-    app = web.Application(client_max_size=settings.max_body_bytes)
+    # bodies are decompressed by server.api.body within both size limits, not by aiohttp
+    app = web.Application(
+        client_max_size=settings.max_body_bytes, handler_args={"auto_decompress": False}
+    )
     app[SETTINGS_KEY] = settings
     app[EXTRA_KEY] = {}
     setup_errors(app, settings.max_body_bytes)
@@ -53,7 +57,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         app.router.add_routes(table)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        prepare_data_dir(settings.data_dir, server_databases(settings.store))
         control = ControlDB(settings.control_db)
         graph = store if store is not None else make_store(settings)
         await graph.open()

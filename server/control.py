@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from collectors.model import utc_now_iso
+from server.private_files import private_dir, private_sqlite
 
-ROLES = ("agent", "reader", "editor", "admin")
+# agent: its host's reports; poller: SNMP reports (remote scanners); reader: reads;
+# editor: also writes; admin: also manages tokens (server.api.auth has the grants)
+ROLES = ("agent", "poller", "reader", "editor", "admin")
 TOKEN_PREFIX = "cmdb_"
 
 _DDL = (
@@ -55,7 +58,9 @@ class ControlDB:
 
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        # token hashes and scan credentials: the data dir 0700, the database files 0600
+        private_dir(self.path.parent)
+        private_sqlite(self.path)
         self._lock = threading.Lock()
         self._conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._conn.execute("PRAGMA journal_mode=WAL")

@@ -42,33 +42,51 @@ async def sweep(
         ("retired", ("stale",), retire_after),
     ):
         while True:
-            cis = await unseen_since(store, _iso(now - age), statuses)
-            if not cis:
+            # one transaction per batch, locked by name: two servers' sweeps take turns, and
+            # the second finds nothing left in the old state (no status written twice)
+            async with store.transaction(["staleness|sweep"]) as tx:
+                done = await _sweep_batch(tx, now, new_status, statuses, age, counts)
+            if done:
                 break
-            at = _iso(now)
-            changes = ChangeSet(report_id=f"sweep-{at}", source="staleness", at=at)
-            changes.record_report = False
-            for ci in cis:
-                changes.set_status.append((ci.id, new_status))
-                changes.history.append(
-                    HistoryEntry(
-                        ci.id,
-                        "ci",
-                        "status",
-                        ci.status,
-                        new_status,
-                        at,
-                        "staleness",
-                        report_id=changes.report_id,
-                    )
-                )
-            if new_status == "retired":
-                closing = await holding_rels(store, cis)
-                changes.close_rels.extend(closing)
-                changes.close_rel_types.update(closing)
-            await store.apply(changes)
-            counts[new_status] += len(cis)
     return counts
+
+
+async def _sweep_batch(
+    store: Store,
+    now: datetime,
+    new_status: str,
+    statuses: tuple[str, ...],
+    age: timedelta,
+    counts: dict[str, int],
+) -> bool:
+    """One batch of CIs moved to ``new_status``; True when none was left."""
+    cis = await unseen_since(store, _iso(now - age), statuses)
+    if not cis:
+        return True
+    at = _iso(now)
+    changes = ChangeSet(report_id=f"sweep-{at}", source="staleness", at=at)
+    changes.record_report = False
+    for ci in cis:
+        changes.set_status.append((ci.id, new_status))
+        changes.history.append(
+            HistoryEntry(
+                ci.id,
+                "ci",
+                "status",
+                ci.status,
+                new_status,
+                at,
+                "staleness",
+                report_id=changes.report_id,
+            )
+        )
+    if new_status == "retired":
+        closing = await holding_rels(store, cis)
+        changes.close_rels.extend(closing)
+        changes.close_rel_types.update(closing)
+    await store.apply(changes)
+    counts[new_status] += len(cis)
+    return False
 
 
 def setup_staleness(app: web.Application, interval: float = 300.0) -> None:

@@ -1,6 +1,9 @@
 """Running processes: pid, name, executable, user, command line.
 
-Attributes the agent may not read (another user's exe without root) are None.
+Attributes the agent may not read (another user's exe without root) are None. Command
+lines are redacted (``collectors.host.redact``) before they are cut to CMDLINE_MAX, so
+no token or password given on a command line leaves the host, and a cut never leaves
+half a secret behind.
 """
 
 from __future__ import annotations
@@ -9,6 +12,7 @@ import pwd
 
 import psutil
 
+from collectors.host.redact import redact_cmdline
 from collectors.model import Process
 
 _ATTRS = ["pid", "name", "exe", "uids", "cmdline"]
@@ -32,7 +36,8 @@ def collect() -> list[Process]:
     for proc in psutil.process_iter(_ATTRS, ad_value=None):
         info = proc.info
         uids = info.get("uids")
-        cmdline = " ".join(info.get("cmdline") or ())[:CMDLINE_MAX]
+        argv = info.get("cmdline") or ()
+        cmdline = redact_cmdline(list(argv))[:CMDLINE_MAX] if argv else ""
         result.append(
             Process(
                 pid=info["pid"],

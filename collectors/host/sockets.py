@@ -142,3 +142,82 @@ def _owner(pid: int, proc: str) -> Owner:
     except OSError:
         exe = None
     return Owner(pid, name, exe)
+
+
+# ---------------------------------------------------------------- aggregation
+def _family(protocol: str) -> str:
+    return protocol[:-1] if protocol.endswith("6") else protocol
+
+
+def _sort_key(row: dict) -> tuple:
+    return (
+        row["protocol"],
+        row["local_address"],
+        -1 if row["local_port"] is None else row["local_port"],
+        row["remote_address"],
+        -1 if row["remote_port"] is None else row["remote_port"],
+        row.get("process") or "",
+        row.get("status") or "",
+    )
+
+
+def aggregate_connections(rows: list[dict], listening: list[dict] | None) -> list[dict]:
+    """Report rows of connections grouped, each group with a ``count`` (pure).
+
+    A busy host holds tens of thousands of connections that differ only in an ephemeral
+    port, so the side that is ephemeral is dropped (None) and equal rows are counted:
+
+    - outbound (the local port is not one this host listens on): grouped by process,
+      local address, remote address, remote port, protocol and state; ``local_port``
+      None. The remote port is the service this host depends on.
+    - inbound (the local port is a listening port, as ``listening`` says, the same rule
+      the server uses to skip the server halves of connections): grouped by process,
+      local address and port, remote address, protocol and state; ``remote_port`` None.
+
+    Without a ``listening`` section inbound cannot be told from outbound, so only rows
+    equal in every field are merged. ``pid`` is kept when the whole group shares it.
+    Rows that already carry a ``count`` add it. The result is sorted, so an unchanged
+    host gives an unchanged section.
+    """
+    listens = (
+        None
+        if listening is None
+        else {(_family(s["protocol"]), s["port"]) for s in listening if "port" in s}
+    )
+    groups: dict[tuple, dict] = {}
+    for row in rows:
+        protocol = row["protocol"]
+        local_port, remote_port = row.get("local_port"), row.get("remote_port")
+        if listens is not None:
+            if (_family(protocol), local_port) in listens:
+                remote_port = None
+            else:
+                local_port = None
+        key = (
+            protocol,
+            row.get("local_address"),
+            local_port,
+            row.get("remote_address"),
+            remote_port,
+            row.get("process"),
+            row.get("status"),
+        )
+        count = row.get("count") or 1
+        group = groups.get(key)
+        if group is None:
+            groups[key] = {
+                "protocol": protocol,
+                "local_address": row.get("local_address"),
+                "local_port": local_port,
+                "remote_address": row.get("remote_address"),
+                "remote_port": remote_port,
+                "pid": row.get("pid"),
+                "process": row.get("process"),
+                "status": row.get("status"),
+                "count": count,
+            }
+        else:
+            group["count"] += count
+            if group["pid"] != row.get("pid"):
+                group["pid"] = None
+    return sorted(groups.values(), key=_sort_key)

@@ -1,4 +1,7 @@
-"""One JSON error shape for every failure: ``{"error": {"status": N, "message": "..."}}``."""
+"""One JSON error shape for every failure: ``{"error": {"status": N, "message": "..."}}``.
+
+Some errors also carry top-level keys a client acts on without parsing the message
+(``{"status": "too_large", "limit": N, "which": "wire", "error": {...}}``)."""
 
 from __future__ import annotations
 
@@ -14,20 +17,37 @@ log = logging.getLogger("cmdb.api")
 
 
 class ApiError(Exception):
+    """An answer other than success. ``extra`` goes into the ``error`` object, ``top``
+    beside it; ``close`` ends the connection after the answer (the body was not read to
+    its end, e.g. an oversize upload: nothing more of it is read)."""
+
     def __init__(
-        self, status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+        self,
+        status: int,
+        message: str,
+        headers: dict[str, str] | None = None,
+        *,
+        top: dict[str, Any] | None = None,
+        close: bool = False,
+        **extra: Any,
     ) -> None:
         super().__init__(message)
         self.status = status
         self.message = message
         self.headers = headers or {}
+        self.top = top or {}
+        self.close = close
         self.extra = extra
 
 
 def error_response(
-    status: int, message: str, headers: dict[str, str] | None = None, **extra: Any
+    status: int,
+    message: str,
+    headers: dict[str, str] | None = None,
+    top: dict[str, Any] | None = None,
+    **extra: Any,
 ) -> web.Response:
-    body = {"error": {"status": status, "message": message, **extra}}
+    body = {**(top or {}), "error": {"status": status, "message": message, **extra}}
     return web.json_response(body, status=status, headers=headers)
 
 
@@ -44,7 +64,10 @@ def setup_errors(app: web.Application, max_body_bytes: int) -> None:
         try:
             return await handler(request)
         except ApiError as exc:
-            return error_response(exc.status, exc.message, exc.headers, **exc.extra)
+            response = error_response(exc.status, exc.message, exc.headers, exc.top, **exc.extra)
+            if exc.close:
+                response.force_close()
+            return response
         except StoreUnavailable as exc:
             log.warning("store unavailable: %s", exc)
             return error_response(
@@ -74,8 +97,16 @@ def setup_errors(app: web.Application, max_body_bytes: int) -> None:
 
 
 async def read_json(request: web.Request) -> Any:
-    """The request body as JSON, or a 400 that says where the JSON broke."""
-    raw = await request.read()
+    """The request body as JSON (any supported Content-Encoding undone, within the
+    server's limits: ``server.api.body``), or a 400 that says where the JSON broke."""
+    from server.api.body import limits_of, read_body  # body builds on ApiError, defined here
+    from server.api.keys import SETTINGS_KEY
+
+    return parse_json(await read_body(request, limits_of(request.app[SETTINGS_KEY])))
+
+
+def parse_json(raw: bytes) -> Any:
+    """``raw`` as JSON, or a 400 that says where the JSON broke."""
     try:
         return json.loads(raw)
     except UnicodeDecodeError as exc:

@@ -17,7 +17,11 @@ ERROR = {
             "type": "object",
             "required": ["status", "message"],
             "properties": {"status": {"type": "integer"}, "message": {"type": "string"}},
-        }
+        },
+        # beside the error, for clients that act on it: forbidden, too_large, ...
+        "status": {"type": "string"},
+        "limit": {"type": "integer"},
+        "which": {"enum": ["wire", "decompressed"]},
     },
 }
 CI = {
@@ -62,10 +66,17 @@ QUERY = {
 ERRORS = {
     "400": "malformed request (the message names the field)",
     "401": "missing or unknown token",
-    "403": "the token's role does not allow this",
+    "403": (
+        "the token's role does not allow this (top-level status forbidden); reports: "
+        "agent tokens post source agent, poller tokens source snmp, no other role posts"
+    ),
     "404": "no such resource",
     "409": "conflicts with the current state",
-    "413": "body over the server's limit",
+    "413": (
+        "body over one of the server's limits: top-level status too_large, limit (bytes) "
+        "and which (wire: as sent; decompressed: after Content-Encoding is undone)"
+    ),
+    "415": "Content-Encoding other than identity, gzip or deflate",
     "422": "well-formed but not acceptable (unknown schema version, unknown reference)",
     "503": "store unavailable; retry after Retry-After seconds",
 }

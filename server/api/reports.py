@@ -1,29 +1,43 @@
-"""POST /api/v1/reports: the agents' door."""
+"""POST /api/v1/reports: the door for agents (``source: agent``) and pollers (``snmp``).
+
+The body is read within the server's two size limits (``server.api.body``); the token's
+role decides which report sources it may post (``server.api.auth.REPORT_SOURCES``)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
 from graph.store import StoreError
-from server.api.auth import require
-from server.api.errors import ApiError, read_json
-from server.api.keys import INGEST_KEY
+from server.api.auth import require_report_source, require_reporter
+from server.api.body import limits_of, read_body
+from server.api.errors import ApiError, parse_json
+from server.api.keys import INGEST_KEY, SETTINGS_KEY
 from server.ingest import ReportInvalid
 from server.reconcile import ReconcileError
+from server.reconcile.engine import FullReportRequired, ReportForbidden
 
 routes = web.RouteTableDef()
 
 
 @routes.post("/api/v1/reports")
 async def post_report(request: web.Request) -> web.Response:
-    principal = require(request, "agent")
-    report = await read_json(request)
+    principal = require_reporter(request)  # before reading: a reader's upload is not read
+    report = parse_json(await read_body(request, limits_of(request.app[SETTINGS_KEY])))
+    require_report_source(principal, report)
+    # an agent token speaks for the host its first accepted report described
+    agent_key = f"token:{principal.token_id}" if principal.role == "agent" else None
     try:
-        result = await request.app[INGEST_KEY].ingest(report, actor=principal.name)
+        result = await request.app[INGEST_KEY].ingest(
+            report, actor=principal.name, agent_key=agent_key
+        )
     except ReportInvalid as exc:
         raise ApiError(exc.status, str(exc), field=exc.path) from exc
+    except FullReportRequired as exc:
+        raise ApiError(409, str(exc), top={"status": "full_report_required"}) from exc
+    except ReportForbidden as exc:
+        raise ApiError(403, str(exc), top={"status": "forbidden"}) from exc
     except ReconcileError as exc:
-        raise ApiError(422, str(exc)) from exc
+        raise ApiError(422, str(exc), top={"status": "rejected"}) from exc
     except StoreError as exc:
         raise ApiError(409, f"the report conflicts with stored data: {exc}") from exc
     status = 200 if result["status"] == "duplicate" else 201

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from server.cli.http import ApiClient, CliError
 from server.cli.output import emit_json, emit_table
+from server.control import ROLES
 
 
 def add_api_options(parser: argparse.ArgumentParser) -> None:
@@ -37,6 +38,14 @@ def cmd_server(args) -> int:
         )
     except ConfigError as exc:
         raise CliError(f"configuration: {exc}", 2) from exc
+    from server.private_files import prepare_data_dir, server_databases
+
+    # everything the server writes (databases, their -wal/-shm, exports) is its own
+    os.umask(0o077)
+    try:
+        prepare_data_dir(settings.data_dir, server_databases(settings.store))
+    except OSError as exc:
+        raise CliError(f"cannot prepare the data directory {settings.data_dir}: {exc}", 2) from exc
     return run_server(settings)
 
 
@@ -99,30 +108,42 @@ def cmd_agent_collect(args) -> int:
 
 
 def cmd_agent_run(args) -> int:
-    from agent.runner import run_forever, run_once
+    import logging
 
+    from agent.runner import run_forever, run_once
+    from agent.token import TokenError, token_source
+
+    if not logging.getLogger().handlers:
+        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     server = args.server or os.environ.get("CMDB_SERVER")
-    token = args.token or os.environ.get("CMDB_TOKEN")
-    if not server or not token:
-        raise CliError(
-            "the agent needs --server URL and --token TOKEN (or CMDB_SERVER/CMDB_TOKEN)", 2
-        )
+    if not server:
+        raise CliError("the agent needs --server URL (or CMDB_SERVER)", 2)
+    try:
+        token = token_source(args.token_file, args.token)
+    except TokenError as exc:
+        raise CliError(f"cmdb agent: {exc}", 2) from exc
+    state_dir = args.state_dir or os.environ.get("CMDB_STATE_DIR")
     if args.once:
-        outcome = run_once(server, token, _spool_dir(args))
+        outcome = run_once(server, token, _spool_dir(args), state_dir=state_dir)
+        aside = f", {outcome.set_aside} set aside" if outcome.set_aside else ""
         if outcome.ok:
             body = outcome.last.body if outcome.last else {}
             print(
-                f"report sent: {outcome.sent} acknowledged"
+                f"report sent: {outcome.sent} acknowledged{aside}"
                 + (f", host CI {body.get('ci_id')} ({body.get('status')})" if body else "")
             )
-            return 0
+            for reason in outcome.reasons:
+                print(f"cmdb agent: set aside: {reason}", file=sys.stderr)
+            return 4 if outcome.set_aside else 0
         message = outcome.last.message if outcome.last else "not sent"
+        lost = " (the new report could not be spooled and was not sent)" if outcome.lost else ""
         print(
-            f"cmdb agent: {outcome.pending} report(s) kept in the spool: {message}",
+            f"cmdb agent: {outcome.sent} acknowledged{aside}, {outcome.pending} report(s) "
+            f"kept in the spool{lost}: {message}",
             file=sys.stderr,
         )
         return 3
-    run_forever(server, token, _spool_dir(args), interval=args.interval)
+    run_forever(server, token, _spool_dir(args), interval=args.interval, state_dir=state_dir)
     return 0
 
 
@@ -232,7 +253,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         dest="token_command", required=True
     )
     p = tok.add_parser("create", help="create a token; it is printed once, only its hash is kept")
-    p.add_argument("--role", required=True, choices=("agent", "reader", "editor", "admin"))
+    p.add_argument(
+        "--role",
+        required=True,
+        choices=ROLES,
+        help="agent: one host's reports; poller: SNMP reports; reader; editor; admin",
+    )
     p.add_argument("--name")
     p.add_argument("--data-dir", help="the server's data directory (env CMDB_DATA_DIR)")
     p.add_argument("--json", action="store_true")
@@ -249,11 +275,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--sections", help="comma-separated sections (default: all)")
     p.add_argument("--compact", action="store_true")
     p.set_defaults(func=cmd_agent_collect)
-    p = ag.add_parser("run", help="collect and send reports")
+    p = ag.add_parser(
+        "run",
+        help="collect and send reports",
+        epilog="exit status with --once: 0 sent, 3 kept in the spool for later, "
+        "4 sent but some report was set aside (see the spool's rejected/ and corrupt/)",
+    )
     p.add_argument("--once", action="store_true", help="one collection, then exit")
-    p.add_argument("--server")
-    p.add_argument("--token")
+    p.add_argument("--server", help="server URL (env CMDB_SERVER)")
+    p.add_argument(
+        "--token-file",
+        help="file holding this host's agent token, read before every send "
+        "(env CMDB_TOKEN_FILE; or put the token itself in CMDB_TOKEN)",
+    )
+    p.add_argument(
+        "--token",
+        help="the token itself: discouraged, every user of the host sees it in ps; "
+        "use --token-file or CMDB_TOKEN",
+    )
     p.add_argument("--spool-dir", help="where unsent reports wait (env CMDB_SPOOL_DIR)")
+    p.add_argument(
+        "--state-dir",
+        help="sequence and per-server delta state (env CMDB_STATE_DIR; default SPOOL_DIR/state)",
+    )
     p.add_argument("--interval", type=float, default=3600.0, help="seconds between collections")
     p.set_defaults(func=cmd_agent_run)
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from server.reconcile.addresses import add_address
 from server.reconcile.desired import Desired, DesiredCI, DesiredRel
+from server.reconcile.links import is_ephemeral_link
 from server.reconcile.software import local_ref as software_ref
 from server.reconcile.software import software_attributes
 
@@ -78,12 +79,18 @@ def _host_attributes(sections: dict[str, Any]) -> dict[str, Any]:
     if sections.get("processes") is not None:
         attrs["process_count"] = len(sections["processes"])
     if sections.get("interfaces") is not None:
-        attrs["primary_mac"] = primary_mac(sections["interfaces"], sections.get("gateways") or [])
+        links = [nic for nic in sections["interfaces"] if not is_ephemeral_link(nic)]
+        attrs["primary_mac"] = primary_mac(links, sections.get("gateways") or [])
+        # container and VM links are counted, not CIs (server.reconcile.links)
+        attrs["virtual_links"] = len(sections["interfaces"]) - len(links)
     return attrs
 
 
 def primary_mac(interfaces: list[dict[str, Any]], gateways: list[dict[str, Any]]) -> str | None:
-    """The MAC of the default route's interface, else of the first physical-looking NIC."""
+    """The MAC of the default route's interface, else of the first physical-looking NIC.
+
+    ``interfaces`` comes without container and VM links: their MACs are random per start,
+    and an identity built on one would change with every container restart."""
     by_name = {i["name"]: i for i in interfaces}
     for gateway in sorted(gateways, key=lambda g: g["family"]):
         nic = by_name.get(gateway.get("interface") or "")
@@ -120,10 +127,14 @@ def transform(report: dict[str, Any]) -> Desired:
 
 
 def _interfaces(desired: Desired, interfaces: list[dict[str, Any]] | None) -> None:
+    """Interface CIs (with their addresses) for the host's links, except container and VM
+    links (``server.reconcile.links``): those churn, and the host only counts them."""
     if interfaces is None:
         return
     seen: set[str] = set()
     for nic in interfaces:
+        if is_ephemeral_link(nic):
+            continue
         ref = f"if:{nic['name']}"
         desired.cis.append(
             DesiredCI(

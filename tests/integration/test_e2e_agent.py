@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -13,19 +14,23 @@ from tests.processes import api_get, cmdb, create_token, running_server
 pytestmark = pytest.mark.e2e
 
 
-def run_agent(url: str, token: str, spool, check: bool = True):
-    """The real agent process, once, against ``url``."""
+def run_agent(url: str, token: str, spool, check: bool = True, env: dict | None = None):
+    """The real agent process, once, against ``url``, its token in a 0600 file."""
+    token_file = Path(str(spool) + ".token")
+    token_file.write_text(token + "\n")
+    token_file.chmod(0o600)
     return cmdb(
         "agent",
         "run",
         "--once",
         "--server",
         url,
-        "--token",
-        token,
+        "--token-file",
+        str(token_file),
         "--spool-dir",
         str(spool),
         check=check,
+        env=env,
     )
 
 
@@ -94,7 +99,9 @@ def test_agent_run_once_against_real_server(tmp_path):
         # the second run sends only what changed (the packages did not): nothing is lost
         again = run_agent(url, agent_token, str(tmp_path / "spool"))
         assert "1 acknowledged" in again.stdout, again.stderr
-        assert (tmp_path / "spool" / "last-acknowledged.json").exists()
+        # the delta state is kept per server, privately
+        state = list((tmp_path / "spool" / "state").glob("delta-*.json"))
+        assert len(state) == 1 and state[0].stat().st_mode & 0o077 == 0
         host = api_get(url, reader_token, f"/api/v1/cis/{hosts['items'][0]['id']}")
         rels = host["relationships"]
         assert len([r for r in rels if r["type"] == "INSTALLED"]) == len(dpkg_installed())

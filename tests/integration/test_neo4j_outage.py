@@ -79,9 +79,10 @@ def test_neo4j_restart_mid_ingest_loses_no_acknowledged_report(tmp_path):
     password = (neo4j_dir / "password").read_text().strip()
     data_dir = tmp_path / "server"
     data_dir.mkdir()
-    agent_token = create_token(data_dir, "agent")
-    reader_token = create_token(data_dir, "reader")
     hosts = 12
+    # one agent token per host: a token speaks only for the host it first reported
+    agent_tokens = [create_token(data_dir, "agent") for _ in range(hosts)]
+    reader_token = create_token(data_dir, "reader")
     try:
         with running_server(data_dir, env=neo4j_env(uri, password)) as (url, _proc):
             from agent.runner import flush
@@ -110,7 +111,7 @@ def test_neo4j_restart_mid_ingest_loses_no_acknowledged_report(tmp_path):
                             generated.append(report["report_id"])
                             spool.put(report)
                         before = {p.name for p in spool.pending()}
-                        outcome = flush(url, agent_token, spool, timeout=10)
+                        outcome = flush(url, agent_tokens[i], spool, timeout=10)
                         if outcome.last is not None and outcome.last.status == 503:
                             saw_503.set()
                         after = {p.name for p in spool.pending()}
