@@ -28,7 +28,7 @@ from graph.store import Store, StoreConflict, StoreUnavailable
 from server.catalogue.connections import connection_hook
 from server.reconcile import ReconcileResult, reconcile
 from server.reconcile import host as host_transform
-from server.reconcile.completeness import noted_sections, section_sizes
+from server.reconcile.completeness import noted_sections, section_digests, section_sizes
 from server.reconcile.desired import Desired
 from server.reconcile.engine import DEFAULT_RENAME_GRACE, ReportMeta
 
@@ -257,6 +257,7 @@ class Ingestor:
         desired = transform(report)
         desired.section_sizes = section_sizes(report["sections"])
         desired.noted_sections = noted_sections(report.get("notes"))
+        desired.section_digests = section_digests(report["sections"])
         keys = lock_keys(desired)
         if meta.agent_key:  # one agent's reports one after the other (its binding)
             keys.append(f"agent|{meta.agent_key}")

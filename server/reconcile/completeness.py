@@ -19,6 +19,8 @@ The state kept per source instance (``SourceState.sections``) is, per list secti
 
 from __future__ import annotations
 
+import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +47,18 @@ class Completeness:
 def section_sizes(sections: Mapping[str, Any]) -> dict[str, int]:
     """Item counts of a report's list sections (``packages``, ``interfaces``, ``fdb`` ...)."""
     return {name: len(value) for name, value in sections.items() if isinstance(value, list)}
+
+
+def section_digests(sections: Mapping[str, Any]) -> dict[str, str]:
+    """A digest (BLAKE2b, 128 bits) of each section's canonical JSON: equal digests, equal
+    sections, whatever the key order the collector produced."""
+    return {
+        name: hashlib.blake2b(
+            json.dumps(value, sort_keys=True, separators=(",", ":"), default=str).encode(),
+            digest_size=16,
+        ).hexdigest()
+        for name, value in sections.items()
+    }
 
 
 def noted_sections(notes: Iterable[Mapping[str, Any]] | None) -> dict[str, str]:

@@ -47,3 +47,6 @@ class Desired:
     # part): filled from the report for every source (server.reconcile.completeness)
     section_sizes: dict[str, int] = field(default_factory=dict)
     noted_sections: dict[str, str] = field(default_factory=dict)
+    # a digest of each section as sent: a report whose sections all match the last one
+    # applied is the steady state and costs no comparison (server.reconcile.engine)
+    section_digests: dict[str, str] = field(default_factory=dict)

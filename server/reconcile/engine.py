@@ -126,7 +126,7 @@ class _Writer:
 
     def merge_ci(self, existing: CI, dci: DesiredCI, identity: dict[str, str]) -> bool:
         """Merge reported attributes by precedence; queue an update only if something changed."""
-        if self._agrees(existing, dci, identity):
+        if self.agrees(existing, dci, identity):
             return False
         attrs = dict(existing.attributes)
         owners = dict(existing.attr_sources)
@@ -185,7 +185,7 @@ class _Writer:
             )
         return changed
 
-    def _agrees(self, existing: CI, dci: DesiredCI, identity: dict[str, str]) -> bool:
+    def agrees(self, existing: CI, dci: DesiredCI, identity: dict[str, str]) -> bool:
         """Whether the report says what the store holds, attribute owners included: the
         common case (a shared package every host reports), decided without copying."""
         if existing.status in ("stale", "retired") or self.source not in existing.sources:
@@ -354,6 +354,28 @@ async def reconcile(
         )
         return ReconcileResult("superseded", root_id, False, found.explanation)
 
+    # observed connections are resolved against the whole store on every report (what
+    # they reach changes without the report changing): a report with some takes the full path
+    observes = extend is not None and desired.section_sizes.get("connections", 0) > 0
+    if not observes and _unchanged(found.ci, last, desired, writer, root_identity):
+        # the steady state: every section as the last applied report said it. No scope
+        # read, no comparison: the source's report time stands for every fact's last_seen
+        cs.touch_cis.append(root_id)
+        cs.source_state = SourceState(
+            scope=scope,
+            source=source,
+            last_report_at=at,
+            report_id=report_id,
+            sequence=meta.sequence,
+            instance=meta.instance,
+            sections=last.sections,
+        )
+        counts = cs.counts()
+        await store.apply(cs)
+        found.explanation.append("every section as in the last report applied: unchanged")
+        status = "applied" if counts["history_entries"] else "unchanged"
+        return ReconcileResult(status, root_id, False, found.explanation, counts)
+
     verdict = judge(
         desired.complete_sections,
         desired.section_sizes,
@@ -390,6 +412,10 @@ async def reconcile(
     if extend is not None:
         await extend(store, writer, root_id, ids)
 
+    sections = dict(verdict.state)
+    for section, digest in desired.section_digests.items():
+        if section not in verdict.held_back:  # a partial read is no baseline
+            sections[section] = {**(sections.get(section) or {}), "digest": digest}
     cs.source_state = SourceState(
         scope=scope,
         source=source,
@@ -397,12 +423,33 @@ async def reconcile(
         report_id=report_id,
         sequence=meta.sequence,
         instance=meta.instance,
-        sections=verdict.state,
+        sections=sections,
     )
     counts = cs.counts()
     await store.apply(cs)
     status = "applied" if counts["history_entries"] else "unchanged"
     return ReconcileResult(status, root_id, found.ci is None, found.explanation, counts)
+
+
+def _unchanged(
+    ci: CI | None,
+    last: SourceState | None,
+    desired: Desired,
+    writer: _Writer,
+    identity: dict[str, str],
+) -> bool:
+    """Whether a report repeats the last one applied for its source instance: every section
+    it carries has the digest stored then, no section is noted, and the root CI already
+    holds what the report says of it (its attributes come from those sections, but also
+    from the envelope: a clock skew)."""
+    if ci is None or last is None or not desired.section_digests or desired.noted_sections:
+        return False
+    stored = last.sections
+    for section, digest in desired.section_digests.items():
+        entry = stored.get(section)
+        if not isinstance(entry, dict) or entry.get("digest") != digest:
+            return False
+    return writer.agrees(ci, desired.root, identity)
 
 
 def _note_skew(root: DesiredCI, skew: float | None) -> None:

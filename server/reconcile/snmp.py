@@ -1,7 +1,12 @@
 """Transform an SNMP inventory report into the CIs it describes (pure).
 
-The root is a NetworkDevice, identified by chassis serial (vendor + serial from
-ENTITY-MIB), LLDP chassis id, or sysName + management address. A device whose
+The root is a NetworkDevice, identified (strongest first, ``graph.schema``) by chassis
+serial (vendor + serial from ENTITY-MIB), its own LLDP chassis ID (lldpLocChassisId, read
+by subtype as neighbours read it), its bridge base MAC (dot1dBaseBridgeAddress), a CDP
+device ID (placeholders), and last its identity address: the lowest usable address of its
+own address tables, else the address it was scanned on. Every device that answers gets a
+CI: one with an empty sysName is named by its address (or base MAC). A stack keeps every
+member's serial and model in ``members``. A device whose
 agent is a general-purpose OS (net-snmp or Microsoft's agent, a Linux/Windows/BSD
 sysDescr) is a server: its root is a Host, so that the agent's report and the
 SNMP view of one machine land on one CI. Host identity through SNMP is the
@@ -23,8 +28,10 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from server.reconcile.addresses import add_address, net_scope
+from graph.identity import is_placeholder
+from server.reconcile.addresses import add_address, net_scope, not_unique_reason
 from server.reconcile.desired import Desired, DesiredCI, DesiredRel
+from server.reconcile.neighbours import chassis_key, display_name, normalise_mac
 from server.reconcile.software import local_ref as software_ref
 from server.reconcile.software import parse_installed_name, software_attributes
 from server.reconcile.topology import link_topology
@@ -139,6 +146,51 @@ def primary_mac(sections: dict[str, Any]) -> str | None:
     return None
 
 
+def own_addresses(sections: dict[str, Any]) -> list[str]:
+    """The device's own addresses that can identify it (``not_unique_reason`` is None),
+    lowest first (IPv4 before IPv6), from its address tables."""
+    found: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
+    for entry in sections.get("ip_addresses") or []:
+        iface = _address(entry)
+        if iface is not None and not_unique_reason(iface.ip, entry.get("prefixlen")) is None:
+            found.add(iface.ip)
+    return [str(ip) for ip in sorted(found, key=lambda ip: (ip.version, int(ip)))]
+
+
+def identity_address(sections: dict[str, Any]) -> str | None:
+    """The address that identifies a device when nothing stronger does: the lowest of its
+    own usable addresses (the same whichever of them it was scanned on), else the address
+    it was scanned on (the weakest key there is)."""
+    own = own_addresses(sections)
+    return own[0] if own else (sections.get("device") or {}).get("host")
+
+
+def stack_members(sections: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """Every chassis (or stack member) with a serial: ``[{"member", "serial", "model"}]``,
+    by member number; from ``device.members`` (ENTITY-MIB chassis rows), else from the
+    chassis rows of ``entities``. None when entities were not read."""
+    device = sections.get("device") or {}
+    rows = device.get("members")
+    if rows is None:
+        entities = sections.get("entities")
+        if entities is None:
+            return None
+        rows = [e for e in entities if e.get("entity_class") == "chassis"]
+    out = []
+    for position, row in enumerate(sorted(rows, key=lambda r: r.get("index") or 0), 1):
+        if row.get("entity_class") not in (None, "chassis") or is_placeholder(row.get("serial")):
+            continue
+        member = row.get("member") or row.get("parent_rel_pos")
+        out.append(
+            {
+                "member": member if isinstance(member, int) and member > 0 else position,
+                "serial": str(row["serial"]).strip(),
+                "model": row.get("model") or None,
+            }
+        )
+    return sorted(out, key=lambda m: (m["member"], m["serial"]))
+
+
 def _root(report: dict[str, Any], sections: dict[str, Any]) -> DesiredCI:
     system = sections.get("system") or {}
     device = sections.get("device") or {}
@@ -149,8 +201,11 @@ def _root(report: dict[str, Any], sections: dict[str, Any]) -> DesiredCI:
         if sections.get("interfaces") is not None:
             attrs["primary_mac"] = primary_mac(sections)
         return DesiredCI("device", "Host", attrs, name=attrs["hostname"], section=None)
+    local = sections.get("lldp_local") or {}
+    bridge = sections.get("bridge") or {}
+    members = stack_members(sections)
     attrs = {
-        "sys_name": system.get("name"),
+        "sys_name": (system.get("name") or "").strip() or None,
         "sys_object_id": system.get("object_id"),
         "sys_location": system.get("location"),
         "sys_contact": system.get("contact"),
@@ -158,12 +213,16 @@ def _root(report: dict[str, Any], sections: dict[str, Any]) -> DesiredCI:
         "vendor": system.get("vendor"),
         "model": chassis.get("model"),
         "serial": chassis.get("serial"),
+        "members": members or None,
         "software_version": chassis.get("software_rev"),
         "device_type": device_type(system, chassis.get("model")),
         "placeholder": False,  # completes a placeholder a neighbour's scan created
+        "lldp_chassis_id": chassis_key(local.get("chassis_id_subtype"), local.get("chassis_id")),
+        "base_mac": normalise_mac(bridge.get("base_address")),
+        "identity_address": identity_address(sections),
         **common,
     }
-    name = attrs["sys_name"] or device.get("host")
+    name = display_name(attrs["sys_name"]) or device.get("host") or attrs["base_mac"]
     return DesiredCI("device", "NetworkDevice", attrs, name=name, section=None)
 
 

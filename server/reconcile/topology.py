@@ -1,29 +1,29 @@
-"""Layer-2 topology from one SNMP report, run after the device's own change set is
-committed (an ingest POST_STEP, under the writer lock).
+"""Layer-2 topology from one SNMP report, run inside the report's own transaction after its
+change set (an ingest POST_STEP): a device's facts and its links commit together.
 
-* LLDP and CDP neighbours become ``Interface -CONNECTED_TO-> Interface``. The far
-  end is matched to a known device by chassis id (an identity value, or the MAC
-  of one of its interfaces), by CDP's ``name(serial)`` chassis serial, by
-  management address (the device's own, or an interface address) and last by
-  name; its port by name, abbreviation (``Eth1/19`` = ``Ethernet1/19``), MAC or
-  ifIndex. An unknown neighbour becomes a placeholder NetworkDevice (with a
-  placeholder Interface for its port) whose identity values are the ones its own
-  scan will report where the neighbour told them (sysName + address, serial).
-* MACs the switch learned on an access port (few MACs, no LLDP/CDP neighbour)
-  link the port to the Host interface with that MAC (``via="fdb"``).
-* Links are undirected: A's LLDP and B's LLDP describe one link, kept once.
-  They carry the device's scope (``snmp:<id>``): a later *complete* lldp, cdp or
-  fdb section closes the links of that kind it no longer shows; an absent
-  (partial) section closes nothing.
-* Completion: when a scanned device turns out to be a placeholder (found by
-  identity) or matches one by chassis MAC / address / name, the placeholder's
-  links move onto the device's real interfaces, and a placeholder that is a
-  second CI is retired with a history entry naming the device it became.
+* LLDP and CDP neighbours become ``Interface -CONNECTED_TO-> Interface``. Rows are read by
+  their subtypes and grouped on strong keys only (``server.reconcile.neighbours``). A group
+  is matched to a known device by, strongest first: chassis ID (an LLDP chassis ID or
+  bridge base MAC identity, or the MAC of one of its interfaces), chassis serial (CDP's
+  ``name(serial)``), CDP device ID, a usable address (the device's management address or
+  an interface address that one live CI holds), and last a short name that names one
+  device. A candidate whose own LLDP chassis ID differs from the one the neighbour sent is
+  not it. The far port is matched by its port ID's subtype. An unknown neighbour becomes a
+  placeholder NetworkDevice (with a placeholder Interface for its port) carrying the
+  identity values its own scan will report where the neighbour told them.
+* FDB: host NICs learned on access ports (``server.reconcile.fdb``).
+* Links are undirected: A's LLDP and B's LLDP describe one link, kept once. They carry
+  the device's scope (``snmp:<id>``): a later *complete* lldp, cdp or fdb section closes
+  the links of that kind it no longer shows; an absent section, or one a collector note
+  says was read in part, closes nothing.
+* Completion: when a scanned device turns out to be a placeholder (found by identity) or
+  matches one by chassis ID / base MAC / address / name, the placeholder's links move onto
+  the device's real interfaces, and a placeholder that is a second CI is retired with a
+  history entry naming the device it became.
 """
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,14 +33,32 @@ from graph import lookup
 from graph.identity import identity_values, key_of
 from graph.schema import CLASSES
 from graph.store import CI, ChangeSet, Rel, Store
+from server.reconcile import neighbours as nb
+from server.reconcile.completeness import noted_sections
+from server.reconcile.fdb import ACCESS_PORT_MAX_MACS, fdb_links
+from server.reconcile.holders import address_holders, current_holders
+from server.reconcile.neighbours import (
+    Neighbour,
+    display_name,
+    group_neighbours,
+    hostname_like,
+    normalise_mac,
+    short_name,
+)
 
-ACCESS_PORT_MAX_MACS = 3
+__all__ = [
+    "ACCESS_PORT_MAX_MACS",
+    "PLACEHOLDER_KIND",
+    "group_neighbours",
+    "link_topology",
+    "match_port",
+    "neighbours",
+    "normalise_mac",
+]
+
 PLACEHOLDER_KIND = "placeholder"
 VIA_SECTIONS = ("lldp", "cdp", "fdb")
 
-_MAC = re.compile(r"^[0-9a-f]{2}([:.-]?[0-9a-f]{2}){5}$", re.I)
-_NAME_SERIAL = re.compile(r"^(?P<name>[^()\s]+)\((?P<serial>[A-Za-z0-9]{6,})\)$")
-_PORT = re.compile(r"^(?P<prefix>[a-z][a-z -]*?)\s*(?P<rest>\d[\d/.:]*)$")
 # sysDescr / CDP platform keyword -> IANA enterprise number (for a neighbour's vendor)
 _VENDOR_WORDS = (
     ("cisco", 9),
@@ -54,13 +72,6 @@ _VENDOR_WORDS = (
 )
 
 
-def normalise_mac(text: str | None) -> str | None:
-    if not text or not _MAC.match(text.strip()):
-        return None
-    digits = re.sub(r"[^0-9a-f]", "", text.lower())
-    return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
-
-
 def neighbour_vendor(descr: str | None) -> str | None:
     low = (descr or "").lower()
     for word, number in _VENDOR_WORDS:
@@ -69,165 +80,27 @@ def neighbour_vendor(descr: str | None) -> str | None:
     return None
 
 
-def _short(name: str | None) -> str | None:
-    if not name:
-        return None
-    return name.split(".", 1)[0].lower() if not _looks_ip(name) else name.lower()
-
-
-def _looks_ip(text: str) -> bool:
-    return bool(re.match(r"^[\d.]+$|:.*:", text))
-
-
-def _hostname_like(name: str | None) -> bool:
-    return bool(name) and " " not in name  # "ProCurve 6120XG Blade Switch" names a model
-
-
-@dataclass
-class Neighbour:
-    """One LLDP or CDP row, normalised."""
-
-    via: str
-    local_if_index: int | None
-    local_port: str | None
-    chassis_id: str | None = None
-    port_id: str | None = None
-    port_descr: str | None = None
-    sys_name: str | None = None
-    addresses: tuple[str, ...] = ()
-    serial: str | None = None
-    descr: str | None = None
-
-    def match_keys(self) -> list[tuple[str, str]]:
-        keys = []
-        if self.chassis_id:
-            keys.append(("chassis", self.chassis_id.lower()))
-        if self.serial:
-            keys.append(("serial", self.serial.lower()))
-        keys += [("ip", a) for a in self.addresses]
-        if _hostname_like(self.sys_name):
-            keys.append(("name", _short(self.sys_name) or ""))
-        return keys
-
-
-def _split_name_serial(text: str | None) -> tuple[str | None, str | None]:
-    m = _NAME_SERIAL.match((text or "").strip())
-    return (m["name"], m["serial"]) if m else (None, None)
-
-
 def neighbours(sections: dict[str, Any]) -> list[Neighbour]:
-    out: list[Neighbour] = []
-    for row in sections.get("lldp") or []:
-        chassis = row.get("chassis_id")
-        if row.get("chassis_id_subtype") == "macAddress":
-            chassis = normalise_mac(chassis) or chassis
-        name, serial = _split_name_serial(chassis)
-        out.append(
-            Neighbour(
-                via="lldp",
-                local_if_index=row.get("local_if_index"),
-                local_port=row.get("local_port"),
-                chassis_id=chassis,
-                port_id=row.get("port_id"),
-                port_descr=row.get("port_descr"),
-                sys_name=row.get("sys_name") or name,
-                addresses=tuple(row.get("management_addresses") or ()),
-                serial=serial,
-                descr=(row.get("sys_descr") or "").strip('"') or None,
-            )
-        )
-    for row in sections.get("cdp") or []:
-        device_id = (row.get("device_id") or "").strip() or None
-        mac = normalise_mac(device_id)
-        name, serial = _split_name_serial(device_id)
-        out.append(
-            Neighbour(
-                via="cdp",
-                local_if_index=row.get("if_index"),
-                local_port=row.get("local_port"),
-                chassis_id=mac or (device_id if not name else None),
-                port_id=row.get("port"),
-                sys_name=name or (device_id if not mac else None),
-                addresses=(row["address"],) if row.get("address") else (),
-                serial=serial,
-                descr=" ".join(filter(None, (row.get("platform"), row.get("version")))) or None,
-            )
-        )
-    return out
-
-
-def group_neighbours(rows: list[Neighbour]) -> list[list[Neighbour]]:
-    """Rows that share a chassis id, serial, address or hostname describe one device."""
-    parent = list(range(len(rows)))
-
-    def find(i: int) -> int:
-        while parent[i] != i:
-            parent[i] = parent[parent[i]]
-            i = parent[i]
-        return i
-
-    owner: dict[tuple[str, str], int] = {}
-    for i, row in enumerate(rows):
-        for key in row.match_keys():
-            if key in owner:
-                parent[find(i)] = find(owner[key])
-            else:
-                owner[key] = i
-    groups: dict[int, list[Neighbour]] = {}
-    for i, row in enumerate(rows):
-        groups.setdefault(find(i), []).append(row)
-    return list(groups.values())
-
-
-# ------------------------------------------------------------------ port matching
-def _port_parts(text: str) -> tuple[str, str] | None:
-    m = _PORT.match(text.strip().lower())
-    return (m["prefix"].replace(" ", "").replace("-", ""), m["rest"]) if m else None
+    """Every LLDP and CDP row of a report, read by subtype (``neighbours.neighbours``)."""
+    return nb.neighbours(sections)
 
 
 def match_port(interfaces: list[CI], *labels: str | None) -> CI | None:
-    """The interface a neighbour's port id / description names: exact name, then MAC,
-    then an abbreviation of the same number (Eth1/19, Gi1/0/1), then ifIndex."""
-    real = [i for i in interfaces if i.attributes.get("kind") != PLACEHOLDER_KIND] or interfaces
+    """The interface any of ``labels`` names (a port ID of unknown subtype, then a
+    description); see ``neighbours.match_port``."""
     for label in filter(None, labels):
-        low = label.strip().lower()
-        hits = [
-            i
-            for i in real
-            if low
-            in {
-                str(v).lower()
-                for v in (i.name, i.attributes.get("description"), i.attributes.get("alias"))
-                if v
-            }
-        ]
-        if len(hits) == 1:
-            return hits[0]
-        mac = normalise_mac(label)
-        if mac:
-            hits = [i for i in real if i.attributes.get("mac") == mac]
-            if len(hits) == 1:
-                return hits[0]
-        parts = _port_parts(label)
-        if parts:
-            hits = []
-            for i in real:
-                for value in (i.name, i.attributes.get("description")):
-                    other = _port_parts(str(value or ""))
-                    if (
-                        other
-                        and other[1] == parts[1]
-                        and (other[0].startswith(parts[0]) or parts[0].startswith(other[0]))
-                    ):
-                        hits.append(i)
-                        break
-            if len(hits) == 1:
-                return hits[0]
-        if low.isdigit():
-            hits = [i for i in real if i.attributes.get("if_index") == int(low)]
-            if len(hits) == 1:
-                return hits[0]
+        hit = nb.match_port(interfaces, label, None, None)
+        if hit is not None:
+            return hit
     return None
+
+
+def _serial_key(row: Neighbour) -> str | None:
+    if not row.serial:
+        return None
+    return key_of(
+        "NetworkDevice", "chassis_serial", vendor=neighbour_vendor(row.descr), serial=row.serial
+    )
 
 
 # ------------------------------------------------------------------ the change set
@@ -312,9 +185,14 @@ async def link_topology(store: Store, report: dict[str, Any], result: Any, at: s
 
     wanted: dict[frozenset[str], tuple[str, str, str]] = {}
     uplinks = await _neighbour_links(store, links, root, mine, sections, wanted)
-    await _fdb_links(store, root, mine, sections, uplinks, wanted)
+    fdb = await fdb_links(store, root, mine, sections, uplinks)
+    for port_id, nic_id in fdb.links:
+        wanted.setdefault(frozenset((port_id, nic_id)), (port_id, nic_id, "fdb"))
+    for rel in fdb.phantoms:
+        if rel.id not in cs.close_rels:
+            links.close_rel(rel)
 
-    state = await store.load_scope(scope)
+    state = await store.load_scope(scope, ("CONNECTED_TO",))
     held = {
         frozenset((r.src, r.dst)): r
         for r in state.rels
@@ -322,6 +200,7 @@ async def link_topology(store: Store, report: dict[str, Any], result: Any, at: s
     }
     missing = [(src, dst) for key, (src, dst, _) in wanted.items() if key not in held]
     elsewhere = await _open_links(store, missing)
+    closing = {r.id for r in fdb.phantoms}
     for key, (src, dst, via) in wanted.items():
         rel = held.get(key)
         if rel is not None:
@@ -330,11 +209,14 @@ async def link_topology(store: Store, report: dict[str, Any], result: Any, at: s
                 rel.last_seen = at
                 cs.update_rels.append(rel)
             continue
-        if key in elsewhere or key in links.linked:
+        other = elsewhere.get(key)
+        if (other is not None and other.id not in closing) or key in links.linked:
             continue  # the other end's scan holds this link already (or it moved here)
         links.create_rel("CONNECTED_TO", src, dst, {"via": via}, scope)
+    partial = noted_sections(report.get("notes"))
     for key, rel in held.items():
-        if key not in wanted and rel.attributes.get("via") in sections:
+        via = rel.attributes.get("via")
+        if key not in wanted and via in sections and via not in partial:
             links.close_rel(rel)  # a complete lldp/cdp/fdb section no longer shows it
     if not cs.is_empty():
         await store.apply(cs)
@@ -368,7 +250,7 @@ async def _neighbour_links(
         links.names.update({i.id: i.name for i in ports})
         for row in group:
             local = _local(mine, row)
-            remote = match_port(ports, row.port_id, row.port_descr)
+            remote = nb.match_port(ports, row.port_id, row.port_subtype, row.port_descr)
             if remote is None:
                 remote = _placeholder_port(links, device, row)
                 ports.append(remote)
@@ -381,6 +263,8 @@ async def _neighbour_links(
 
 
 def _local(mine: list[CI], row: Neighbour) -> CI | None:
+    """The scanned device's interface a row was seen on: by ifIndex, else by name; a row
+    whose local port is unresolved has none (no link is guessed)."""
     for i in mine:
         if row.local_if_index is not None and i.attributes.get("if_index") == row.local_if_index:
             return i
@@ -390,91 +274,101 @@ def _local(mine: list[CI], row: Neighbour) -> CI | None:
     return None
 
 
+@dataclass
+class _Evidence:
+    """What the store knows about a batch of neighbour groups, one read per kind."""
+
+    by_chassis: dict[str, list[CI]] = field(default_factory=dict)
+    by_serial: dict[str, list[CI]] = field(default_factory=dict)
+    by_device_id: dict[str, list[CI]] = field(default_factory=dict)
+    by_address: dict[str, list[CI]] = field(default_factory=dict)
+    by_name: dict[str, list[CI]] = field(default_factory=dict)
+
+
+async def _evidence(store: Store, root: CI, groups: list[list[Neighbour]]) -> _Evidence:
+    rows = [r for g in groups for r in g]
+    chassis = sorted({r.chassis for r in rows if r.chassis})
+    macs = sorted({r.chassis_mac for r in rows if r.chassis_mac})
+    serials = sorted({k for r in rows if (k := _serial_key(r))})
+    device_ids = sorted({r.device_id for r in rows if r.device_id})
+    addresses = sorted({a for r in rows for a in r.addresses})
+    names = sorted({n for r in rows if (n := r.short)})
+    ev = _Evidence()
+    for rule, values, into in (
+        ("lldp_chassis_id", chassis, ev.by_chassis),
+        ("base_mac", macs, ev.by_chassis),
+        ("chassis_serial", serials, ev.by_serial),
+        ("cdp_device_id", device_ids, ev.by_device_id),
+    ):
+        for value, cis in (await store.find_by_identity("NetworkDevice", rule, values)).items():
+            into.setdefault(value, []).extend(cis)
+    await _via_interfaces(store, await lookup.interfaces_by_mac(store, macs), ev.by_chassis)
+    # an address several live CIs hold (VRRP, NAT'd labs) names none of them
+    holders = await address_holders(store, addresses)
+    shared = {a for a, h in holders.items() if len(current_holders(h)) > 1}
+    usable = [a for a in addresses if a not in shared]
+    for cls in ("NetworkDevice", "Host"):
+        found = await lookup.cis_by_attribute(store, cls, "management_ip", usable)
+        for addr, cis in found.items():
+            ev.by_address.setdefault(addr, []).extend(cis)
+    await _via_interfaces(store, await lookup.interfaces_with_ip(store, usable), ev.by_address)
+    for name, cis in (await lookup.cis_by_name(store, ("NetworkDevice", "Host"), names)).items():
+        ev.by_name.setdefault(name, []).extend(cis)
+    return ev
+
+
+async def _via_interfaces(
+    store: Store, found: dict[str, list[CI]], into: dict[str, list[CI]]
+) -> None:
+    """Add the parents of interfaces found by a value to ``into[value]``."""
+    parents = await store.get_cis(
+        sorted({p for cis in found.values() for i in cis if (p := i.attributes.get("parent"))})
+    )
+    for value, cis in found.items():
+        for i in cis:
+            parent = parents.get(i.attributes.get("parent"))
+            if parent is not None and i.status != "retired":
+                into.setdefault(value, []).append(parent)
+
+
 async def _resolve_devices(store: Store, root: CI, groups: list[list[Neighbour]]) -> dict[int, CI]:
     """Group index -> the known device it is; strongest evidence first, one batch per kind."""
-    chassis = sorted({r.chassis_id.lower() for g in groups for r in g if r.chassis_id})
-    macs = sorted({m for c in chassis if (m := normalise_mac(c))})
-    serials = sorted(
-        {
-            key
-            for g in groups
-            for r in g
-            if r.serial
-            and (
-                key := key_of(
-                    "NetworkDevice",
-                    "chassis_serial",
-                    vendor=neighbour_vendor(r.descr),
-                    serial=r.serial,
-                )
-            )
-        }
-    )
-    addresses = sorted({a for g in groups for r in g for a in r.addresses})
-    names = sorted(
-        {
-            n
-            for g in groups
-            for r in g
-            if _hostname_like(r.sys_name)
-            for n in (r.sys_name.lower(), _short(r.sys_name))
-        }
-    )
-    by_chassis = await store.find_by_identity("NetworkDevice", "lldp_chassis_id", chassis)
-    by_serial = await store.find_by_identity("NetworkDevice", "chassis_serial", serials)
-    if_by_mac = await lookup.interfaces_by_mac(store, macs)
-    if_by_ip = await lookup.interfaces_with_ip(store, addresses)
-    mgmt: dict[str, list[CI]] = {}
-    for cls in ("NetworkDevice", "Host"):
-        for addr, cis in (
-            await lookup.cis_by_attribute(store, cls, "management_ip", addresses)
-        ).items():
-            mgmt.setdefault(addr, []).extend(cis)
-    by_name = await lookup.cis_by_name(store, ("NetworkDevice", "Host"), names)
-    parent_ids = {
-        i.attributes.get("parent")
-        for cis in (*if_by_mac.values(), *if_by_ip.values())
-        for i in cis
-        if i.attributes.get("parent")
-    }
-    parents = await store.get_cis(sorted(parent_ids))
+    ev = await _evidence(store, root, groups)
 
-    def via_interfaces(found: list[CI]) -> list[CI]:
-        return [p for i in found if (p := parents.get(i.attributes.get("parent")))]
+    def live(cands: list[CI], chassis: set[str]) -> list[CI]:
+        out: dict[str, CI] = {}
+        for c in cands:
+            if c.status == "retired" or c.id == root.id:
+                continue
+            own = c.identity.get("lldp_chassis_id")
+            if chassis and own and own not in chassis:
+                continue  # it announces another chassis ID: not the neighbour
+            out[c.id] = c
+        return list(out.values())
 
-    def usable(cands: list[CI]) -> CI | None:
-        live = {c.id: c for c in cands if c.status != "retired" and c.id != root.id}
-        if not live:
+    def best(cands: list[CI]) -> CI | None:
+        if not cands:
             return None
         return sorted(
-            live.values(),
-            key=lambda c: (bool(c.attributes.get("placeholder")), c.first_seen or ""),
+            cands, key=lambda c: (bool(c.attributes.get("placeholder")), c.first_seen or "")
         )[0]
+
+    def only(cands: list[CI]) -> CI | None:
+        real = [c for c in cands if not c.attributes.get("placeholder")] or cands
+        return real[0] if len(real) == 1 else None  # a name several devices share: nobody
 
     out: dict[int, CI] = {}
     for index, group in enumerate(groups):
-        tiers: list[list[CI]] = [[], [], [], []]
-        for r in group:
-            if r.chassis_id:
-                c = r.chassis_id.lower()
-                tiers[0] += by_chassis.get(c, []) + via_interfaces(if_by_mac.get(c, []))
-            if r.serial and (
-                key := key_of(
-                    "NetworkDevice",
-                    "chassis_serial",
-                    vendor=neighbour_vendor(r.descr),
-                    serial=r.serial,
-                )
-            ):
-                tiers[1] += by_serial.get(key, [])
-            for a in r.addresses:
-                tiers[2] += mgmt.get(a, []) + via_interfaces(if_by_ip.get(a, []))
-            if _hostname_like(r.sys_name):
-                tiers[3] += by_name.get(r.sys_name.lower(), []) + by_name.get(
-                    _short(r.sys_name) or "", []
-                )
-        for tier in tiers:
-            device = usable(tier)
+        chassis = {r.chassis for r in group if r.chassis}
+        tiers = (
+            (best, [c for r in group if r.chassis for c in ev.by_chassis.get(r.chassis, [])]),
+            (best, [c for r in group if (k := _serial_key(r)) for c in ev.by_serial.get(k, [])]),
+            (best, [c for r in group if r.device_id for c in ev.by_device_id.get(r.device_id, [])]),
+            (only, [c for r in group for a in r.addresses for c in ev.by_address.get(a, [])]),
+            (only, [c for r in group if r.short for c in ev.by_name.get(r.short, [])]),
+        )
+        for pick, cands in tiers:
+            device = pick(live(cands, chassis))
             if device is not None:
                 out[index] = device
                 break
@@ -484,29 +378,33 @@ async def _resolve_devices(store: Store, root: CI, groups: list[list[Neighbour]]
 def _placeholder(links: _Links, group: list[Neighbour]) -> CI | None:
     """A NetworkDevice for a neighbour no scan has seen, with what the neighbour said."""
     names = [r.sys_name for r in group if r.sys_name]
-    name = next((n for n in names if _hostname_like(n)), names[0] if names else None)
-    macs = [r.chassis_id for r in group if r.chassis_id and normalise_mac(r.chassis_id)]
-    chassis = macs[0] if macs else next((r.chassis_id for r in group if r.chassis_id), None)
+    name = next((n for n in names if hostname_like(n)), names[0] if names else None)
+    macs = [r.chassis for r in group if r.chassis_mac]
+    chassis = macs[0] if macs else next((r.chassis for r in group if r.chassis), None)
     address = next((a for r in group for a in r.addresses), None)
     descr = next((r.descr for r in group if r.descr), None)
     serial = next((r.serial for r in group if r.serial), None)
+    device_id = next((r.device_id for r in group if r.device_id), None)
     vendor = neighbour_vendor(" ".join(r.descr or "" for r in group))
     attrs = {
         "sys_name": name,
         "sys_descr": descr,
         "management_ip": address,
-        "lldp_chassis_id": chassis.lower() if chassis else None,
+        "identity_address": address,
+        "lldp_chassis_id": chassis,
+        "cdp_device_id": device_id,
         "vendor": vendor,
         "serial": serial if vendor else None,
         "placeholder": True,
     }
     if not identity_values(CLASSES["NetworkDevice"], attrs):
         return None
-    return links.create_ci("NetworkDevice", attrs, name or chassis)
+    label = display_name(name) if hostname_like(name) else name
+    return links.create_ci("NetworkDevice", attrs, label or chassis or address)
 
 
 def _placeholder_port(links: _Links, device: CI, row: Neighbour) -> CI:
-    mac = normalise_mac(row.port_id)
+    mac = normalise_mac(row.port_id) if row.port_subtype in ("macAddress", None) else None
     name = row.port_id or row.port_descr or "unknown port"
     if mac and row.port_descr:
         name = row.port_descr
@@ -525,52 +423,14 @@ def _placeholder_port(links: _Links, device: CI, row: Neighbour) -> CI:
     return port
 
 
-async def _fdb_links(
-    store: Store,
-    root: CI,
-    mine: list[CI],
-    sections: dict[str, Any],
-    uplinks: set[int],
-    wanted: dict[frozenset[str], tuple[str, str, str]],
-    max_macs: int = ACCESS_PORT_MAX_MACS,
-) -> None:
-    """Host NICs learned on access ports: few MACs and no LLDP/CDP neighbour."""
-    own = {i.attributes.get("mac") for i in mine}
-    per_port: dict[int, set[str]] = {}
-    for entry in sections.get("fdb") or []:
-        if entry.get("status") != "learned" or not entry.get("if_index"):
-            continue
-        mac = normalise_mac(entry.get("mac"))
-        if mac and mac not in own:
-            per_port.setdefault(entry["if_index"], set()).add(mac)
-    access = {p: m for p, m in per_port.items() if p not in uplinks and len(m) <= max_macs}
-    ports = {i.attributes.get("if_index"): i for i in mine if i.attributes.get("if_index")}
-    macs = sorted({m for p, ms in access.items() if p in ports for m in ms})
-    if not macs:
-        return
-    found = await lookup.interfaces_by_mac(store, macs)
-    parents = await store.get_cis(
-        sorted({p for cis in found.values() for i in cis if (p := i.attributes.get("parent"))})
-    )
-    for port_index, port_macs in access.items():
-        port = ports.get(port_index)
-        if port is None:
-            continue
-        for mac in port_macs:
-            nics = [
-                i
-                for i in found.get(mac, [])
-                if i.status != "retired"
-                and (p := parents.get(i.attributes.get("parent"))) is not None
-                and p.cls == "Host"
-                and p.status != "retired"
-            ]
-            if len(nics) == 1:  # two live hosts with one MAC (clones): say nothing
-                key = frozenset((port.id, nics[0].id))
-                wanted.setdefault(key, (port.id, nics[0].id, "fdb"))
-
-
 # ------------------------------------------------------------------ completion
+def _own_addresses(root: CI, sections: dict[str, Any]) -> list[str]:
+    """The usable addresses of the device's own tables, and the address it was scanned on."""
+    found = {nb.usable_address(a.get("address")) for a in sections.get("ip_addresses") or []}
+    found.add(root.attributes.get("management_ip"))
+    return sorted(a for a in found if a)
+
+
 async def _complete_placeholders(
     store: Store, links: _Links, root: CI, mine: list[CI], sections: dict[str, Any]
 ) -> set[str]:
@@ -581,21 +441,26 @@ async def _complete_placeholders(
     real = [i for i in mine if i.attributes.get("kind") != PLACEHOLDER_KIND]
     stray = [i for i in mine if i.attributes.get("kind") == PLACEHOLDER_KIND]
     macs = sorted({m for i in real if (m := i.attributes.get("mac"))})
-    addresses = sorted(
-        {a["address"] for a in sections.get("ip_addresses") or []}
-        | {root.attributes.get("management_ip") or ""}
-    )
+    own_chassis = root.identity.get("lldp_chassis_id")
+    chassis = sorted({*macs, *filter(None, (own_chassis, root.identity.get("base_mac")))})
+    name = short_name(root.attributes.get("sys_name"))
     candidates: dict[str, CI] = {}
     for found in (
-        await store.find_by_identity("NetworkDevice", "lldp_chassis_id", macs),
-        await lookup.cis_by_attribute(store, "NetworkDevice", "management_ip", addresses),
-        await lookup.cis_by_name(
-            store, ("NetworkDevice",), [root.attributes.get("sys_name") or ""]
+        await store.find_by_identity("NetworkDevice", "lldp_chassis_id", chassis),
+        await lookup.cis_by_attribute(
+            store, "NetworkDevice", "management_ip", _own_addresses(root, sections)
         ),
+        await lookup.cis_by_name(store, ("NetworkDevice",), [name] if name else []),
     ):
         for cis in found.values():
             for ci in cis:
-                if ci.id != root.id and ci.attributes.get("placeholder") and ci.status != "retired":
+                theirs = ci.identity.get("lldp_chassis_id")
+                if (
+                    ci.id != root.id
+                    and ci.attributes.get("placeholder")
+                    and ci.status != "retired"
+                    and not (own_chassis and theirs and theirs not in (own_chassis, *chassis))
+                ):
                     candidates[ci.id] = ci
     if candidates:
         others = await _interfaces_by_parent(store, sorted(candidates))

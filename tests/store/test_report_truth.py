@@ -160,3 +160,21 @@ async def test_wrong_clocks_neither_supersede_nor_retire(store):
     skews = [e.old for e in changes] + [e.new for e in changes]
     assert any(s and s > 300 * 24 * 3600 for s in skews)  # the year-ahead clock (first report)
     assert any(s and s < -20 * 365 * 86400 for s in skews)  # the CMOS reset
+
+
+async def test_an_unchanged_report_costs_no_comparison_but_a_changed_one_does(store):
+    ingest = Ingestor(store).ingest
+    first = await ingest(agent_report(packages=30))
+    again = await ingest(agent_report(packages=30, collected_at="2026-11-28T11:00:00.000Z"))
+    assert again["status"] == "unchanged"
+    assert any("every section as in the last report" in e for e in again["identification"])
+    host = await store.get_ci(first["ci_id"])
+    # the scope's facts take the new report time: nothing was read or written per fact
+    (iface, *_) = [v.other for v in await open_rels(store, host.id, "HAS_INTERFACE")]
+    assert iface.last_seen == host.last_seen
+    changed = await ingest(agent_report(packages=31, collected_at="2026-11-28T12:00:00.000Z"))
+    assert changed["status"] == "applied" and changed["counts"]["relationships_created"] == 1
+    noted = agent_report(packages=31, collected_at="2026-11-28T13:00:00.000Z")
+    noted["notes"] = [{"section": "packages", "message": "rpm database locked"}]
+    answer = await ingest(noted)
+    assert not any("every section as in the last report" in e for e in answer["identification"])
