@@ -40,6 +40,15 @@ class StoreError(RuntimeError):
     """The store refused an operation for a reason a retry will not fix."""
 
 
+class ServerBusy(StoreUnavailable):
+    """More reports in flight than this server admits: come back after ``retry_after``
+    seconds (HTTP 503 with Retry-After) instead of waiting in a queue until timing out."""
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
 class StoreConflict(StoreUnavailable):
     """A concurrent writer got there first (a unique identity value taken meanwhile, a
     deadlock): the whole read-decide-write should run again, and will see its result. A

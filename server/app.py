@@ -67,6 +67,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
             graph,
             grace=timedelta(days=settings.rename_grace_days),
             max_lag=timedelta(hours=settings.stale_after_hours),
+            max_in_flight=settings.max_reports_in_flight,
         )
         yield
         await graph.close()
@@ -77,6 +78,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     _load_extensions()
     for module in EXTENSIONS:
         module.register(app)
+    __import__("server.ui", fromlist=["setup_ui"]).setup_ui(app)  # web UI at /ui, / redirects
     return app
 
 

@@ -33,12 +33,19 @@ class Settings:
     retire_after_days: float = 30.0
     # identity values a CI gave up (a rename) keep matching this long (a lagging scan)
     rename_grace_days: float = 7.0
+    # reports reconciled at once by this server; more are answered 503 + Retry-After
+    max_reports_in_flight: int = 32
     scan_max_addresses: int = 65536
     scan_concurrency: int = 64
     log_level: str = "info"
     tls_cert: str | None = None
     tls_key: str | None = None
     schedules: list[dict[str, Any]] = field(default_factory=list)
+    # curated attributes per CI class ([custom_attributes.CLASS.NAME] type, allowed,
+    # description), checked at load by server.catalogue.custom.parse_declarations
+    custom_attributes: dict[str, Any] = field(default_factory=dict)
+    # a change's requester may approve it themselves (small teams); CAB practice says no
+    allow_self_approval: bool = False
 
     @property
     def host(self) -> str:
@@ -133,6 +140,14 @@ def load_settings(
     for name in ("max_wire_bytes", "max_body_bytes"):
         if getattr(settings, name) < 1024:
             raise ConfigError(f"{name} must be at least 1024 bytes, not {getattr(settings, name)}")
+    from server.catalogue.custom import parse_declarations
+
+    try:
+        parse_declarations(settings.custom_attributes)
+    except ValueError as exc:
+        raise ConfigError(f"config: {exc}") from exc
+    if not isinstance(settings.allow_self_approval, bool):
+        raise ConfigError("allow_self_approval must be true or false")
     if ":" not in settings.listen:
         raise ConfigError(f"listen must be HOST:PORT, not {settings.listen!r}")
     return settings

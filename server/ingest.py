@@ -11,11 +11,13 @@ a time: identification of a new host must see the previous report's result.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib
 import logging
+import math
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,7 +26,7 @@ import fastjsonschema
 from collectors.model import AGENT_REPORT_SCHEMA, REPORT_SCHEMA, SUPPORTED_SCHEMA_VERSIONS
 from graph.identity import identity_values
 from graph.schema import CLASSES
-from graph.store import Store, StoreConflict, StoreUnavailable
+from graph.store import ServerBusy, Store, StoreConflict, StoreUnavailable
 from server.catalogue.connections import connection_hook
 from server.reconcile import ReconcileResult, reconcile
 from server.reconcile import host as host_transform
@@ -166,6 +168,37 @@ def _load_optional_sources() -> None:
 _load_optional_sources()
 
 
+class Admission:
+    """At most ``limit`` reports in flight on this server; beyond it, ``ServerBusy`` with a
+    Retry-After from the recent completion rate (what is ahead of the agent divided by how
+    fast reports finish), so an overload is answered at once instead of queueing until the
+    agents time out while the server keeps working for clients that have gone."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = max(1, limit)
+        self.in_flight = 0
+        self.rate = 10.0  # completions per second, smoothed
+        self._last = time.monotonic()
+
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[None]:
+        if self.in_flight >= self.limit:
+            wait = max(1, min(60, math.ceil(self.in_flight / max(self.rate, 0.1))))
+            jitter = random.randint(0, max(1, wait // 2))  # spread the returning agents
+            raise ServerBusy(
+                f"this server has {self.in_flight} reports in flight (its limit)",
+                wait + jitter,
+            )
+        self.in_flight += 1
+        try:
+            yield
+        finally:
+            self.in_flight -= 1
+            now = time.monotonic()
+            elapsed, self._last = max(now - self._last, 1e-3), now
+            self.rate = 0.8 * self.rate + 0.2 * min(1000.0, 1.0 / elapsed)
+
+
 def lock_keys(desired: Desired) -> list[str]:
     """The identity values a report's root CI is identified by (``class|rule|value``): the
     store locks them for the whole transaction, so two reports of one new host, on one
@@ -197,9 +230,11 @@ class Ingestor:
         grace: timedelta = DEFAULT_RENAME_GRACE,
         max_lag: timedelta = timedelta(hours=72),
         clock: Callable[[], datetime] = utc_now,
+        max_in_flight: int = 32,
     ) -> None:
         self.store = store
         self.clock = clock  # the server's clock: it orders and stamps reports
+        self.admission = Admission(max_in_flight)
         self.max_lag_s = max_lag.total_seconds()
         self.applied = 0
         self.conflicts = 0
@@ -230,6 +265,12 @@ class Ingestor:
                 "$.source",
                 status=422,
             )
+        with self.admission.admit():
+            return await self._admitted(report, transform, actor, agent_key)
+
+    async def _admitted(
+        self, report: dict[str, Any], transform, actor: str | None, agent_key: str | None
+    ) -> dict[str, Any]:
         at = normalise_time(report["collected_at"], clamp=False)
         meta = report_meta(
             report, agent_key if report["source"] == "agent" else None, received=self.clock()

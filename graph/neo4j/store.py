@@ -212,6 +212,9 @@ class Neo4jStore:
         # the explicit transaction of a view that transaction() yields; None: each read and
         # write is a managed transaction of its own
         self._tx: neo4j.AsyncTransaction | None = None
+        # every session of this server shares one bookmark manager: on a cluster a read
+        # waits for the writes this server committed before it (read-your-writes)
+        self._bookmarks = AsyncGraphDatabase.bookmark_manager()
 
     # ------------------------------------------------------------ plumbing
     @property
@@ -257,7 +260,9 @@ class Neo4jStore:
                 return await self._guard(fn(self._tx))  # type: ignore[arg-type]
 
         async def run() -> T:
-            async with self.driver.session(database=self.database) as session:
+            async with self.driver.session(
+                database=self.database, bookmark_manager=self._bookmarks
+            ) as session:
                 return await session.execute_read(fn)
 
         return await self._guard(run())
@@ -268,7 +273,9 @@ class Neo4jStore:
                 return await self._guard(fn(self._tx))  # type: ignore[arg-type]
 
         async def run() -> T:
-            async with self.driver.session(database=self.database) as session:
+            async with self.driver.session(
+                database=self.database, bookmark_manager=self._bookmarks
+            ) as session:
                 return await session.execute_write(fn)
 
         return await self._guard(run())
@@ -289,7 +296,7 @@ class Neo4jStore:
         transaction for the same identity waits until the first commits and then reads its
         result. A conflict raises ``StoreConflict``: run the whole block again."""
         keys = sorted(set(lock_keys))
-        session = self.driver.session(database=self.database)
+        session = self.driver.session(database=self.database, bookmark_manager=self._bookmarks)
         try:
             tx = await self._guard(session.begin_transaction())
             view = copy.copy(self)
@@ -639,11 +646,11 @@ class Neo4jStore:
 
     async def impact_hop(self, ids: list[str], types: tuple[str, ...]) -> list[tuple]:
         rows = await self._collected(impact_reads.hop_query(types), "rows", ids=ids)
-        return [tuple(r) for r in rows]
+        return [impact_reads.HopRow(*r) for r in rows]
 
     async def uplinks(self, device_ids: list[str]) -> list[tuple]:
         rows = await self._collected(impact_reads.UPLINKS, "rows", ids=device_ids)
-        return [tuple(r) for r in rows]
+        return [impact_reads.Uplink(*r) for r in rows]
 
     async def history_between(
         self,

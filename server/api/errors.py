@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from graph.store import StoreUnavailable
+from graph.store import ServerBusy, StoreUnavailable
 
 log = logging.getLogger("cmdb.api")
 
@@ -68,6 +68,12 @@ def setup_errors(app: web.Application, max_body_bytes: int) -> None:
             if exc.close:
                 response.force_close()
             return response
+        except ServerBusy as exc:
+            return error_response(
+                503,
+                f"{exc}; retry after {exc.retry_after} s",
+                {"Retry-After": str(exc.retry_after)},
+            )
         except StoreUnavailable as exc:
             log.warning("store unavailable: %s", exc)
             return error_response(
