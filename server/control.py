@@ -48,9 +48,14 @@ def hash_token(token: str) -> str:
 
 @dataclass(frozen=True)
 class Principal:
+    """Who is calling: the token's id in this control database, its name and role, and
+    ``key``, a stable name of the token itself (a hash of its hash) that is the same on
+    every server: what an agent token is bound to its host by."""
+
     token_id: int
     name: str
     role: str
+    key: str = ""
 
 
 class ControlDB:
@@ -89,11 +94,14 @@ class ControlDB:
         return int(cur.lastrowid), token
 
     def authenticate(self, token: str) -> Principal | None:
+        hashed = hash_token(token)
         rows = self.execute(
-            "SELECT id, name, role FROM token WHERE hash=? AND revoked_at IS NULL",
-            (hash_token(token),),
+            "SELECT id, name, role FROM token WHERE hash=? AND revoked_at IS NULL", (hashed,)
         )
-        return Principal(*rows[0]) if rows else None
+        if not rows:
+            return None
+        key = hashlib.sha256(b"agent-binding:" + hashed.encode()).hexdigest()[:32]
+        return Principal(*rows[0], key=key)
 
     def list_tokens(self) -> list[dict[str, Any]]:
         rows = self.execute("SELECT id, name, role, created_at, revoked_at FROM token ORDER BY id")

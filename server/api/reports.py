@@ -25,7 +25,7 @@ async def post_report(request: web.Request) -> web.Response:
     report = parse_json(await read_body(request, limits_of(request.app[SETTINGS_KEY])))
     require_report_source(principal, report)
     # an agent token speaks for the host its first accepted report described
-    agent_key = f"token:{principal.token_id}" if principal.role == "agent" else None
+    agent_key = f"token:{principal.key}" if principal.role == "agent" else None
     try:
         result = await request.app[INGEST_KEY].ingest(
             report, actor=principal.name, agent_key=agent_key
