@@ -4,8 +4,9 @@
    system scalars plus one ``snmpbulkwalk`` per subtree the collector reads
    (same subtrees, same 50 var-binds per response), median of ``--runs``.
 2. sweep: 250 loopback addresses, ``--devices`` of them served by snmpsim
-   (127.0.2.1..), the rest silent; ``sweep()`` probes all and inventories those
-   that answer, ``--concurrency`` at a time.
+   (127.0.5.1..; 127.0.2.X is the failure cases'), the rest silent;
+   ``sweep()`` probes all and inventories those that answer, ``--concurrency``
+   at a time.
 
     PYTHONPATH=. .venv/bin/python -m bench.snmp [--runs 5] [--devices 50]
         [--addresses 250] [--concurrency 64] [--json out.json] [--skip-sweep]
@@ -85,7 +86,7 @@ async def ours_inventory(host: str, port: int) -> tuple[float, int, int]:
     dt = time.perf_counter() - t0
     if inv.notes:
         raise RuntimeError(f"{host}: {inv.notes}")
-    rows = sum(len(getattr(inv, s) or ()) for s in inv.complete_sections if s != "system")
+    rows = sum(len(getattr(inv, s) or ()) for s in inv.delivered_sections if s != "system")
     return dt, inv.stats.requests, rows
 
 
@@ -130,7 +131,7 @@ async def run_sweep(devices: int, addresses: int, concurrency: int) -> dict:
     sim = simulator.start_snmpsim(served, log_name="sweep")
     started_s = time.perf_counter() - t0
     try:
-        hosts = [f"127.0.2.{i}" for i in range(1, addresses + 1)]
+        hosts = [f"{simulator.SWEEP_BASE}{i}" for i in range(1, addresses + 1)]
         creds = [Credential("2c", community=simulator.COMMUNITY, name="public")]
         t0 = time.perf_counter()
         results = await sweep(
@@ -140,7 +141,7 @@ async def run_sweep(devices: int, addresses: int, concurrency: int) -> dict:
     finally:
         sim.stop()
     status = Counter(r.status for r in results)
-    complete = sum(1 for r in results if r.inventory is not None and not r.inventory.notes)
+    complete = sum(1 for r in results if r.inventory is not None and r.inventory.complete)
     per_dev = sorted(r.duration_ms for r in results if r.status == "answered")
     row = {
         "addresses": addresses,

@@ -40,6 +40,7 @@ def transform(rows: dict, interfaces: Iterable[Interface] | None = None) -> tupl
                 port=row["port"],
                 platform=row["platform"],
                 version=row["version"],
+                address_type=row["address_type"],
             )
         )
     return tuple(out)

@@ -8,14 +8,57 @@ never ``""`` or ``0`` standing for "unknown".
 
 from __future__ import annotations
 
+import codecs
 import ipaddress
 import string
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from collectors.snmp.session import Oid, Value, parse_oid
 
 _PRINTABLE = set(string.printable.encode()) - set(b"\x0b\x0c")
+
+# Octets that are not UTF-8 come from devices configured in a legacy 8-bit
+# charset (Windows-1252 in western Europe and the Americas, where most such
+# gear is). latin-1 maps every octet, so decoding never fails and never needs
+# U+FFFD; cp1252 is tried first because it is what those devices mean by
+# 0x80-0x9F (€, ’, “ ...), where latin-1 has invisible control codes.
+DEFAULT_LEGACY_CHARSET = "cp1252"
+_LEGACY: ContextVar[str] = ContextVar("snmp_legacy_charset", default=DEFAULT_LEGACY_CHARSET)
+_REPLACEMENT = "\ufffd"
+
+
+def check_charset(name: str) -> str:
+    """The codec's canonical name; ``LookupError`` for an unknown charset."""
+    return codecs.lookup(name).name
+
+
+@contextmanager
+def legacy_charset(name: str | None) -> Iterator[str]:
+    """Decode non-UTF-8 strings with ``name`` (default cp1252) in this context."""
+    token = _LEGACY.set(check_charset(name or DEFAULT_LEGACY_CHARSET))
+    try:
+        yield _LEGACY.get()
+    finally:
+        _LEGACY.reset(token)
+
+
+def decode(octets: bytes, charset: str | None = None) -> str:
+    """Octets as the device meant them: UTF-8 when they are valid UTF-8, else the legacy
+    charset (``charset``, or the context's; cp1252 by default), else latin-1.
+
+    Never returns U+FFFD: one the device sent inside valid UTF-8 is dropped too.
+    """
+    try:
+        s = octets.decode("utf-8")
+    except UnicodeDecodeError:
+        try:
+            s = octets.decode(charset or _LEGACY.get())
+        except UnicodeDecodeError:  # cp1252 leaves 0x81 0x8D 0x8F 0x90 0x9D undefined
+            s = octets.decode("latin-1")
+    return s.replace(_REPLACEMENT, "")
 
 
 def raw(v: Value) -> Value:
@@ -23,11 +66,11 @@ def raw(v: Value) -> Value:
 
 
 def text(v: Value) -> str | None:
-    """DisplayString -> str; trailing NULs and whitespace trimmed; empty is None."""
+    """DisplayString -> str (``decode``); trailing NULs and whitespace trimmed; empty is None."""
     if v is None:
         return None
     if isinstance(v, bytes):
-        v = v.rstrip(b"\x00").decode("utf-8", errors="replace")
+        v = decode(v.rstrip(b"\x00"))
     s = str(v).strip()
     return s or None
 
@@ -86,13 +129,24 @@ def mac_from_index(index: Sequence[int]) -> str | None:
 
 
 def hex_or_text(v: Value) -> str | None:
-    """Octets that are printable text stay text; binary becomes ``aa:bb:...`` hex."""
+    """Octets that are printable text stay text; binary becomes ``aa:bb:...`` hex.
+
+    Text is ASCII or valid UTF-8 with no control characters; legacy 8-bit
+    octets are not guessed at here (an ID that is not UTF-8 is binary).
+    """
     if v is None:
         return None
     if isinstance(v, bytes):
         stripped = v.rstrip(b"\x00")
         if stripped and all(c in _PRINTABLE for c in stripped):
             return text(stripped)
+        if stripped and max(stripped) >= 0x80:
+            try:
+                s = stripped.decode("utf-8")
+            except UnicodeDecodeError:
+                s = ""
+            if s and s.isprintable() and _REPLACEMENT not in s:
+                return s.strip() or None
         return ":".join(f"{x:02x}" for x in v) or None
     return text(v)
 

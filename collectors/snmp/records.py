@@ -1,8 +1,11 @@
 """Typed records of what SNMP says about a device (psutil-style: all in one module).
 
-Unknown values are ``None``. A section the collector could not read completely
-is ``None`` on ``DeviceInventory`` and has a ``Note`` in ``notes``; an empty
-tuple means "read completely, and there is nothing".
+Unknown values are ``None``. A section the collector could not read at all is
+``None`` on ``DeviceInventory`` and has a ``Note`` (``partial=False``) in
+``notes``; a section read only in part (a table that failed, or rows up to a
+fault) is present and has a ``Note`` with ``partial=True``; an empty tuple
+means "read completely, and there is nothing". Field meanings and their MIB
+objects: ``collectors.model.SNMP_SECTION_SCHEMAS``.
 """
 
 from __future__ import annotations
@@ -11,12 +14,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from collectors.model import Note, Report, to_jsonable
+from collectors.snmp.mib import TableStatus
 
-# Sections of a DeviceInventory, in collection order.
-SNMP_SECTIONS = (
+# What a DeviceInventory collects, each its own unit of completeness, in order.
+UNITS = (
     "system",
     "entities",
     "interfaces",
+    "bridge",
+    "lldp_local",
     "ip_addresses",
     "arp",
     "fdb",
@@ -25,6 +31,22 @@ SNMP_SECTIONS = (
     "software",
     "storage",
 )
+# Units reported inside the ``device`` section (``device.bridge``, ``device.lldp_local``);
+# their notes name them so.
+DEVICE_PARTS = {"bridge": "device.bridge", "lldp_local": "device.lldp_local"}
+# The report's own sections (besides ``device``), in collection order.
+SNMP_SECTIONS = tuple(u for u in UNITS if u not in DEVICE_PARTS)
+
+
+def note_name(unit: str) -> str:
+    """The ``section`` a note about ``unit`` carries."""
+    return DEVICE_PARTS.get(unit, unit)
+
+
+def unit_order(section: str) -> int:
+    """Sort key of a note's section in collection order."""
+    names = [note_name(u) for u in UNITS]
+    return names.index(section) if section in names else len(names)
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +74,56 @@ class PhysicalEntity:
     firmware_rev: str | None = None
     software_rev: str | None = None
     manufacturer: str | None = None
+    parent_rel_pos: int | None = None  # entPhysicalParentRelPos
+
+
+@dataclass(frozen=True, slots=True)
+class ChassisMember:
+    """An ENTITY-MIB chassis(3) or stack(11) row: one member of a stack, or the stack."""
+
+    index: int  # entPhysicalIndex
+    entity_class: str  # chassis or stack
+    member: int | None  # entPhysicalParentRelPos, else "Switch N" under a stack
+    serial: str | None  # entPhysicalSerialNum
+    model: str | None  # entPhysicalModelName
+    name: str | None  # entPhysicalName
+    descr: str | None  # entPhysicalDescr
+    manufacturer: str | None = None  # entPhysicalMfgName
+    hardware_rev: str | None = None  # entPhysicalHardwareRev
+    software_rev: str | None = None  # entPhysicalSoftwareRev
+    contained_in: int | None = None  # entPhysicalContainedIn
+
+
+@dataclass(frozen=True, slots=True)
+class BridgePort:
+    port: int  # dot1dBasePort
+    if_index: int | None  # dot1dBasePortIfIndex
+
+
+@dataclass(frozen=True, slots=True)
+class BridgeInfo:
+    """BRIDGE-MIB dot1dBase: the bridge's base MAC and its port -> ifIndex table."""
+
+    base_address: str | None  # dot1dBaseBridgeAddress
+    ports: tuple[BridgePort, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class LldpLocalPort:
+    port_num: int  # lldpLocPortNum
+    id_subtype: str | None  # lldpLocPortIdSubtype label
+    id: str | None  # lldpLocPortId, rendered by subtype
+    descr: str | None  # lldpLocPortDesc
+
+
+@dataclass(frozen=True, slots=True)
+class LldpLocal:
+    """LLDP-MIB local system: how this device names itself to its neighbours."""
+
+    chassis_id_subtype: str | None  # lldpLocChassisIdSubtype label
+    chassis_id: str | None  # lldpLocChassisId, rendered by subtype
+    sys_name: str | None  # lldpLocSysName
+    ports: tuple[LldpLocalPort, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +181,9 @@ class LldpNeighbor:
     sys_name: str | None
     sys_descr: str | None
     management_addresses: tuple[str, ...] = ()
+    # how local_port_num became local_if_index: lldpLocPortId, dot1dBasePortIfIndex,
+    # ifIndex, or None (unresolved: local_port and local_if_index are None)
+    local_port_source: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +195,7 @@ class CdpNeighbor:
     port: str | None
     platform: str | None
     version: str | None = None
+    address_type: int | None = None  # cdpCacheAddressType (1 = ip)
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,6 +219,7 @@ class Storage:
 class CollectorStats:
     duration_ms: int
     requests: int
+    stepdowns: int = 0  # timeouts answered by asking for less (fewer repetitions, GETNEXT)
 
 
 @dataclass
@@ -152,8 +229,11 @@ class DeviceInventory:
     credential: str  # the profile's label, never its secrets
     system: SystemInfo | None = None
     chassis: PhysicalEntity | None = None  # derived from entities
+    members: tuple[ChassisMember, ...] | None = None  # derived from entities
     entities: tuple[PhysicalEntity, ...] | None = None
     interfaces: tuple[Interface, ...] | None = None
+    bridge: BridgeInfo | None = None
+    lldp_local: LldpLocal | None = None
     ip_addresses: tuple[IPAddress, ...] | None = None
     arp: tuple[ArpEntry, ...] | None = None
     fdb: tuple[FdbEntry, ...] | None = None
@@ -162,12 +242,40 @@ class DeviceInventory:
     software: tuple[InstalledSoftware, ...] | None = None
     storage: tuple[Storage, ...] | None = None
     notes: list[Note] = field(default_factory=list)
+    tables: list[tuple[str, TableStatus]] = field(default_factory=list)  # (section, table)
     stats: CollectorStats | None = None
+
+    @property
+    def delivered_sections(self) -> tuple[str, ...]:
+        """Sections in the report: read completely, or in part (with a partial note)."""
+        return tuple(s for s in SNMP_SECTIONS if getattr(self, s) is not None)
+
+    @property
+    def partial_sections(self) -> tuple[str, ...]:
+        """Units delivered in part (note names: ``fdb``, ``device.bridge``, ...)."""
+        partial = {n.section for n in self.notes if n.partial}
+        return tuple(
+            note_name(u) for u in UNITS if getattr(self, u) is not None and note_name(u) in partial
+        )
 
     @property
     def complete_sections(self) -> tuple[str, ...]:
         """Sections read completely (the only ones reconciliation may close)."""
-        return tuple(s for s in SNMP_SECTIONS if getattr(self, s) is not None)
+        partial = {n.section for n in self.notes if n.partial}
+        return tuple(s for s in self.delivered_sections if s not in partial)
+
+    @property
+    def missing_sections(self) -> tuple[str, ...]:
+        """Units with a note and no data: not read at all (note names)."""
+        noted = {n.section for n in self.notes}
+        return tuple(
+            note_name(u) for u in UNITS if note_name(u) in noted and getattr(self, u) is None
+        )
+
+    @property
+    def complete(self) -> bool:
+        """Every section read completely: no notes."""
+        return not self.notes
 
     @property
     def vendor(self) -> str | None:
@@ -180,17 +288,34 @@ class DeviceInventory:
     def to_report(self, collector: dict[str, Any] | None = None) -> Report:
         """The inventory as a ``collectors.model.Report`` (source ``snmp``)."""
         sections: dict[str, Any] = {
-            s: to_jsonable(getattr(self, s)) for s in self.complete_sections
+            s: to_jsonable(getattr(self, s)) for s in self.delivered_sections
         }
         sections["device"] = {
             "host": self.host,
             "port": self.port,
             "chassis": to_jsonable(self.chassis),
+            "members": to_jsonable(self.members),
+            "bridge": to_jsonable(self.bridge),
+            "lldp_local": to_jsonable(self.lldp_local),
         }
-        info = {"name": "collectors.snmp", "credential": self.credential}
+        info: dict[str, Any] = {
+            "name": "collectors.snmp",
+            "credential": self.credential,
+            "complete": self.complete,
+            "tables": {
+                t.table: {
+                    "section": section,
+                    "status": t.status,
+                    "rows": t.rows,
+                    "reason": t.reason,
+                }
+                for section, t in self.tables
+            },
+        }
         if self.stats:
             info["duration_ms"] = self.stats.duration_ms
             info["requests"] = self.stats.requests
+            info["stepdowns"] = self.stats.stepdowns
         return Report(
             source="snmp",
             sections=sections,

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import time
 import weakref
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
@@ -39,6 +40,7 @@ from pysnmp.proto import errind, rfc1902, rfc1905
 __all__ = [
     "AUTH_PROTOCOLS",
     "PRIV_PROTOCOLS",
+    "ColumnWalk",
     "Credential",
     "Oid",
     "SnmpAuthError",
@@ -324,6 +326,8 @@ class SnmpSession:
         self._auth = credential.auth_data()
         self._addr_name: str | None = None
         self.requests = 0  # PDUs sent (for benchmarks and logs)
+        self.stepdowns = 0  # timeouts answered by asking for less (fewer repetitions, GETNEXT)
+        self.deadline: float | None = None  # time.monotonic() past which walks stop
 
     def __repr__(self) -> str:
         return f"SnmpSession({self.host}:{self.port}, {self.credential.label})"
@@ -403,78 +407,167 @@ class SnmpSession:
     async def walk(
         self, root_oid: str | Oid, max_repetitions: int | None = None
     ) -> list[tuple[str, Value]]:
-        """Every (OID, value) under ``root_oid``, in order."""
+        """Every (OID, value) under ``root_oid``, in order; raises ``SnmpError`` on a fault."""
         root = parse_oid(root_oid)
-        cols = await self._walk_many([root], max_repetitions or self.max_repetitions)
-        return [(format_oid(o), v) for o, v in cols[0]]
+        (col,) = await self._walk_many([root], max_repetitions or self.max_repetitions)
+        col.raise_for_fault(self)
+        return [(format_oid(o), v) for o, v in col.rows]
 
     async def walk_columns(
         self, column_oids: Sequence[str | Oid], max_repetitions: int | None = None
     ) -> dict[Oid, list[tuple[Oid, Value]]]:
-        """Walk several table columns side by side.
+        """Walk several table columns side by side; raises ``SnmpError`` on any fault.
 
         Returns ``{column OID: [(row index, value), ...]}`` with the row index
         being the OID suffix below the column.
+        """
+        walked = await self.walk_table(column_oids, max_repetitions)
+        for col in walked.values():
+            col.raise_for_fault(self)
+        return {root: col.rows for root, col in walked.items()}
+
+    async def walk_table(
+        self, column_oids: Sequence[str | Oid], max_repetitions: int | None = None
+    ) -> dict[Oid, ColumnWalk]:
+        """Walk several table columns side by side; never raises for SNMP faults.
+
+        Returns ``{column OID: ColumnWalk}``: each column's rows (index below the
+        column, value) read before its fault, and the fault (None = read to its end).
         """
         roots = [parse_oid(c) for c in column_oids]
         budget = max_repetitions or self.max_repetitions
         walked = await self._walk_many(roots, budget)
         return {
-            root: [(oid[len(root) :], v) for oid, v in rows]
-            for root, rows in zip(roots, walked, strict=True)
+            root: ColumnWalk([(oid[len(root) :], v) for oid, v in col.rows], col.fault)
+            for root, col in zip(roots, walked, strict=True)
         }
 
-    async def _walk_many(self, roots: list[Oid], budget: int) -> list[list[tuple[Oid, Value]]]:
+    def _out_of_time(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    async def _walk_many(self, roots: list[Oid], budget: int) -> list[ColumnWalk]:
         """GETBULK (v2c/v3) or GETNEXT (v1) through several subtrees at once.
 
         ``budget`` is the number of var-binds asked per response: each of the
         n active columns gets ``budget // n`` repetitions (at least one).
+
+        Faults stay with the column they hit: an OID that does not increase or
+        an error status naming one var-bind ends that column (its rows so far are
+        kept), the others go on. A timeout is retried with fewer repetitions
+        (÷5 down to 1; the session's later walks start there too), then with
+        GETNEXT, then with GETNEXT one column at a time, where a column that
+        still times out ends alone. Past the
+        session's ``deadline`` every open column ends with that reason.
         """
-        results: list[list[tuple[Oid, Value]]] = [[] for _ in roots]
+        results = [ColumnWalk([], None) for _ in roots]
         cursors = list(roots)
         active = list(range(len(roots)))
         budget = max(1, budget)
+        getnext = self.version == "1"
+        solo = False  # GETNEXT one column per request, after a multi-column timeout
+
+        def end(col: int, reason: str) -> None:
+            results[col].fault = reason
+            active.remove(col)
+
         while active:
-            req = [cursors[i] for i in active]
-            if self.version == "1":
-                status, index, vbs = await self._request("next", req)
-                if status == 2 and 0 < index <= len(req):  # noSuchName: that column ended
-                    del active[index - 1]
-                    continue
-                reps = 1
-            else:
-                reps = max(1, budget // len(active))
-                status, index, vbs = await self._request("bulk", req, reps)
-                if status == 1 and budget > 1:  # tooBig: ask for less
-                    budget = max(1, budget // 2)
-                    continue
+            if self._out_of_time():
+                for col in list(active):
+                    end(
+                        col,
+                        f"the scan's time budget for this device ran out "
+                        f"after {len(results[col].rows)} rows",
+                    )
+                break
+            cols = active[:1] if solo else list(active)
+            req = [cursors[i] for i in cols]
+            reps = 1 if getnext else max(1, budget // len(cols))
+            try:
+                if getnext:
+                    status, index, vbs = await self._request("next", req)
+                else:
+                    status, index, vbs = await self._request("bulk", req, reps)
+            except SnmpTimeout as exc:
+                if not getnext and reps > 1:
+                    budget = len(cols) * max(1, reps // 5)
+                    self.stepdowns += 1
+                    # the device (or its agent) is slow: later walks start smaller too
+                    self.max_repetitions = max(1, min(self.max_repetitions, budget))
+                elif not getnext and self.version != "1":
+                    getnext = True
+                    self.stepdowns += 1
+                elif len(cols) > 1:
+                    solo = True
+                else:
+                    end(
+                        cols[0],
+                        f"{exc} (GETBULK and GETNEXT), after {len(results[cols[0]].rows)} rows",
+                    )
+                continue
+            except SnmpError as exc:
+                for col in cols:
+                    end(col, f"{exc}, after {len(results[col].rows)} rows")
+                continue
+            if getnext and status == 2 and self.version == "1" and 0 < index <= len(req):
+                active.remove(cols[index - 1])  # v1 noSuchName: that column ended
+                continue
+            if status == 1 and not getnext and budget > 1:  # tooBig: ask for less
+                budget = max(1, budget // 2)
+                continue
             if status:
-                raise self._status_error(status, index, req)
+                error = self._status_error(status, index, req)
+                hit = [cols[index - 1]] if 0 < index <= len(cols) else cols
+                for col in hit:
+                    end(col, f"{error}, after {len(results[col].rows)} rows")
+                continue
             if not vbs:
-                raise SnmpProtocolError(f"{self.host}:{self.port} answered an empty response")
+                for col in cols:
+                    end(col, f"{self.host}:{self.port} answered an empty response")
+                continue
             n = len(req)
             finished: set[int] = set()
             progressed = False
             for pos, (oid, v) in enumerate(vbs):
-                col = active[pos % n]
+                col = cols[pos % n]
                 if col in finished:
                     continue
                 root = roots[col]
                 if isinstance(v, rfc1905.EndOfMibView) or oid[: len(root)] != root:
                     finished.add(col)
+                    active.remove(col)
                     continue
                 if oid <= cursors[col]:
-                    raise SnmpProtocolError(
+                    finished.add(col)
+                    end(
+                        col,
                         f"{self.host}:{self.port} answered a non-increasing OID "
-                        f"{format_oid(oid)} after {format_oid(cursors[col])}"
+                        f"{format_oid(oid)} after {format_oid(cursors[col])}, "
+                        f"after {len(results[col].rows)} rows",
                     )
+                    continue
                 cursors[col] = oid
-                results[col].append((oid, to_value(v)))
+                results[col].rows.append((oid, to_value(v)))
                 progressed = True
             if not progressed and not finished:
-                raise SnmpProtocolError(f"{self.host}:{self.port} stopped making progress")
-            active = [c for c in active if c not in finished]
+                for col in cols:
+                    end(col, f"{self.host}:{self.port} stopped making progress")
         return results
+
+
+@dataclass
+class ColumnWalk:
+    """One column's walk: the (OID or row index, value) pairs read, and the fault that
+    ended it early (None: the column was read to its end)."""
+
+    rows: list[tuple[Oid, Value]]
+    fault: str | None
+
+    def raise_for_fault(self, session: SnmpSession) -> None:
+        if self.fault is None:
+            return
+        if "no SNMP answer" in self.fault:
+            raise SnmpTimeout(self.fault)
+        raise SnmpProtocolError(self.fault)
 
 
 async def open_session(

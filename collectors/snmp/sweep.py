@@ -17,7 +17,7 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from collectors.snmp.inventory import collect_device
+from collectors.snmp.inventory import DEFAULT_BUDGET, collect_device
 from collectors.snmp.records import DeviceInventory
 from collectors.snmp.session import (
     Credential,
@@ -126,6 +126,8 @@ async def sweep(
     collect: bool = True,
     collect_timeout: float | None = None,
     parallel: int = 4,
+    budget: float | None = DEFAULT_BUDGET,
+    charset: str | None = None,
 ) -> list[SweepResult]:
     """Probe and inventory every target, at most ``concurrency`` at a time.
 
@@ -133,6 +135,9 @@ async def sweep(
     total)`` (sync or async) is called as each target finishes.
     ``collect_timeout`` is the per-request timeout while collecting (defaults to
     ``max(timeout, 2.0)``: a device that answered deserves patience).
+    ``budget`` bounds each device's inventory in seconds (timeouts are retried
+    with smaller requests until then); ``charset`` decodes strings that are not
+    UTF-8 (default cp1252, then latin-1).
     """
     if not credentials:
         raise ValueError("sweep needs at least one credential profile")
@@ -155,7 +160,9 @@ async def sweep(
                     session = await open_session(
                         target.host, cred, target.port, timeout=ctimeout, retries=retries
                     )
-                    res.inventory = await collect_device(session, parallel=parallel)
+                    res.inventory = await collect_device(
+                        session, parallel=parallel, budget=budget, charset=charset
+                    )
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # never let one address fail the sweep

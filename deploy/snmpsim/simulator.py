@@ -10,11 +10,18 @@ Two kinds of agent:
 * Debian ``snmpd`` as a live SNMPv3 authPriv agent (SHA-256 + AES) on
   127.0.0.20:1162 with a user created from its configuration file.
 
+* the real-world failure cases of ``tests/fixtures/cases/snmp`` (one
+  ``CASE/DEVICE/public.snmprec`` per device), each device on its own address
+  127.0.2.X:1161 (``case_devices``, ``start_cases``), with the cases' own
+  variation modules (``varmods/``) beside snmpsim's (``delay``).
+
 Every address is on 127.0.0.0/8; nothing here ever talks to another network.
+Address blocks: 127.0.1.X test recordings, 127.0.2.X failure cases, 127.0.5.X
+the benchmark sweep, 127.0.0.20 snmpd.
 
 Usage from a shell::
 
-    python -m deploy.snmpsim.simulator start [test|sweep]   # serve, Ctrl-C stops
+    python -m deploy.snmpsim.simulator start [test|sweep|cases]   # serve, Ctrl-C stops
     python -m deploy.snmpsim.simulator snmpd
 """
 
@@ -54,7 +61,13 @@ RECORDINGS: dict[str, str] = {
 TEST_DEVICES: dict[str, str] = {f"127.0.1.{i}": name for i, name in enumerate(RECORDINGS, start=1)}
 
 
-def sweep_devices(count: int = 50, base: str = "127.0.2.") -> dict[str, str]:
+# The failure cases (recordings kept in the repository, one folder per case).
+CASES_ROOT = REPO / "tests" / "fixtures" / "cases" / "snmp"
+CASES_BASE = "127.0.2."
+SWEEP_BASE = "127.0.5."
+
+
+def sweep_devices(count: int = 50, base: str = SWEEP_BASE) -> dict[str, str]:
     """``count`` simulated devices on ``base``1.. cycling through the recordings."""
     names = list(RECORDINGS)
     return {f"{base}{i}": names[(i - 1) % len(names)] for i in range(1, count + 1)}
@@ -194,16 +207,32 @@ def start_snmpsim(
     if all(answers(h, port) for h in devices):
         return Simulator(devices, port, None)
     dirs = prepare(devices, cache_root)
-    index_dir = cache_root / "index"
-    index_dir.mkdir(parents=True, exist_ok=True)
     # One engine per recording, listening on every address that serves it: a
     # data file is opened once however many addresses share it (snmpsim keeps
     # at most 31 files open and reopens on every miss).
+    engines = [(d, [h for h, n in devices.items() if n == name]) for name, d in dirs.items()]
+    return _run_responder(devices, engines, port, cache_root, ready_timeout, log_name)
+
+
+def _run_responder(
+    devices: dict[str, str],
+    engines: list[tuple[Path, list[str]]],
+    port: int,
+    cache_root: Path,
+    ready_timeout: float,
+    log_name: str,
+    variation_dirs: Iterable[Path] = (),
+) -> Simulator:
+    """One snmpsim process: each (data dir, addresses) is one engine; wait until all answer."""
+    index_dir = cache_root / "index"
+    index_dir.mkdir(parents=True, exist_ok=True)
     cmd = [responder_path(), f"--cache-dir={index_dir}", "--log-level=error"]
-    for name, d in dirs.items():
+    cmd += [f"--variation-modules-dir={d}" for d in variation_dirs]
+    for d, hosts in engines:
         cmd += ["--v3-engine-id", "auto", f"--data-dir={d}"]
-        cmd += [f"--agent-udpv4-endpoint={h}:{port}" for h, n in devices.items() if n == name]
+        cmd += [f"--agent-udpv4-endpoint={h}:{port}" for h in hosts]
     log_path = cache_root / f"{log_name}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ, SNMPSIM_ALLOW_ROOT="true")
     with open(log_path, "wb") as log:
         proc = subprocess.Popen(
@@ -219,6 +248,112 @@ def start_snmpsim(
             f"(exit code {proc.poll()}); log {log_path}:\n{tail}"
         )
     return sim
+
+
+# ------------------------------------------------------------------ failure cases
+@dataclass(frozen=True)
+class CaseDevice:
+    """One recorded device of a failure case: ``CASE/NAME/public.snmprec``."""
+
+    case: str
+    name: str  # the device's folder name
+    address: str
+    data_dir: Path
+
+    @property
+    def blocking(self) -> bool:
+        """Does the recording use snmpsim's ``delay`` module? It sleeps inside the
+        responder, so such a device gets a process of its own (it would stall the
+        others)."""
+        return ":delay|" in (self.data_dir / f"{COMMUNITY}.snmprec").read_text(errors="replace")
+
+
+def case_devices(root: Path = CASES_ROOT, base: str = CASES_BASE) -> dict[str, CaseDevice]:
+    """address -> CaseDevice for every ``CASE/NAME/public.snmprec`` under ``root``.
+
+    Addresses are given in (case, device) name order from ``base``1, so a case
+    that is added later moves the addresses after it: look devices up by name.
+    """
+    found = sorted(
+        (p.parent.parent.name, p.parent.name, p.parent)
+        for p in root.glob(f"*/*/{COMMUNITY}.snmprec")
+    )
+    if len(found) > 254:
+        raise ValueError(f"{len(found)} case devices do not fit in {base}0/24")
+    return {
+        f"{base}{i}": CaseDevice(case, name, f"{base}{i}", d)
+        for i, (case, name, d) in enumerate(found, start=1)
+    }
+
+
+def variation_dirs(root: Path = CASES_ROOT) -> list[Path]:
+    """The cases' own variation modules, then snmpsim's (``delay``): naming a
+    directory replaces snmpsim's default search path, so both are given."""
+    import snmpsim
+
+    dirs = [root / "varmods", Path(snmpsim.__file__).resolve().parent / "variation"]
+    return [d for d in dirs if d.is_dir()]
+
+
+@dataclass
+class CaseSimulators:
+    devices: dict[str, CaseDevice]  # address -> device
+    port: int
+    sims: list[Simulator]  # empty when already running ones are reused
+
+    def addresses(self, case: str) -> dict[str, str]:
+        """Device folder name -> address for one case."""
+        found = {d.name: a for a, d in self.devices.items() if d.case == case}
+        if not found:
+            known = sorted({d.case for d in self.devices.values()})
+            raise KeyError(f"no SNMP case {case!r}; known: {', '.join(known)}")
+        return found
+
+    def stop(self) -> None:
+        for sim in self.sims:
+            sim.stop()
+
+
+def start_cases(
+    root: Path = CASES_ROOT,
+    port: int = SIM_PORT,
+    cache_root: Path = CACHE_ROOT,
+    ready_timeout: float = 120.0,
+    base: str = CASES_BASE,
+) -> CaseSimulators:
+    """Serve every case device on its own address; reuse responders already answering.
+
+    Devices whose recording sleeps (``delay``) get one process each; the rest
+    share one process.
+    """
+    devices = case_devices(root, base)
+    if not devices:
+        raise FileNotFoundError(f"no */*/{COMMUNITY}.snmprec under {root}")
+    if all(answers(a, port) for a in devices):
+        return CaseSimulators(devices, port, [])
+    groups: list[list[CaseDevice]] = [[d for d in devices.values() if not d.blocking]]
+    groups += [[d] for d in devices.values() if d.blocking]
+    sims: list[Simulator] = []
+    try:
+        for n, group in enumerate(g for g in groups if g):
+            served = {d.address: f"{d.case}/{d.name}" for d in group}
+            engines = [(d.data_dir, [d.address]) for d in group]
+            sims.append(
+                _run_responder(
+                    served,
+                    engines,
+                    port,
+                    cache_root,
+                    ready_timeout,
+                    f"cases-{n}",
+                    variation_dirs(root),
+                )
+            )
+    except BaseException:
+        for sim in sims:
+            sim.stop()
+        raise
+    return CaseSimulators(devices, port, sims)
 
 
 # ------------------------------------------------------------------ snmpd (v3)
@@ -318,6 +453,19 @@ def main(argv: list[str] | None = None) -> int:
     what = args[0] if args else "start"
     if what == "start":
         which = args[1] if len(args) > 1 else "test"
+        if which == "cases":
+            cases = start_cases()
+            for address, d in cases.devices.items():
+                print(f"  {address}:{cases.port} community={COMMUNITY} {d.case}/{d.name}")
+            if not cases.sims:
+                print("(already running; reused)")
+                return 0
+            try:
+                cases.sims[0].proc.wait()  # type: ignore[union-attr]
+            except KeyboardInterrupt:
+                pass
+            cases.stop()
+            return 0
         devices = TEST_DEVICES if which == "test" else sweep_devices()
         t0 = time.monotonic()
         sim = start_snmpsim(devices, log_name=which)

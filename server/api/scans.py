@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import codecs
 from collections.abc import AsyncIterator
 
 from aiohttp import web
@@ -11,7 +12,7 @@ from server.api.auth import require
 from server.api.errors import ApiError, read_json
 from server.api.keys import CONTROL_KEY, INGEST_KEY, SETTINGS_KEY
 from server.scans.credentials import CredentialError, parse_credentials
-from server.scans.manager import ScanManager, ScanRequest
+from server.scans.manager import DEFAULT_BUDGET, ScanManager, ScanRequest
 from server.scans.scheduler import ScheduleError, Scheduler, public_view, validate_schedule
 from server.scans.targets import TargetError, TargetsTooLarge, expand_targets, split_targets
 
@@ -29,6 +30,21 @@ def _number(body: dict, name: str, default, kind, low, high):
         raise ApiError(400, f"'{name}' must be a number", field=f"$.{name}") from exc
     if not low <= value <= high:
         raise ApiError(400, f"'{name}' must be between {low} and {high}", field=f"$.{name}")
+    return value
+
+
+def _charset(value: object) -> str | None:
+    """The legacy charset for strings that are not UTF-8 (None: the server's default)."""
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value:
+        raise ApiError(400, "'charset' must be a charset name such as cp1252", field="$.charset")
+    try:
+        codecs.lookup(value)
+    except LookupError as exc:
+        raise ApiError(
+            400, f"'charset' {value!r} is not a known charset", field="$.charset"
+        ) from exc
     return value
 
 
@@ -59,6 +75,8 @@ async def start_scan(request: web.Request) -> web.Response:
             timeout=_number(body, "timeout", 1.0, float, 0.05, 60),
             retries=_number(body, "retries", 1, int, 0, 10),
             concurrency=_number(body, "concurrency", settings.scan_concurrency, int, 1, 1024),
+            device_budget=_number(body, "device_budget", DEFAULT_BUDGET, float, 1, 3600),
+            charset=_charset(body.get("charset")),
             spec=",".join(split_targets(spec)),
         )
     )

@@ -36,11 +36,42 @@ def credentials_from_args(args) -> list[dict[str, Any]]:
 
 
 def _summary(scan: dict[str, Any]) -> str:
+    """One line; devices whose inventory is incomplete are counted next to the errors."""
     c = scan["counts"]
+    partial = c.get("partial", 0)
     return (
         f"scan {scan['id']} {scan['status']}: {c['probed']}/{scan['total']} probed, "
-        f"{c['answered']} answered, {c['devices']} devices reconciled, "
-        f"{c['timeouts']} timed out, {c['errors']} errors"
+        f"{c['answered']} answered, {c['devices']} devices reconciled"
+        + (f" ({partial} partial)" if partial else "")
+        + f", {c['timeouts']} timed out, {c['errors']} errors"
+    )
+
+
+def _gaps(scan: dict[str, Any]) -> list[str]:
+    """One line per device that did not deliver everything, then one per table and why."""
+    lines = []
+    for d in scan.get("devices") or []:
+        if d.get("complete", True):
+            continue
+        what = []
+        if d.get("partial_sections"):
+            what.append("partial: " + ", ".join(d["partial_sections"]))
+        if d.get("missing_sections"):
+            what.append("not read: " + ", ".join(d["missing_sections"]))
+        lines.append(f"  {d['target']} ({d.get('name') or '?'}) incomplete; {'; '.join(what)}")
+        for table, t in (d.get("tables") or {}).items():
+            lines.append(f"    {t['section']}/{table} {t['status']}: {t['reason']}")
+    return lines
+
+
+def _complete(d: dict[str, Any]) -> str:
+    if d.get("complete", True):
+        return "complete"
+    return "partial: " + ", ".join(
+        [
+            *d.get("partial_sections", []),
+            *(f"{s} (not read)" for s in d.get("missing_sections", [])),
+        ]
     )
 
 
@@ -76,6 +107,8 @@ def cmd_scan_run(args) -> int:
     }
     if args.concurrency:
         body["concurrency"] = args.concurrency
+    if args.charset:
+        body["charset"] = args.charset
     scan = client.post("/api/v1/scans", body)
     if not args.no_wait:
         scan = _wait(client, scan, show_progress=not args.json and sys.stderr.isatty())
@@ -88,15 +121,23 @@ def cmd_scan_run(args) -> int:
                 "total": scan["total"],
                 "errors": scan["errors"],
                 "devices": scan["devices"],
+                "message": scan.get("message"),
             }
         )
     else:
         print(_summary(scan))
+        if scan.get("message"):
+            print(scan["message"])
         if scan["devices"]:
             emit_table(
-                [(d["target"], d["name"], d["ci_id"], d["status"]) for d in scan["devices"]],
-                ("target", "name", "ci", "status"),
+                [
+                    (d["target"], d["name"], d["ci_id"], d["status"], _complete(d))
+                    for d in scan["devices"]
+                ],
+                ("target", "name", "ci", "status", "inventory"),
             )
+        for line in _gaps(scan):
+            print(line)
         for err in scan["errors"][:20]:
             print(f"  {err['target']}: {err['error']}")
     return 0 if scan["status"] in ("done", "queued", "running") else 1
@@ -108,6 +149,10 @@ def cmd_scan_show(args) -> int:
         emit_json(scan)
     else:
         print(_summary(scan))
+        if scan.get("message"):
+            print(scan["message"])
+        for line in _gaps(scan):
+            print(line)
         for err in scan["errors"]:
             print(f"  {err['target']}: {err['error']}")
     return 0
@@ -197,6 +242,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_api_options(p)
     _scan_options(p)
     p.add_argument("--concurrency", type=int)
+    p.add_argument(
+        "--charset",
+        help="legacy charset for device strings that are not UTF-8 (default cp1252, "
+        "then latin-1; needs a server that reads 'charset')",
+    )
     p.add_argument("--no-wait", action="store_true", help="return once the scan is started")
     p.set_defaults(func=cmd_scan_run)
     p = scan.add_parser("show")

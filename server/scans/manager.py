@@ -4,6 +4,12 @@ A scan's record lives in the control database, so its status survives a restart
 (a scan that was running when the server stopped is marked ``interrupted``).
 The credential profile that worked for a device is remembered (in the control
 database only) and tried first next time.
+
+No silent gaps: each device in the scan result says whether its inventory is
+``complete`` and, when it is not, which sections are partial or missing and
+which MIB tables failed and why (the report's notes). ``counts["partial"]``
+counts such devices and the scan's ``message`` names them, so a scan that
+missed tables never reads "done, 0 errors".
 """
 
 from __future__ import annotations
@@ -11,13 +17,15 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
 from collectors.model import utc_now_iso
+from collectors.snmp.inventory import DEFAULT_BUDGET
 from collectors.snmp.session import Credential
-from collectors.snmp.sweep import SweepResult, SweepTarget, sweep
+from collectors.snmp.sweep import Progress, SweepResult, SweepTarget, sweep
 from graph.store import StoreError, StoreUnavailable
 from server.control import ControlDB
 from server.ingest import Ingestor, ReportInvalid
@@ -29,6 +37,8 @@ log = logging.getLogger("cmdb.scans")
 SCANS = "scan"
 REMEMBERED = "device_credential"
 MAX_ERRORS_KEPT = 1000
+MAX_PARTIAL_NAMED = 5  # devices named in a scan's message
+CHARSET_ENV = "CMDB_SNMP_CHARSET"  # the legacy charset for non-UTF-8 strings (default cp1252)
 
 
 @dataclass
@@ -41,6 +51,8 @@ class ScanRequest:
     concurrency: int = 64
     schedule: str | None = None
     spec: str = ""
+    device_budget: float = DEFAULT_BUDGET  # seconds per device inventory, retries included
+    charset: str | None = None  # None: $CMDB_SNMP_CHARSET, else cp1252 (then latin-1)
 
 
 @dataclass
@@ -62,6 +74,7 @@ class ScanState:
             "devices": 0,
             "timeouts": 0,
             "errors": 0,
+            "partial": 0,
         }
     )
     errors: list[dict[str, str]] = field(default_factory=list)
@@ -104,6 +117,84 @@ class ScanState:
             devices=data.get("devices", []),
             message=data.get("message"),
         )
+
+
+async def run_sweep(
+    request: ScanRequest,
+    targets: list[SweepTarget],
+    credentials: list[Credential],
+    on_progress: Progress | None = None,
+) -> list[SweepResult]:
+    """The sweep a scan runs for ``targets``, with the request's timing and concurrency."""
+    return await sweep(
+        targets,
+        credentials,
+        concurrency=request.concurrency,
+        timeout=request.timeout,
+        retries=request.retries,
+        on_progress=on_progress,
+        port=request.port,
+        budget=request.device_budget,
+        charset=request.charset or os.environ.get(CHARSET_ENV) or None,
+    )
+
+
+def device_report(result: SweepResult, scan_id: str) -> dict[str, Any]:
+    """The report a scan posts for one answering device (JSON, source ``snmp``)."""
+    if result.inventory is None:
+        raise ValueError(f"{result.host}:{result.port} has no inventory ({result.status})")
+    return result.inventory.to_report({"scan_id": scan_id}).to_json()
+
+
+def completeness(result: SweepResult) -> dict[str, Any]:
+    """What a device delivered, for the scan result: ``complete``, and when it is not,
+    ``partial_sections`` (present, read in part), ``missing_sections`` (absent), ``tables``
+    ({MIB table: {"section", "status": partial|failed, "reason"}}) and the report's ``notes``."""
+    inv = result.inventory
+    if inv is None:
+        return {"complete": False}
+    out: dict[str, Any] = {"complete": inv.complete}
+    if not inv.complete:
+        out["partial_sections"] = list(inv.partial_sections)
+        out["missing_sections"] = list(inv.missing_sections)
+        out["tables"] = {
+            t.table: {"section": section, "status": t.status, "reason": t.reason}
+            for section, t in inv.tables
+            if t.status != "complete"
+        }
+        out["notes"] = [
+            {"section": n.section, "message": n.message, "partial": bool(n.partial)}
+            for n in inv.notes
+        ]
+    return out
+
+
+def gap_summary(device: dict[str, Any]) -> str:
+    """What one device did not deliver, e.g. ``fdb partial (dot1dTpFdbTable failed)``."""
+    tables = device.get("tables") or {}
+    parts = []
+    for kind, key in (("partial", "partial_sections"), ("not read", "missing_sections")):
+        for section in device.get(key) or []:
+            mine = [f"{n} {t['status']}" for n, t in tables.items() if t["section"] == section]
+            parts.append(f"{section} {kind}" + (f" ({', '.join(mine)})" if mine else ""))
+    return ", ".join(parts) or "incomplete"
+
+
+def outcome_message(state: ScanState) -> str:
+    """``done, 3 devices, 1 partial: 127.0.2.12:1161 fdb partial (...)`` - never a bare
+    "0 errors" while a device's tables went unread."""
+    c = state.counts
+    text = f"{state.status}, {c.get('devices', 0)} devices"
+    partial = [d for d in state.devices if d.get("complete") is False]
+    if partial:
+        named = "; ".join(f"{d['target']} {gap_summary(d)}" for d in partial[:MAX_PARTIAL_NAMED])
+        more = len(partial) - MAX_PARTIAL_NAMED
+        text += f", {len(partial)} partial: {named}" + (f"; and {more} more" if more > 0 else "")
+    if c.get("errors"):
+        text += f", {c['errors']} errors"
+    if c.get("timeouts"):
+        text += f", {c['timeouts']} timed out"
+    return text
 
 
 class ScanManager:
@@ -188,15 +279,9 @@ class ScanManager:
                 ) -> None:
                     await self._record(state, result, credentials)
 
-                await sweep(
-                    targets,
-                    credentials,
-                    concurrency=request.concurrency,
-                    timeout=request.timeout,
-                    retries=request.retries,
-                    on_progress=progress,
-                )
+                await run_sweep(request, targets, credentials, progress)
             state.status = "done"
+            state.message = outcome_message(state)
         except asyncio.CancelledError:
             state.status = "cancelled"
             raise
@@ -230,21 +315,23 @@ class ScanManager:
             self._save(state)
 
     async def _reconcile(self, state: ScanState, target: str, result: SweepResult) -> None:
-        report = result.inventory.to_report({"scan_id": state.id}).to_json()
+        report = device_report(result, state.id)
         try:
             outcome = await self.ingestor.ingest(report, actor=f"scan:{state.id}")
         except (ReportInvalid, ReconcileError, StoreError, StoreUnavailable) as exc:
             self._error(state, target, f"not reconciled: {exc}")
             return
         state.counts["devices"] += 1
-        state.devices.append(
-            {
-                "target": target,
-                "ci_id": outcome.get("ci_id"),
-                "name": result.inventory.system.name if result.inventory.system else None,
-                "status": outcome.get("status"),
-            }
-        )
+        device = {
+            "target": target,
+            "ci_id": outcome.get("ci_id"),
+            "name": result.inventory.system.name if result.inventory.system else None,
+            "status": outcome.get("status"),
+            **completeness(result),
+        }
+        if not device["complete"]:
+            state.counts["partial"] = state.counts.get("partial", 0) + 1
+        state.devices.append(device)
 
     def _error(self, state: ScanState, target: str, message: str) -> None:
         state.counts["errors"] += 1

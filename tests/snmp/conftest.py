@@ -60,3 +60,20 @@ def snmpd_v3() -> Iterator[simulator.V3Agent]:
         yield agent.agent
     finally:
         agent.stop()
+
+
+@pytest.fixture(scope="session")
+def snmp_cases() -> Iterator[simulator.CaseSimulators]:
+    """Every device of tests/fixtures/cases/snmp served on its own 127.0.2.X:1161
+    (community ``public``); ``snmp_cases.addresses(case)`` -> {device folder: address}.
+    Use ``tests.snmp.cases.scan_case`` to collect a case as a scan does."""
+    try:
+        import snmpsim  # noqa: F401
+
+        cases = simulator.start_cases()
+    except Exception as exc:
+        _unavailable("snmpsim (cases)", exc)
+    try:
+        yield cases
+    finally:
+        cases.stop()
