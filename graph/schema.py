@@ -282,6 +282,11 @@ CI_CLASSES: tuple[CIClass, ...] = (
             "window_end",
             "requested_by",
             "impact",
+            # what discovery should see ([{attribute|package|port|relationship: ...}]) and
+            # who approved it with which warnings (server.catalogue.changes)
+            "expected",
+            "approved_by",
+            "approval_warnings",
         ),
         name_attr="change_id",
     ),

@@ -25,7 +25,12 @@ GOLDEN_DDL = [
     "CREATE INDEX host_key_hostname_mac IF NOT EXISTS FOR (n:`Host`) ON (n.`key_hostname_mac`)",
     "CREATE CONSTRAINT network_device_key_chassis_serial IF NOT EXISTS FOR (n:`NetworkDevice`) REQUIRE n.`key_chassis_serial` IS UNIQUE",
     "CREATE CONSTRAINT network_device_key_lldp_chassis_id IF NOT EXISTS FOR (n:`NetworkDevice`) REQUIRE n.`key_lldp_chassis_id` IS UNIQUE",
-    "CREATE INDEX network_device_key_sysname_ip IF NOT EXISTS FOR (n:`NetworkDevice`) ON (n.`key_sysname_ip`)",
+    "CREATE CONSTRAINT network_device_key_base_mac IF NOT EXISTS "
+    "FOR (n:`NetworkDevice`) REQUIRE n.`key_base_mac` IS UNIQUE",
+    "CREATE CONSTRAINT network_device_key_cdp_device_id IF NOT EXISTS "
+    "FOR (n:`NetworkDevice`) REQUIRE n.`key_cdp_device_id` IS UNIQUE",
+    "CREATE INDEX network_device_key_identity_address IF NOT EXISTS "
+    "FOR (n:`NetworkDevice`) ON (n.`key_identity_address`)",
     "CREATE CONSTRAINT interface_key_parent_name IF NOT EXISTS FOR (n:`Interface`) REQUIRE n.`key_parent_name` IS UNIQUE",
     "CREATE CONSTRAINT ip_address_key_address_scope IF NOT EXISTS FOR (n:`IPAddress`) REQUIRE n.`key_address_scope` IS UNIQUE",
     "CREATE CONSTRAINT network_key_cidr_scope IF NOT EXISTS FOR (n:`Network`) REQUIRE n.`key_cidr_scope` IS UNIQUE",

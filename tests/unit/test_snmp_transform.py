@@ -40,7 +40,7 @@ def test_switch_root_is_a_network_device_with_chassis_identity():
     assert attrs["placeholder"] is False
     assert identity_values(CLASSES["NetworkDevice"], attrs) == {
         "chassis_serial": "ciscoSystems|SSI183706KP",
-        "sysname_ip": "DUMSYS-68|127.0.1.2",
+        "identity_address": "10.40.1.1",
     }
     interfaces = of_class(desired, "Interface")
     assert len(interfaces) == len(report["sections"]["interfaces"]) == 61
@@ -67,7 +67,7 @@ def test_router_without_entity_chassis_falls_back_to_sysname_and_address():
     desired = snmp.transform(recorded("juniper-mx960"))
     attrs = desired.root.attributes
     assert attrs["serial"] is None and attrs["device_type"] == "router"
-    assert identity_values(CLASSES["NetworkDevice"], attrs) == {"sysname_ip": "DUMSYS-19|127.0.1.6"}
+    assert identity_values(CLASSES["NetworkDevice"], attrs) == {"identity_address": "127.0.1.6"}
     # Juniper answers hrSWInstalledTable, yet it is not a server
     assert desired.root.cls == "NetworkDevice"
     assert not of_class(desired, "Software")
