@@ -38,8 +38,31 @@ class Settings:
     scan_max_addresses: int = 65536
     scan_concurrency: int = 64
     log_level: str = "info"
+    # JSON log lines (server.logs) or text; auto: JSON unless stderr is a terminal
+    log_format: str = "auto"
+    # TLS (docs/deployment-tls.md): the server's certificate chain and key (PEM)
     tls_cert: str | None = None
     tls_key: str | None = None
+    # mutual TLS: CA bundle (PEM) that signs client certificates; tls_client_auth says who
+    # must present one: agents (agent and poller tokens; the default once a CA is set),
+    # required (every connection, at the handshake), optional (checked when presented)
+    tls_client_ca: str | None = None
+    tls_client_auth: str | None = None
+    # abuse limits (server.connections): open connections at once (when full, the oldest
+    # connection still sending its request head is dropped); seconds for a whole request
+    # head; seconds between two reads of a request body; seconds an idle keep-alive lasts
+    max_connections: int = 1024
+    client_header_timeout: float = 10.0
+    client_body_timeout: float = 30.0
+    keepalive_timeout: float = 75.0
+    # failed authentications per source address (server.api.throttle): more than
+    # auth_fail_limit unknown tokens within auth_fail_window seconds are answered 429
+    auth_fail_limit: int = 20
+    auth_fail_window: float = 60.0
+    # peers (addresses) whose X-Forwarded-For names the client (a reverse proxy)
+    trusted_proxies: list[str] = field(default_factory=list)
+    # who may read /metrics: open (no token, Prometheus' habit), loopback, reader (token)
+    metrics_access: str = "open"
     schedules: list[dict[str, Any]] = field(default_factory=list)
     # curated attributes per CI class ([custom_attributes.CLASS.NAME] type, allowed,
     # description), checked at load by server.catalogue.custom.parse_declarations
@@ -84,6 +107,12 @@ _ENV_FIELDS = {
     "MAX_BODY_BYTES": "max_body_bytes",
     "MAX_WIRE_BYTES": "max_wire_bytes",
     "LOG_LEVEL": "log_level",
+    "LOG_FORMAT": "log_format",
+    "TLS_CERT": "tls_cert",
+    "TLS_KEY": "tls_key",
+    "TLS_CLIENT_CA": "tls_client_ca",
+    "TLS_CLIENT_AUTH": "tls_client_auth",
+    "METRICS_ACCESS": "metrics_access",
 }
 
 
@@ -150,4 +179,43 @@ def load_settings(
         raise ConfigError("allow_self_approval must be true or false")
     if ":" not in settings.listen:
         raise ConfigError(f"listen must be HOST:PORT, not {settings.listen!r}")
+    _check_hardening(settings)
     return settings
+
+
+def _check_hardening(settings: Settings) -> None:
+    """TLS, abuse-limit, log and metrics settings (docs/deployment-tls.md)."""
+    if settings.log_format not in ("auto", "json", "text"):
+        raise ConfigError(f"log_format must be auto, json or text, not {settings.log_format!r}")
+    if settings.metrics_access not in ("open", "loopback", "reader"):
+        raise ConfigError(
+            f"metrics_access must be open, loopback or reader, not {settings.metrics_access!r}"
+        )
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise ConfigError("tls_cert and tls_key go together: set both or neither")
+    if settings.tls_client_ca and not settings.tls_cert:
+        raise ConfigError("tls_client_ca needs TLS: set tls_cert and tls_key too")
+    if settings.tls_client_auth is None:
+        settings.tls_client_auth = "agents" if settings.tls_client_ca else "none"
+    if settings.tls_client_auth not in ("none", "optional", "agents", "required"):
+        raise ConfigError(
+            "tls_client_auth must be none, optional, agents or required, "
+            f"not {settings.tls_client_auth!r}"
+        )
+    if settings.tls_client_auth != "none" and not settings.tls_client_ca:
+        raise ConfigError(f"tls_client_auth = {settings.tls_client_auth} needs tls_client_ca")
+    for name in ("tls_cert", "tls_key", "tls_client_ca"):
+        value = getattr(settings, name)
+        if value and not Path(value).is_file():
+            raise ConfigError(f"{name}: {value} is not a readable file")
+    for name in ("client_header_timeout", "client_body_timeout", "keepalive_timeout"):
+        if not 0 < getattr(settings, name) <= 3600:
+            raise ConfigError(f"{name} must be between 0 and 3600 seconds")
+    if settings.max_connections < 8:
+        raise ConfigError(f"max_connections must be at least 8, not {settings.max_connections}")
+    if settings.auth_fail_limit < 1 or settings.auth_fail_window <= 0:
+        raise ConfigError("auth_fail_limit must be at least 1 and auth_fail_window positive")
+    if not isinstance(settings.trusted_proxies, list) or not all(
+        isinstance(p, str) for p in settings.trusted_proxies
+    ):
+        raise ConfigError("trusted_proxies must be a list of addresses")

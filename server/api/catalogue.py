@@ -14,7 +14,15 @@ from server.api.auth import require
 from server.api.errors import ApiError, read_json
 from server.api.keys import SETTINGS_KEY, STORE_KEY
 from server.api.params import int_param, page
-from server.catalogue import CatalogueError, assets, changes, services, status
+from server.catalogue import (
+    CatalogueError,
+    assets,
+    changes,
+    custom,
+    relationships,
+    services,
+    status,
+)
 from server.catalogue.common import check_id, parse_time, resolve_ids
 from server.catalogue.impact import impact
 
@@ -46,6 +54,10 @@ def _actor(request: web.Request, role: str) -> str:
 
 def _listing(items: list[Any], total: int, limit: int, offset: int) -> web.Response:
     return web.json_response({"items": items, "total": total, "limit": limit, "offset": offset})
+
+
+def _flag(request: web.Request, name: str) -> bool:
+    return request.query.get(name, "").lower() in ("1", "true", "yes", "full")
 
 
 def _time_param(request: web.Request, name: str, required: bool = True) -> str | None:
@@ -88,8 +100,9 @@ async def import_services(request: web.Request) -> web.Response:
             document = yaml.safe_load(await request.text())
         except yaml.YAMLError as exc:
             raise ApiError(400, f"malformed YAML: {exc}") from exc
-    result = await services.import_services(request.app[STORE_KEY], document, actor)
-    return web.json_response(result, status=201 if result["created"] else 200)
+    dry_run = _flag(request, "dry_run")
+    result = await services.import_services(request.app[STORE_KEY], document, actor, dry_run)
+    return web.json_response(result, status=201 if result["created"] and not dry_run else 200)
 
 
 @routes.get("/api/v1/services/{id}")
@@ -134,9 +147,12 @@ async def post_impact(request: web.Request) -> web.Response:
     depth = body.get("depth", max_depth)
     if isinstance(depth, bool) or not isinstance(depth, int) or not 1 <= depth <= max_depth:
         raise ApiError(400, f'"depth" must be an integer from 1 to {max_depth}', field="$.depth")
+    summary = body.get("summary", False)
+    if not isinstance(summary, bool):
+        raise ApiError(400, '"summary" must be true or false', field="$.summary")
     store = request.app[STORE_KEY]
     await resolve_ids(store, [(f"$.cis[{i}]", c) for i, c in enumerate(ids)])
-    return web.json_response(await impact(store, ids, depth))
+    return web.json_response(await impact(store, ids, depth, summary=summary))
 
 
 # ---------------------------------------------------------------- assets
@@ -279,6 +295,7 @@ async def transition_change(request: web.Request) -> web.Response:
         await read_json(request),
         actor,
         request.app[SETTINGS_KEY].max_depth,
+        request.app[SETTINGS_KEY].allow_self_approval,
     )
     return web.json_response(record)
 
@@ -287,8 +304,10 @@ async def transition_change(request: web.Request) -> web.Response:
 @mapped
 async def change_verification(request: web.Request) -> web.Response:
     require(request, "reader")
-    items = await changes.verification(request.app[STORE_KEY], request.match_info["id"])
-    return web.json_response({"items": items, "total": len(items)})
+    result = await changes.verification(
+        request.app[STORE_KEY], request.match_info["id"], packages=_flag(request, "packages")
+    )
+    return web.json_response(result)
 
 
 @routes.get("/api/v1/reports/unauthorized-changes")
@@ -297,7 +316,9 @@ async def unauthorized_changes(request: web.Request) -> web.Response:
     require(request, "reader")
     since = _time_param(request, "since", required=False)
     until = _time_param(request, "until", required=False)
-    items = await changes.unauthorized(request.app[STORE_KEY], since, until)
+    items = await changes.unauthorized(
+        request.app[STORE_KEY], since, until, packages=_flag(request, "packages")
+    )
     return web.json_response({"items": items, "total": len(items)})
 
 
@@ -309,3 +330,94 @@ async def ci_diff(request: web.Request) -> web.Response:
     start, end = _time_param(request, "from"), _time_param(request, "to")
     result = await status.ci_diff(request.app[STORE_KEY], request.match_info["id"], start, end)
     return web.json_response(result)
+
+
+# ---------------------------------------------------------------- declared relationships
+@routes.post("/api/v1/relationships")
+@mapped
+async def declare_relationship(request: web.Request) -> web.Response:
+    actor = _actor(request, "editor")
+    record, created = await relationships.declare(
+        request.app[STORE_KEY], await read_json(request), actor
+    )
+    return web.json_response(record, status=201 if created else 200)
+
+
+@routes.delete("/api/v1/relationships")
+@mapped
+async def remove_relationship(request: web.Request) -> web.Response:
+    actor = _actor(request, "editor")
+    record = await relationships.remove(request.app[STORE_KEY], await read_json(request), actor)
+    return web.json_response(record)
+
+
+@routes.get("/api/v1/relationships")
+@mapped
+async def list_declared(request: web.Request) -> web.Response:
+    require(request, "reader")
+    ci_id = request.query.get("ci")
+    if not ci_id:
+        raise ApiError(400, "query parameter 'ci' is required (a CI id)")
+    items = await relationships.declared_of(
+        request.app[STORE_KEY],
+        check_id(ci_id, "query parameter 'ci'"),
+        _flag(request, "include_ended"),
+    )
+    return web.json_response({"items": items, "total": len(items)})
+
+
+# ---------------------------------------------------------------- custom attributes
+def _declarations(request: web.Request) -> custom.Declarations:
+    return custom.parse_declarations(request.app[SETTINGS_KEY].custom_attributes)
+
+
+@routes.get("/api/v1/custom-attributes")
+@mapped
+async def custom_declared(request: web.Request) -> web.Response:
+    require(request, "reader")
+    items = [d.to_api() for per in _declarations(request).values() for d in per.values()]
+    return web.json_response({"items": items, "total": len(items)})
+
+
+@routes.get("/api/v1/custom-attributes/cis")
+@mapped
+async def custom_find(request: web.Request) -> web.Response:
+    """CIs of ``class`` whose custom values equal the other query parameters."""
+    require(request, "reader")
+    cls = request.query.get("class")
+    if not cls:
+        raise ApiError(400, "query parameter 'class' is required (custom attributes are per class)")
+    decls = _declarations(request)
+    reserved = {"class", "status", "limit", "offset"}
+    filters = custom.parse_filters(
+        decls, cls, {k: v for k, v in request.query.items() if k not in reserved}
+    )
+    limit, offset = page(request, request.app[SETTINGS_KEY].max_page_size)
+    items, total = await custom.find(
+        request.app[STORE_KEY], decls, cls, filters, request.query.get("status"), limit, offset
+    )
+    return _listing(items, total, limit, offset)
+
+
+@routes.get("/api/v1/cis/{id}/custom")
+@mapped
+async def custom_show(request: web.Request) -> web.Response:
+    require(request, "reader")
+    ci = await request.app[STORE_KEY].get_ci(request.match_info["id"])
+    if ci is None:
+        raise ApiError(404, f"no configuration item with id {request.match_info['id']!r}")
+    return web.json_response(custom.record(ci, _declarations(request)))
+
+
+@routes.patch("/api/v1/cis/{id}/custom")
+@mapped
+async def custom_set(request: web.Request) -> web.Response:
+    actor = _actor(request, "editor")
+    record = await custom.set_values(
+        request.app[STORE_KEY],
+        request.match_info["id"],
+        await read_json(request),
+        _declarations(request),
+        actor,
+    )
+    return web.json_response(record)

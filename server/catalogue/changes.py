@@ -3,13 +3,16 @@ against discovery afterwards; and the discovered changes no record covered."""
 
 from __future__ import annotations
 
+import json
+import re
 import secrets
 from datetime import UTC, datetime
+from fnmatch import fnmatchcase
 from typing import Any
 
 from graph.queries import history_between
-from graph.store import CI, Store
-from server.catalogue import conflict, invalid, not_found
+from graph.store import CI, HistoryEntry, Store
+from server.catalogue import CatalogueError, conflict, invalid, not_found
 from server.catalogue.common import (
     all_of_class,
     check_id,
@@ -20,6 +23,8 @@ from server.catalogue.common import (
     resolve_ids,
 )
 from server.catalogue.impact import impact
+from server.catalogue.refs import labels, text
+from server.catalogue.review import describe, entry_labels, fold_packages, is_package
 from server.catalogue.writes import ManualWriter
 
 STATES = (
@@ -48,6 +53,10 @@ AUTHORISED = ("approved", "implemented", "verified", "closed")
 OPEN = ("draft", "assessed", "approved", "implemented")
 DISCOVERY_SOURCES = ("agent", "snmp")
 STORED_CIS = 500  # an assessment keeps the affected services and at most this many CIs
+# approved changes whose windows overlap a change being approved: their combined impact
+# is checked against each alone
+IN_FLIGHT = ("approved", "implemented")
+EXPECT_KEYS = ("attribute", "package", "port", "relationship")
 
 
 def _window(body: dict[str, Any]) -> tuple[str, str] | None:
@@ -63,6 +72,39 @@ def _window(body: dict[str, Any]) -> tuple[str, str] | None:
     if end <= start:
         raise invalid("$.window.end must be after $.window.start", field="$.window.end")
     return start, end
+
+
+def _expected(body: dict[str, Any]) -> list[dict[str, Any]] | None:
+    """What discovery should see: ``[{"attribute": "kernel"}, {"package": "openssl"},
+    {"port": 5433}, {"relationship": "CONNECTS_TO"}]``, each optionally with ``"ci": ID``;
+    attribute and package names may be patterns (``lib*``, ``*`` for any package)."""
+    if "expected" not in body:
+        return None
+    items = body["expected"]
+    if not isinstance(items, list):
+        raise invalid("$.expected must be a list", field="$.expected")
+    out = []
+    for i, item in enumerate(items):
+        where = f"$.expected[{i}]"
+        keys = set(item) - {"ci"} if isinstance(item, dict) else set()
+        if len(keys) != 1 or next(iter(keys)) not in EXPECT_KEYS:
+            raise invalid(
+                f"{where} must name one of {', '.join(EXPECT_KEYS)} (and optionally ci), "
+                'e.g. {"package": "openssl"}',
+                field=where,
+            )
+        key = next(iter(keys))
+        value = item[key]
+        if key == "port":
+            if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 65536:
+                raise invalid(f"{where}.port must be a port number", field=where)
+        elif not isinstance(value, str) or not value.strip():
+            raise invalid(f"{where}.{key} must be a non-empty string", field=where)
+        entry = {key: value.strip() if isinstance(value, str) else value}
+        if "ci" in item:
+            entry["ci"] = check_id(item["ci"], f"{where}.ci")
+        out.append(entry)
+    return out
 
 
 def _cis(body: dict[str, Any]) -> list[str] | None:
@@ -91,8 +133,11 @@ async def change_record(store: Store, ci: CI) -> dict[str, Any]:
         "state": a.get("state"),
         "window": {"start": a.get("window_start"), "end": a.get("window_end")},
         "requested_by": a.get("requested_by"),
+        "approved_by": a.get("approved_by"),
         "cis": [ref(c) for c, _ in sorted(await _affects(store, ci.id), key=lambda p: p[0].id)],
+        "expected": a.get("expected") or [],
         "impact": a.get("impact"),
+        "approval_warnings": a.get("approval_warnings") or [],
         "allowed_transitions": list(TRANSITIONS.get(a.get("state"), ())),
     }
 
@@ -132,6 +177,7 @@ async def create_change(store: Store, body: Any, actor: str | None) -> dict[str,
             "window_start": window[0],
             "window_end": window[1],
             "requested_by": opt_str(body, "requested_by") or actor,
+            "expected": _expected(body),
         },
     )
     for ci_id in dict.fromkeys(cis):
@@ -159,6 +205,9 @@ async def update_change(store: Store, change_id: str, body: Any, actor: str | No
     window = _window(body)
     if window:
         attrs["window_start"], attrs["window_end"] = window
+    expected = _expected(body)
+    if expected is not None:
+        attrs["expected"] = expected or None
     cis = _cis(body)
     if cis is not None:
         targets = await resolve_ids(store, [(f"$.cis[{i}]", c) for i, c in enumerate(cis)])
@@ -186,14 +235,33 @@ async def assess(store: Store, change: CI, depth: int) -> dict[str, Any]:
 
 
 async def transition_change(
-    store: Store, change_id: str, body: Any, actor: str | None, depth: int = 10
+    store: Store,
+    change_id: str,
+    body: Any,
+    actor: str | None,
+    depth: int = 10,
+    allow_self_approval: bool = False,
 ) -> dict[str, Any]:
+    """Move a change along its lifecycle. ``assessed`` stores its impact; ``approved`` is
+    refused (403) to the requester unless ``allow_self_approval``, and records who approved
+    and the combined risks with overlapping approved changes (``combined_risks``) as
+    warnings: the approval goes through, the warning stays in the change for the CAB."""
     change = await get_change(store, change_id)
     new = next_state("change", change, body, STATES, TRANSITIONS)
     writer = ManualWriter(actor)
     attrs: dict[str, Any] = {"state": new}
     if new == "assessed":
         attrs["impact"] = {**await assess(store, change, depth), "assessed_at": writer.at}
+    if new == "approved":
+        requester = change.attributes.get("requested_by")
+        if requester and actor == requester and not allow_self_approval:
+            raise CatalogueError(
+                403,
+                f"{actor} requested change {change.name!r} and cannot approve it; another "
+                "approver must (allow_self_approval = true in the server config allows it)",
+            )
+        attrs["approved_by"] = actor
+        attrs["approval_warnings"] = await combined_risks(store, change, depth) or None
     writer.update_ci(change, attrs)
     await store.apply(writer.cs)
     record = await change_record(store, await get_change(store, change.id))
@@ -253,24 +321,209 @@ async def conflicts(store: Store, depth: int = 10, only: str | None = None) -> l
     return out
 
 
-async def verification(store: Store, change_id: str) -> list[dict[str, Any]]:
-    """What discovery saw change on the declared CIs during the window."""
-    change = await get_change(store, change_id)
-    start, end = change.attributes["window_start"], change.attributes["window_end"]
-    out = []
-    for ci, _ in await _affects(store, change.id):
-        entries, _ = await store.history(ci.id, 10_000, 0, since=start, until=end)
-        seen = [e.to_api() for e in reversed(entries) if e.source in DISCOVERY_SOURCES]
-        out.append({"ci": ref(ci), "changes": seen})
+def _overlaps(a: CI, b: CI) -> tuple[str, str] | None:
+    a_start, a_end = a.attributes["window_start"], a.attributes["window_end"]
+    b_start, b_end = b.attributes["window_start"], b.attributes["window_end"]
+    if a_start < b_end and b_start < a_end:
+        return max(a_start, b_start), min(a_end, b_end)
+    return None
+
+
+def _states(report: dict[str, Any]) -> dict[str, tuple[str, str | None, str]]:
+    """id -> (state, name, class) of the services and redundancy groups of an impact answer."""
+    out = {s["id"]: (s["state"], s.get("name"), "Service") for s in report["services"]}
+    for c in report["cis"]:
+        if c.get("class") == "RedundancyGroup":
+            out[c["id"]] = (c["state"], c.get("name"), "RedundancyGroup")
     return out
 
 
-async def unauthorized(store: Store, since: str | None, until: str | None) -> list[dict]:
-    """Discovered attribute and relationship changes no authorised change covered.
+async def combined_risks(store: Store, change: CI, depth: int) -> list[dict[str, Any]]:
+    """For each approved (or implemented) change whose window overlaps this one's: the
+    services and redundancy groups that both together leave worse off than either alone
+    (db1 in one change, db2 in another, pg with min 1: each alone degrades it, together it
+    is down). Computed with the impact of the union of both changes' CIs."""
+    mine = [c.id for c, _ in await _affects(store, change.id)]
+    alone = _states(await impact(store, mine, depth))
+    out = []
+    for other in await all_of_class(store, "Change"):
+        if other.id == change.id or other.attributes.get("state") not in IN_FLIGHT:
+            continue
+        overlap = _overlaps(change, other)
+        if overlap is None:
+            continue
+        theirs = [c.id for c, _ in await _affects(store, other.id)]
+        other_alone = _states(await impact(store, theirs, depth))
+        if not set(alone) & set(other_alone):
+            continue  # no service or group in common: nothing can combine
+        together = _states(await impact(store, sorted({*mine, *theirs}), depth))
+        worse = []
+        for ci_id, (state, name, cls) in together.items():
+            before = max(
+                (
+                    RANK.get(alone.get(ci_id, ("",))[0], 0),
+                    RANK.get(other_alone.get(ci_id, ("",))[0], 0),
+                )
+            )
+            if RANK.get(state, 0) > before:
+                worse.append(
+                    {
+                        "id": ci_id,
+                        "class": cls,
+                        "name": name,
+                        "this_change": (alone.get(ci_id) or (None,))[0],
+                        "other_change": (other_alone.get(ci_id) or (None,))[0],
+                        "together": state,
+                    }
+                )
+        if worse:
+            worse.sort(key=lambda w: (w["class"] != "Service", w["name"] or ""))
+            names = ", ".join(f"{w['name']} {w['together']}" for w in worse[:5])
+            out.append(
+                {
+                    "change": {
+                        "id": other.id,
+                        "change_id": other.name,
+                        "title": other.attributes.get("title"),
+                        "state": other.attributes.get("state"),
+                    },
+                    "overlap": {"start": overlap[0], "end": overlap[1]},
+                    "worse_together": worse,
+                    "message": (
+                        f"together with {other.name} ({overlap[0]} to {overlap[1]}): {names}"
+                    ),
+                }
+            )
+    return out
+
+
+RANK = {"down": 2, "degraded": 1}
+_PORT = re.compile(r"/(\d+)")
+
+
+def _matches(pattern: dict[str, Any], entry: HistoryEntry, names: dict[str, dict]) -> bool:
+    if "ci" in pattern and pattern["ci"] not in (entry.ci_id, entry.other_id):
+        return False
+    other = names.get(entry.other_id or "") or {}
+    if "attribute" in pattern:
+        return entry.kind == "attribute" and fnmatchcase(entry.field, pattern["attribute"])
+    if "package" in pattern:  # "openssl", "lib*", "*" (any package change)
+        return is_package(entry) and fnmatchcase(str(other.get("name")), pattern["package"])
+    if "port" in pattern:  # an endpoint's name is "tcp/5432 (postgres)"
+        port = _PORT.search(str(other.get("name") or ""))
+        return entry.field == "LISTENS_ON" and bool(port) and int(port[1]) == pattern["port"]
+    return entry.kind == "relationship" and entry.field == pattern["relationship"]
+
+
+VERDICTS = {
+    "nothing_changed": "nothing changed",
+    "expected_changes_seen": "expected changes seen",
+    "unexpected_changes": "unexpected changes",
+    "expected_changes_missing": "expected changes not (all) seen",
+}
+
+
+async def verification(store: Store, change_id: str, packages: bool = False) -> dict[str, Any]:
+    """What discovery saw change on the declared CIs during the window, and a verdict.
+
+    ``{verdict, text, expected, unexpected, missing, not_reported, items: [{ci, changes,
+    packages}]}``: non-package changes in words (``server.catalogue.review``), package
+    changes folded into counts per host (the full list with ``packages``). Verdict:
+    ``nothing_changed``; ``unexpected_changes`` when something matched none of the change's
+    ``expected`` patterns; ``expected_changes_missing`` when a pattern matched nothing;
+    else ``expected_changes_seen`` (a change without ``expected`` expects any change on its
+    CIs). ``not_reported`` names declared CIs no source reported after the window opened:
+    for those, "nothing changed" means "not seen"."""
+    change = await get_change(store, change_id)
+    start, end = change.attributes["window_start"], change.attributes["window_end"]
+    expected = change.attributes.get("expected") or []
+    declared = [ci for ci, _ in await _affects(store, change.id)]
+    per_ci: list[tuple[CI, list[HistoryEntry]]] = []
+    for ci in declared:
+        entries, _ = await store.history(ci.id, 100_000, 0, since=start, until=end)
+        per_ci.append((ci, [e for e in reversed(entries) if e.source in DISCOVERY_SOURCES]))
+    everything = [e for _, entries in per_ci for e in entries]
+    names = await entry_labels(store, everything)
+    names.update({i["id"]: i for i in await labels(store, declared)})
+    items, unexpected, seen_patterns = [], [], set()
+    for ci, entries in per_ci:
+        folded = fold_packages(entries, names, packages)
+        described = [describe(e, names) for e in entries if not is_package(e)]
+        for e in entries:
+            hits = [i for i, p in enumerate(expected) if _matches(p, e, names)]
+            seen_patterns.update(hits)
+            if expected and not hits:
+                unexpected.append(e)
+        items.append(
+            {
+                "ci": names.get(ci.id) or ref(ci),
+                "last_seen": ci.last_seen,
+                "changes": described,
+                "packages": list(folded.values()),
+            }
+        )
+    missing = [p for i, p in enumerate(expected) if i not in seen_patterns]
+    if not everything:
+        verdict = "nothing_changed"
+    elif unexpected:
+        verdict = "unexpected_changes"
+    elif missing:
+        verdict = "expected_changes_missing"
+    else:
+        verdict = "expected_changes_seen"
+    not_reported = [text(names.get(c.id)) for c in declared if (c.last_seen or "") < start]
+    unexpected_items = _summarise(unexpected, names, packages)
+    counts = f"{sum(len(i['changes']) for i in items)} changes"
+    pkg = sum(p["total"] for i in items for p in i["packages"])
+    if pkg:
+        counts += f" and {pkg} package changes"
+    sentence = f"{VERDICTS[verdict]}: {counts} on {len(declared)} declared CIs in the window"
+    if unexpected:
+        odd = sum(i.get("total", 1) for i in unexpected_items)
+        sentence += f"; {odd} matched no expected change"
+    if missing:
+        sentence += f"; not seen: {', '.join(json.dumps(m) for m in missing)}"
+    if not_reported:
+        sentence += f"; no report since the window opened from {', '.join(not_reported)}"
+    return {
+        "change": {
+            "id": change.id,
+            "change_id": change.name,
+            "title": change.attributes.get("title"),
+            "window": {"start": start, "end": end},
+        },
+        "verdict": verdict,
+        "text": sentence,
+        "expected": expected,
+        "missing": missing,
+        "unexpected": unexpected_items,
+        "not_reported": not_reported,
+        "items": items,
+        "total": len(items),
+    }
+
+
+def _summarise(entries: list[HistoryEntry], names: dict[str, dict], packages: bool) -> list[dict]:
+    """Entries in words, package changes folded per host (one item each)."""
+    out = [describe(e, names) for e in entries if not is_package(e)]
+    for folded in fold_packages(entries, names, packages).values():
+        out.append({"ci": folded["host"], "kind": "packages", "field": "INSTALLED", **folded})
+    return out
+
+
+async def unauthorized(
+    store: Store, since: str | None, until: str | None, packages: bool = False
+) -> list[dict]:
+    """Discovered attribute and relationship changes no authorised change covered, in words
+    (``server.catalogue.review``): listening ports opened or closed, links, connections,
+    interfaces and addresses with the names at both ends, attributes with old and new
+    values; package changes folded per host and report (the list with ``packages``).
 
     Covered: an approved/implemented/verified/closed change AFFECTS the CI (or the
     other end of a relationship entry) and its window contains the entry's time.
-    What a CI's first report brings with it is discovery, not a change, and is left out.
+    What a CI's first report brings with it is discovery, not a change, and is left out:
+    entries of the report that created the CI they belong to (not their other end: a
+    new listening port creates its endpoint in a later report of a known host).
     """
     entries = await history_between(store, since, until, DISCOVERY_SOURCES)
     created = {(e.ci_id, e.report_id) for e in entries if e.kind == "ci" and e.field == "created"}
@@ -282,11 +535,11 @@ async def unauthorized(store: Store, since: str | None, until: str | None) -> li
             windows.setdefault(ci.id, []).append(
                 (change.attributes["window_start"], change.attributes["window_end"], change.name)
             )
-    out = []
+    flagged: list[HistoryEntry] = []
     for e in entries:
         if e.kind not in ("attribute", "relationship"):
             continue
-        if (e.ci_id, e.report_id) in created or (e.other_id, e.report_id) in created:
+        if (e.ci_id, e.report_id) in created:
             continue
         covered = any(
             start <= e.at <= end
@@ -295,7 +548,28 @@ async def unauthorized(store: Store, since: str | None, until: str | None) -> li
             for start, end, _ in windows.get(ci_id, ())
         )
         if not covered:
-            out.append(e.to_api())
+            flagged.append(e)
+    names = await entry_labels(store, flagged)
+    out = [describe(e, names) for e in flagged if not is_package(e)]
+    by_report: dict[tuple[str, str | None], list[HistoryEntry]] = {}
+    for e in flagged:
+        if is_package(e):
+            by_report.setdefault((e.ci_id, e.report_id), []).append(e)
+    for (_host, report_id), group in by_report.items():
+        for folded in fold_packages(group, names, packages).values():
+            out.append(
+                {
+                    "at": group[0].at,
+                    "source": group[0].source,
+                    "report_id": report_id,
+                    "ci": folded["host"],
+                    "kind": "packages",
+                    "field": "INSTALLED",
+                    "change": "packages",
+                    **{k: v for k, v in folded.items() if k != "host"},
+                }
+            )
+    out.sort(key=lambda item: (item["at"], text(item["ci"])))
     return out
 
 

@@ -19,6 +19,7 @@ from graph.identity import key_of
 from graph.store import CI, Store
 from server.catalogue import invalid, not_found, unprocessable
 from server.catalogue.common import check_id, opt_str, ref, req_str
+from server.catalogue.refs import Resolver, parse_ref
 from server.catalogue.writes import ManualWriter
 
 CRITICALITIES = ("critical", "high", "medium", "low")
@@ -132,8 +133,10 @@ def _dep(item: Any, where: str, by_name: bool) -> tuple[str, Any]:
 
 
 def _member(value: Any, where: str, by_name: bool) -> Any:
-    if by_name and isinstance(value, dict) and set(value) == {"class", "name"}:
-        return {"class": str(value["class"]), "name": str(value["name"])}
+    """An id, a service name (imports) or a reference object (``server.catalogue.refs``:
+    ``{class: Host, name: db1}``, ``{class: Endpoint, host: db1, port: 5432}`` ...)."""
+    if isinstance(value, dict):
+        return parse_ref(value, where)
     if by_name and isinstance(value, str) and value.strip():
         return value.strip()
     return check_id(value, where)
@@ -251,17 +254,20 @@ async def _find_service_by_name(store: Store, name: str) -> CI | None:
 
 
 async def _resolve_member(
-    store: Store, value: Any, where: str, batch: dict[str, CI], want_service: bool
+    store: Store,
+    value: Any,
+    where: str,
+    batch: dict[str, CI],
+    want_service: bool,
+    resolver: Resolver | None = None,
 ) -> CI:
-    if isinstance(value, dict):  # {"class", "name"} (imports)
-        items, _ = await store.list_cis(value["class"], value["name"], 50, 0)
-        exact = [c for c in items if c.name == value["name"]]
-        if len(exact) != 1:
-            what = "no" if not exact else f"{len(exact)}"
-            raise unprocessable(
-                f"{where}: {what} {value['class']} named {value['name']!r}", field=where
-            )
-        return exact[0]
+    if not isinstance(value, str):  # a reference object: exact lookup, 422 lists candidates
+        ci = await (resolver or Resolver(store)).resolve(value, where)
+        if want_service and ci.cls != "Service":
+            raise unprocessable(f"{where}: that is a {ci.cls}, not a service", field=where)
+        if ci.cls in ("Asset", "Change", "Supplier"):
+            raise unprocessable(f"{where}: a service cannot depend on a {ci.cls}", field=where)
+        return ci
     if value in batch:
         return batch[value]
     ci = await store.get_ci(value)
@@ -279,13 +285,18 @@ async def _resolve_member(
     return ci
 
 
-async def _resolve_deps(store: Store, spec: ServiceSpec, batch: dict[str, CI]) -> None:
+async def _resolve_deps(
+    store: Store, spec: ServiceSpec, batch: dict[str, CI], resolver: Resolver | None = None
+) -> None:
+    resolver = resolver or Resolver(store)
     spec.resolved = []
     for i, (kind, value) in enumerate(spec.depends_on or []):
         where = f"{spec.where}.depends_on[{i}]"
         if kind == "group":
             members = [
-                await _resolve_member(store, m, f"{where}.group.members[{j}]", batch, False)
+                await _resolve_member(
+                    store, m, f"{where}.group.members[{j}]", batch, False, resolver
+                )
                 for j, m in enumerate(value.members)
             ]
             if len({m.id for m in members}) != len(members):
@@ -296,7 +307,7 @@ async def _resolve_deps(store: Store, spec: ServiceSpec, batch: dict[str, CI]) -
                 (
                     kind,
                     await _resolve_member(
-                        store, value, f"{where}.{kind}", batch, kind == "service"
+                        store, value, f"{where}.{kind}", batch, kind == "service", resolver
                     ),
                 )
             )
@@ -351,13 +362,20 @@ async def _check_cycles(store: Store, new_deps: dict[str, tuple[str, list[CI]]])
                     stack.append(nxt)
 
 
+def _diff(change: str, **what: Any) -> dict[str, Any]:
+    return {"change": change, **what}
+
+
 async def _write_deps(
     store: Store, writer: ManualWriter, service: CI, spec: ServiceSpec, new: bool
-):
-    """Make the service's open DEPENDS_ON (and its groups') match ``spec.resolved``."""
+) -> list[dict[str, Any]]:
+    """Make the service's open DEPENDS_ON (and its groups') match ``spec.resolved``; the
+    answer lists every difference written (dependencies, groups, their ``min`` and members),
+    so an import can say what it changed, membership included."""
+    diff: list[dict[str, Any]] = []
     current = [] if new else await store.relationships(service.id)
     cur_direct = {
-        v.other.id: v.rel
+        v.other.id: v
         for v in current
         if v.rel.type == "DEPENDS_ON" and v.direction == "out" and v.other.cls != "RedundancyGroup"
     }
@@ -371,12 +389,14 @@ async def _write_deps(
         g.name: (g, members)
         for kind, (g, members) in ((k, v) for k, v in spec.resolved if k == "group")
     }
-    for dst, rel in cur_direct.items():
+    for dst, view in cur_direct.items():
         if dst not in want_direct:
-            writer.close_rel(rel)
-    for dst in want_direct:
+            writer.close_rel(view.rel)
+            diff.append(_diff("dependency removed", target=ref(view.other)))
+    for dst, ci in want_direct.items():
         if dst not in cur_direct:
             writer.add_rel("DEPENDS_ON", service.id, dst)
+            diff.append(_diff("dependency added", target=ref(ci)))
     for name, (group, rel) in cur_groups.items():
         if name not in want_groups:
             writer.close_rel(rel)
@@ -384,12 +404,22 @@ async def _write_deps(
                 if v.rel.type == "DEPENDS_ON" and v.direction == "out":
                     writer.close_rel(v.rel)
             writer.update_ci(group, {}, status="retired")
+            diff.append(_diff("group removed", group=name))
     for name, (gspec, members) in want_groups.items():
         if name in cur_groups:
             group = cur_groups[name][0]
+            if group.attributes.get("min") != gspec.min:
+                diff.append(
+                    _diff(
+                        "group min changed",
+                        group=name,
+                        old=group.attributes.get("min"),
+                        new=gspec.min,
+                    )
+                )
             writer.update_ci(group, {"min": gspec.min}, status="live")
             have = {
-                v.other.id: v.rel
+                v.other.id: v
                 for v in await store.relationships(group.id)
                 if v.rel.type == "DEPENDS_ON" and v.direction == "out"
             }
@@ -408,14 +438,18 @@ async def _write_deps(
                     "RedundancyGroup", {"service": service.id, "name": name, "min": gspec.min}
                 )
             writer.add_rel("DEPENDS_ON", service.id, group.id)
+            diff.append(_diff("group added", group=name, min=gspec.min))
             have = {}
         wanted = {m.id: m for m in members}
-        for dst, rel in have.items():
+        for dst, view in have.items():
             if dst not in wanted:
-                writer.close_rel(rel)
-        for dst in wanted:
+                writer.close_rel(view.rel)
+                diff.append(_diff("member removed", group=name, member=ref(view.other)))
+        for dst, member in wanted.items():
             if dst not in have:
                 writer.add_rel("DEPENDS_ON", group.id, dst)
+                diff.append(_diff("member added", group=name, member=ref(member)))
+    return diff
 
 
 async def create_service(store: Store, body: Any, actor: str | None) -> dict[str, Any]:
@@ -455,12 +489,20 @@ async def update_service(
     return await service_record(store, await get_service(store, service.id))
 
 
-async def import_services(store: Store, document: Any, actor: str | None) -> dict[str, Any]:
+async def import_services(
+    store: Store, document: Any, actor: str | None, dry_run: bool = False
+) -> dict[str, Any]:
     """Catalogue as code: upsert every service of the document by name, in one change set.
 
     ``{"services": [{name, kind, owner, criticality, sla, description, status,
-    depends_on: [{ci: ID | {class, name}} | {service: NAME | ID} | {group: {name, min,
-    members: [ID | {class, name}]}}]}]}``. A service not in the document is left alone.
+    depends_on: [{ci: ID | REFERENCE} | {service: NAME | ID} | {group: {name, min,
+    members: [ID | REFERENCE]}}]}]}`` (references: ``server.catalogue.refs``). A service
+    not in the document is left alone.
+
+    The answer says what changed, service by service (``changes``: fields with old and new
+    values, dependencies and group members added or removed, a group's ``min``), and counts
+    it all in ``summary``. With ``dry_run`` nothing is written: the same answer says what
+    an import would do (``created`` then lists names, as the services have no id yet).
     """
     if not isinstance(document, dict) or not isinstance(document.get("services"), list):
         raise invalid('the catalogue must be an object with a "services" list')
@@ -473,6 +515,7 @@ async def import_services(store: Store, document: Any, actor: str | None) -> dic
     if dup:
         raise invalid(f"the catalogue names service {dup[0]!r} more than once")
     writer = ManualWriter(actor)
+    resolver = Resolver(store)
     batch: dict[str, CI] = {}
     existing: dict[str, CI | None] = {}
     for spec in specs:
@@ -483,32 +526,63 @@ async def import_services(store: Store, document: Any, actor: str | None) -> dic
         else:
             batch[name] = existing[name]
     for spec in specs:
-        await _resolve_deps(store, spec, batch)
+        await _resolve_deps(store, spec, batch, resolver)
     await _check_cycles(
         store, {batch[s.fields["name"]].id: (s.fields["name"], _targets(s)) for s in specs}
     )
-    created, updated, unchanged = [], [], []
+    created, updated, unchanged, changes = [], [], [], []
     for spec in specs:
         name = spec.fields["name"]
         service = batch[name]
-        before = len(writer.cs.history)
-        if existing[name] is not None:
+        old = existing[name]
+        diff: list[dict[str, Any]] = []
+        if old is not None:
+            for key, value in spec.fields.items():
+                if old.attributes.get(key) != value:
+                    diff.append(
+                        _diff("field changed", field=key, old=old.attributes.get(key), new=value)
+                    )
             writer.update_ci(service, spec.fields)
-        await _write_deps(store, writer, service, spec, new=existing[name] is None)
-        if existing[name] is None:
-            created.append(service.id)
-        elif len(writer.cs.history) > before:
+        diff += await _write_deps(store, writer, service, spec, new=old is None)
+        if old is None:
+            created.append(name if dry_run else service.id)
+            changes.append({"service": name, "action": "create", "diff": diff})
+        elif diff:
             updated.append(service.id)
+            changes.append({"service": name, "id": service.id, "action": "update", "diff": diff})
         else:
             unchanged.append(service.id)
-    if not writer.cs.is_empty():
+    if not dry_run and not writer.cs.is_empty():
         await store.apply(writer.cs)
+    kinds = [d["change"] for c in changes for d in c["diff"]]
+    summary = {
+        "services_created": len(created),
+        "services_updated": len(updated),
+        "services_unchanged": len(unchanged),
+        "fields_changed": sum(
+            1
+            for c in changes
+            if c["action"] == "update"
+            for d in c["diff"]
+            if d["change"] == "field changed"
+        ),
+        "dependencies_added": kinds.count("dependency added"),
+        "dependencies_removed": kinds.count("dependency removed"),
+        "groups_added": kinds.count("group added"),
+        "groups_removed": kinds.count("group removed"),
+        "group_min_changed": kinds.count("group min changed"),
+        "members_added": kinds.count("member added"),
+        "members_removed": kinds.count("member removed"),
+    }
     return {
+        "dry_run": dry_run,
         "created": created,
         "updated": updated,
         "unchanged": unchanged,
-        "items": [
-            await service_record(store, await get_service(store, batch[n].id)) for n in names
-        ],
+        "summary": summary,
+        "changes": changes,
+        "items": []
+        if dry_run
+        else [await service_record(store, await get_service(store, batch[n].id)) for n in names],
         "total": len(names),
     }

@@ -73,15 +73,49 @@ def cmd_service_import(args) -> int:
         document = yaml.safe_load(Path(args.file).read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise CliError(f"cannot read {args.file}: {exc}", 2) from exc
-    data = _client(args).post("/api/v1/services/import", document)
+    path = "/api/v1/services/import" + ("?dry_run=1" if args.dry_run else "")
+    data = _client(args).post(path, document)
     if args.json:
         emit_json(data)
-    else:
-        print(
-            f"{len(data['created'])} created, {len(data['updated'])} updated, "
-            f"{len(data['unchanged'])} unchanged"
-        )
+        return 0
+    for change in data["changes"]:
+        print(f"{change['action']} {change['service']}")
+        for d in change["diff"]:
+            print(f"    {_diff_line(d)}")
+    s = data["summary"]
+    print(
+        ("would change: " if data["dry_run"] else "")
+        + f"{s['services_created']} created, {s['services_updated']} updated, "
+        f"{s['services_unchanged']} unchanged; dependencies +{s['dependencies_added']} "
+        f"-{s['dependencies_removed']}, group members +{s['members_added']} "
+        f"-{s['members_removed']}, groups +{s['groups_added']} -{s['groups_removed']}, "
+        f"{s['fields_changed']} fields"
+    )
     return 0
+
+
+def _ref_text(ref) -> str:
+    if not ref:
+        return "?"
+    name = ref.get("name") or ref.get("id")
+    if ref.get("host"):
+        name = f"{ref['host']} {name}"
+    return f"{ref.get('class', '')} {name}".strip()
+
+
+def _diff_line(d: dict) -> str:
+    kind = d["change"]
+    if kind == "field changed":
+        return f"{d['field']}: {json.dumps(d['old'])} -> {json.dumps(d['new'])}"
+    if kind in ("member added", "member removed"):
+        sign = "+" if kind == "member added" else "-"
+        return f"group {d['group']}: {sign} {_ref_text(d['member'])}"
+    if kind in ("dependency added", "dependency removed"):
+        sign = "+" if kind == "dependency added" else "-"
+        return f"depends on: {sign} {_ref_text(d['target'])}"
+    if kind == "group min changed":
+        return f"group {d['group']}: min {d['old']} -> {d['new']}"
+    return f"{kind} {d.get('group', '')}".strip()
 
 
 def cmd_service_diff(args) -> int:
@@ -92,18 +126,51 @@ def cmd_service_diff(args) -> int:
 
 
 # ---------------------------------------------------------------- impact
+def _label(ci: dict) -> str:
+    """A CI as people name it: ``db1``, ``tcp/5432 (postgres) on db1``."""
+    name = ci.get("name") or ci["id"][:8]
+    where = ci.get("host") or ci.get("device")
+    return f"{name} on {where}" if where else name
+
+
+def _sla(sla: dict) -> str:
+    return " ".join(f"{k}={v}" for k, v in sorted((sla or {}).items()))
+
+
 def cmd_impact(args) -> int:
-    data = _client(args).post("/api/v1/impact", {"cis": args.ids, "depth": args.depth})
+    from server.cli.core import resolve_ci_id  # names as well as ids: "cmdb impact db1"
+
+    client = _client(args)
+    ids = [resolve_ci_id(client, ref) for ref in args.ids]
+    body = {"cis": ids, "depth": args.depth, "summary": args.services_only}
+    data = client.post("/api/v1/impact", body)
     if args.json:
         emit_json(data)
         return 0
+    rows = []
+    for s in data["services"]:
+        path = s["paths"][0] if s["paths"] else {"steps": [], "kind": ""}
+        chain = " > ".join(_label(step) for step in path["steps"])
+        rows.append(
+            (
+                s["state"],
+                s["criticality"],
+                s["name"],
+                s["owner"],
+                _sla(s["sla"]),
+                path["kind"],
+                chain,
+            )
+        )
+    counts = data["counts"]
+    failed = ", ".join(_label(c) for c in data.get("failed", []))
     emit_table(
-        [
-            (s["state"], s["criticality"], s["name"], s["owner"], " > ".join(s["paths"][0]))
-            for s in data["services"]
-        ],
-        ("state", "criticality", "service", "owner", "first path"),
-        f"{len(data['services'])} services affected, {len(data['cis'])} CIs",
+        rows,
+        ("state", "criticality", "service", "owner", "sla", "evidence", "why (first path)"),
+        f"if {failed} fail: {counts['services']['down']} services down, "
+        f"{counts['services']['degraded']} degraded; {counts['cis']['down']} CIs down, "
+        f"{counts['cis']['degraded']} degraded "
+        f"({', '.join(f'{n} {c}' for c, n in sorted(counts['classes'].items()))})",
     )
     return 0
 
@@ -170,12 +237,28 @@ def cmd_change_show(args) -> int:
 
 def cmd_change_create(args) -> int:
     body = {"title": args.title, "cis": args.ci, "window": {"start": args.start, "end": args.end}}
+    expected = []
+    for item in args.expect or []:
+        key, _, value = item.partition("=")
+        if not value:
+            raise CliError(f"--expect takes KEY=VALUE (attribute, package, port), not {item!r}", 2)
+        expected.append({key: int(value) if key == "port" and value.isdigit() else value})
+    if expected:
+        body["expected"] = expected
     return _show(args, _client(args).post("/api/v1/changes", body))
 
 
 def cmd_change_transition(args) -> int:
     data = _client(args).post(f"/api/v1/changes/{args.id}/transition", {"state": args.state})
-    return _show(args, data)
+    if args.json:
+        emit_json(data)
+        return 0
+    print(f"{data['change_id']}: {data['state']}")
+    for warning in data.get("approval_warnings") or []:
+        print(f"WARNING {warning['message']}")
+    if data.get("verification"):
+        print(data["verification"]["text"])
+    return 0
 
 
 def cmd_change_conflicts(args) -> int:
@@ -193,15 +276,157 @@ def cmd_change_conflicts(args) -> int:
 
 
 def cmd_change_verify(args) -> int:
-    return _show(args, _client(args).get(f"/api/v1/changes/{args.id}/verification"))
+    full = args.json or args.packages
+    data = _client(args).get(
+        f"/api/v1/changes/{args.id}/verification", packages="full" if full else None
+    )
+    if args.json:
+        emit_json(data)
+        return 0
+    print(f"{data['change']['change_id']}  {data['change']['title']}")
+    print(f"verdict: {data['text']}")
+    for item in data["items"]:
+        print(f"  {_ref_text(item['ci'])}: {len(item['changes'])} changes")
+        for change in item["changes"]:
+            print(f"    {change['at']}  {change['text']}")
+        for pkg in item["packages"]:
+            print(f"    {pkg['text']}")
+            for kind, names in (pkg.get("examples") or {}).items():
+                print(f"      {kind}: {', '.join(names)}{' ...' if pkg[kind] > len(names) else ''}")
+    if data["unexpected"]:
+        print("unexpected:")
+        for change in data["unexpected"]:
+            print(f"    {change['text']}")
+    if args.packages:
+        rows = [
+            (_ref_text(pkg["host"]), p["name"], p["change"], p["old"] or "", p["new"] or "")
+            for item in data["items"]
+            for pkg in item["packages"]
+            for p in pkg.get("list", [])
+        ]
+        emit_table(rows, ("host", "package", "change", "old", "new"), f"{len(rows)} packages")
+    return 0
 
 
 def cmd_unauthorized(args) -> int:
     data = _client(args).get(
-        "/api/v1/reports/unauthorized-changes", since=args.since, until=args.until
+        "/api/v1/reports/unauthorized-changes",
+        since=args.since,
+        until=args.until,
+        packages="full" if args.json or args.packages else None,
     )
-    rows = [(e["at"], e["source"], e["ci_id"], e["kind"], e["field"]) for e in data["items"]]
-    return _listing(args, data, rows, ("at", "source", "ci", "kind", "field"))
+    rows = [(e["at"], e["source"], e["text"]) for e in data["items"]]
+    return _listing(args, data, rows, ("at", "source", "change"))
+
+
+# ---------------------------------------------------------------- declared relationships
+def parse_ref(text: str):
+    """``ID``, ``Host:db1`` (a name) or ``Endpoint:host=db1,port=5432`` (keys)."""
+    cls, sep, rest = text.partition(":")
+    if not sep or not cls[:1].isupper():
+        return text
+    if "=" not in rest:
+        return {"class": cls, "name": rest}
+    ref = {"class": cls}
+    for part in rest.split(","):
+        key, _, value = part.partition("=")
+        ref[key.strip()] = value.strip()
+    return ref
+
+
+def _rel_body(args) -> dict:
+    body = {"type": args.type, "from": parse_ref(args.frm)}
+    if args.group:
+        body["group"] = {"name": args.group, "min": args.min}
+        if args.member:
+            body["group"]["members"] = [parse_ref(m) for m in args.member]
+    elif args.to:
+        body["to"] = parse_ref(args.to)
+    return body
+
+
+def _rel_line(r: dict) -> str:
+    if r.get("group"):
+        g = r["group"]
+        members = ", ".join(_ref_text(m) for m in g["members"])
+        target = f"group {g['name']} (min {g['min']} of {members})"
+    else:
+        target = _ref_text(r["to"])
+    ended = f"  ended {r['ended_at']}" if r.get("ended_at") else ""
+    return f"{_ref_text(r['from'])} {r['type']} {target}  since {r['first_seen']}{ended}"
+
+
+def cmd_rel_add(args) -> int:
+    data = _client(args).post("/api/v1/relationships", _rel_body(args))
+    if args.json:
+        emit_json(data)
+    else:
+        print(_rel_line(data))
+    return 0
+
+
+def cmd_rel_remove(args) -> int:
+    data = _client(args).request("DELETE", "/api/v1/relationships", body=_rel_body(args))
+    if args.json:
+        emit_json(data)
+    else:
+        print(_rel_line(data))
+    return 0
+
+
+def cmd_rel_list(args) -> int:
+    data = _client(args).get(
+        "/api/v1/relationships", ci=args.id, include_ended="1" if args.all else None
+    )
+    if args.json:
+        emit_json(data)
+    else:
+        for r in data["items"]:
+            print(_rel_line(r))
+        print(f"{data['total']} declared relationships")
+    return 0
+
+
+# ---------------------------------------------------------------- custom attributes
+def _pairs(items) -> dict:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise CliError(f"expected NAME=VALUE, not {item!r}", 2)
+        try:
+            out[key] = json.loads(value) if value not in ("",) else None
+        except json.JSONDecodeError:
+            out[key] = value  # plain text
+    return out
+
+
+def cmd_attr_declared(args) -> int:
+    data = _client(args).get("/api/v1/custom-attributes")
+    rows = [
+        (d["class"], d["name"], d["type"], ", ".join(map(str, d["allowed"] or [])))
+        for d in data["items"]
+    ]
+    return _listing(args, data, rows, ("class", "name", "type", "allowed"))
+
+
+def cmd_attr_set(args) -> int:
+    data = _client(args).request("PATCH", f"/api/v1/cis/{args.id}/custom", body=_pairs(args.values))
+    return _show(args, data)
+
+
+def cmd_attr_find(args) -> int:
+    query = {
+        k: str(v).lower() if isinstance(v, bool) else v for k, v in _pairs(args.filters).items()
+    }
+    data = _client(args).get(
+        "/api/v1/custom-attributes/cis", **{"class": args.cls}, limit=args.limit, **query
+    )
+    rows = [
+        (c["id"], c["name"], c["status"], ", ".join(f"{k}={v}" for k, v in c["custom"].items()))
+        for c in data["items"]
+    ]
+    return _listing(args, data, rows, ("id", "name", "status", "custom"))
 
 
 def cmd_ci_diff(args) -> int:
@@ -241,6 +466,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--body", help="extra JSON fields (sla, groups in depends_on)")
     p = _cmd(svc, "import", cmd_service_import, "upsert services from a YAML catalogue")
     p.add_argument("file")
+    p.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
     p = _cmd(svc, "diff", cmd_service_diff)
     p.add_argument("id")
     p.add_argument("--from", dest="frm", required=True)
@@ -248,8 +474,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("impact", help="what fails with these CIs, up to the services")
     add_api_options(p)
-    p.add_argument("ids", nargs="+")
+    p.add_argument("ids", nargs="+", help="failed CIs: ids or names")
     p.add_argument("--depth", type=int, default=10)
+    p.add_argument(
+        "--services-only",
+        action="store_true",
+        help="services and counts only, without the list of every affected CI",
+    )
     p.set_defaults(func=cmd_impact)
 
     ast = sub.add_parser("asset", help="the asset register").add_subparsers(
@@ -283,14 +514,49 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ci", action="append", required=True)
     p.add_argument("--start", required=True)
     p.add_argument("--end", required=True)
+    p.add_argument(
+        "--expect",
+        action="append",
+        help="what discovery should see: attribute=kernel, package=openssl, port=5433",
+    )
     p = _cmd(chg, "transition", cmd_change_transition)
     p.add_argument("id")
     p.add_argument("state")
     _cmd(chg, "conflicts", cmd_change_conflicts)
-    _cmd(chg, "verify", cmd_change_verify).add_argument("id")
+    p = _cmd(chg, "verify", cmd_change_verify, "verdict on what discovery saw in the window")
+    p.add_argument("id")
+    p.add_argument("--packages", action="store_true", help="list every package change")
     p = _cmd(chg, "unauthorized", cmd_unauthorized, "discovered changes no change record covered")
     p.add_argument("--since")
     p.add_argument("--until")
+    p.add_argument("--packages", action="store_true", help="list every package change")
+
+    rel = sub.add_parser(
+        "relationship", aliases=["rel"], help="declared relationships (source manual)"
+    ).add_subparsers(dest="rel_command", required=True)
+    for verb, func in (("add", cmd_rel_add), ("remove", cmd_rel_remove)):
+        p = _cmd(rel, verb, func)
+        p.add_argument("type", choices=("RUNS_ON", "HOSTED_ON", "DEPENDS_ON"))
+        p.add_argument("--from", dest="frm", required=True, help="ID, Host:db1, Class:key=v,...")
+        p.add_argument("--to", help="ID, Host:db1, Endpoint:host=db1,port=5432")
+        p.add_argument("--group", help="a redundancy group name (DEPENDS_ON)")
+        p.add_argument("--min", type=int, default=1)
+        p.add_argument("--member", action="append", help="a group member (repeatable)")
+    p = _cmd(rel, "list", cmd_rel_list)
+    p.add_argument("id")
+    p.add_argument("--all", action="store_true", help="ended ones too")
+
+    attr = sub.add_parser("attr", help="custom attributes declared in the config").add_subparsers(
+        dest="attr_command", required=True
+    )
+    _cmd(attr, "declared", cmd_attr_declared)
+    p = _cmd(attr, "set", cmd_attr_set)
+    p.add_argument("id")
+    p.add_argument("values", nargs="+", help="NAME=VALUE (NAME= removes it)")
+    p = _cmd(attr, "find", cmd_attr_find)
+    p.add_argument("--class", dest="cls", required=True)
+    p.add_argument("filters", nargs="*", help="NAME=VALUE")
+    p.add_argument("--limit", type=int, default=50)
 
     p = sub.add_parser("ci-diff", help="what changed on a CI between two times")
     add_api_options(p)

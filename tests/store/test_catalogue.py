@@ -341,10 +341,10 @@ async def test_change_review_flow_conflicts_and_verification(store):
     )
     await ingest(store, host("web9", 9, "10.20.0.99", [(443, "nginx")], at=T1))
     verified = await changes.transition_change(store, one["id"], {"state": "verified"}, "bob")
-    (seen,) = verified["verification"]
+    (seen,) = verified["verification"]["items"]
     assert any(e["field"] == "LISTENS_ON" for e in seen["changes"])
     flagged = await changes.unauthorized(store, "2026-11-21T00:00:00.000Z", None)
-    flagged_cis = {e["ci_id"] for e in flagged}
+    flagged_cis = {e["ci"]["id"] for e in flagged}
     assert c["web9"] in flagged_cis and c["db1"] not in flagged_cis
 
 
