@@ -386,6 +386,7 @@ async def reconcile(
     desired.complete_sections = verdict.closable
     for section, why in sorted(verdict.held_back.items()):
         found.explanation.append(f"section {section}: {why}")
+    notes = _note_history(desired.noted_sections, last.sections if last else {}, verdict.state)
 
     if found.ci is not None:
         state = await store.load_scope(scope)
@@ -396,6 +397,10 @@ async def reconcile(
         writer.create_ci(root, root_id, root_identity, None)
     if meta.agent_key and bound_id is None:
         cs.bind_agent = (meta.agent_key, root_id)
+    for section, (old, new) in sorted(notes.items()):
+        # what a source could not read (a table that timed out) is in the CI's history,
+        # once per change, not once per scan
+        writer.history(root_id, "completeness", section, old, new)
     for section, shrink in sorted(verdict.confirmed.items()):
         writer.history(
             root_id,
@@ -445,11 +450,40 @@ def _unchanged(
     if ci is None or last is None or not desired.section_digests or desired.noted_sections:
         return False
     stored = last.sections
+    if any(_note_of(entry) for entry in stored.values()):
+        return False  # the last report was read in part: this one is news either way
     for section, digest in desired.section_digests.items():
         entry = stored.get(section)
         if not isinstance(entry, dict) or entry.get("digest") != digest:
             return False
     return writer.agrees(ci, desired.root, identity)
+
+
+def _note_history(
+    noted: dict[str, str], previous: dict[str, Any], state: dict[str, Any]
+) -> dict[str, tuple[Any, Any]]:
+    """Sections whose collector note changed since the last report (appeared, changed or
+    went away): section -> (old, new) for history. The notes are kept in ``state``."""
+    changes: dict[str, tuple[Any, Any]] = {}
+    for section in sorted(set(noted) | {s for s, e in previous.items() if _note_of(e)}):
+        old = _note_of(previous.get(section))
+        new = noted.get(section)
+        entry = dict(state.get(section) or {})
+        if new:
+            entry["note"] = new
+        else:
+            entry.pop("note", None)
+        state[section] = entry
+        if old != new:
+            changes[section] = (
+                {"read": "in part", "note": old} if old else {"read": "complete"},
+                {"read": "in part", "note": new} if new else {"read": "complete"},
+            )
+    return changes
+
+
+def _note_of(entry: Any) -> str | None:
+    return entry.get("note") if isinstance(entry, dict) else None
 
 
 def _note_skew(root: DesiredCI, skew: float | None) -> None:
@@ -502,14 +536,13 @@ async def _identify_root(
     if bound_id is None:
         return found
     if found.ci is None:
-        bound = (await store.get_cis([bound_id])).get(bound_id)
-        if bound is not None and bound.status != "retired":
-            # new identity values (a replaced board), the same agent: the same host
-            found.ci = bound
-            found.explanation.append(
-                f"no CI holds these values: the agent's token speaks for {bound_id}"
-            )
-        return found
+        # a token used on a second machine (one token copied to every host is the classic
+        # mistake) must not merge that machine into the first: refused, with what to do
+        raise ReportForbidden(
+            f"this agent token speaks for host {bound_id}, but the report describes a host "
+            "the CMDB does not know: each host needs its own agent token (if this is the "
+            "same machine with new hardware identity, give it a new token)"
+        )
     if found.ci.id != bound_id:
         raise ReportForbidden(
             f"this agent token speaks for host {bound_id}, but the report describes "

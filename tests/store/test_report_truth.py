@@ -138,6 +138,12 @@ async def test_an_agent_token_speaks_only_for_its_own_host(store):
     assert len(await open_rels(store, other["ci_id"], "INSTALLED")) == 20
     assert mine["ci_id"] != other["ci_id"]
     assert not await store.report_seen(attack["report_id"])
+    # one token copied to a second, new machine does not merge it into the first
+    copied = agent_report(hostname="web2", system_uuid="55" * 16, machine_id="66" * 16)
+    with pytest.raises(ReportForbidden, match="does not know"):
+        await ingestor.ingest(copied, agent_key="token-web1")
+    hosts, _ = await store.list_cis("Host", None, 10, 0)
+    assert sorted(h.name for h in hosts) == ["db1", "web1"]
 
 
 async def test_wrong_clocks_neither_supersede_nor_retire(store):
@@ -178,3 +184,20 @@ async def test_an_unchanged_report_costs_no_comparison_but_a_changed_one_does(st
     noted["notes"] = [{"section": "packages", "message": "rpm database locked"}]
     answer = await ingest(noted)
     assert not any("every section as in the last report" in e for e in answer["identification"])
+
+
+async def test_what_a_source_could_not_read_is_in_history_once_per_change(store):
+    ingest = Ingestor(store).ingest
+    host = (await ingest(agent_report(packages=5)))["ci_id"]
+    noted = []
+    for hour in (11, 12):  # the same partial read twice: one history entry
+        report = agent_report(packages=5, collected_at=f"2026-11-28T{hour}:00:00.000Z")
+        report["notes"] = [{"section": "packages", "message": "rpm database locked"}]
+        noted.append(await ingest(report))
+    await ingest(agent_report(packages=5, collected_at="2026-11-28T13:00:00.000Z"))
+    entries = [e for e in await all_history(store, host) if e.kind == "completeness"]
+    assert [(e.old["read"], e.new["read"]) for e in reversed(entries)] == [
+        ("complete", "in part"),
+        ("in part", "complete"),
+    ]
+    assert entries[-1].new["note"] == "rpm database locked"

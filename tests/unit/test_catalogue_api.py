@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from server.api.keys import CONTROL_KEY, INGEST_KEY
 from server.app import create_app
 from server.config import Settings
-from tests.reports import ReplayIngestor, agent_report, nic
+from tests.reports import agent_report, nic, replay_clock
 
 pytestmark = pytest.mark.asyncio
 
@@ -18,7 +18,7 @@ async def api(tmp_path):
     client = TestClient(TestServer(create_app(Settings(data_dir=tmp_path))))
     await client.start_server()
     # the reports below are days apart: receive each at the time it says it was collected
-    client.app[INGEST_KEY].__class__ = ReplayIngestor
+    replay_clock(client.app[INGEST_KEY])
     control = client.app[CONTROL_KEY]
     tokens = {
         role: control.create_token(role, f"{role}-token")[1]
@@ -51,7 +51,9 @@ async def two_hosts(client, tokens):
             listening=[{"protocol": "tcp", "address": "0.0.0.0", "port": 5432}],
             collected_at="2026-11-20T10:00:00.000Z",
         )
-        r = await client.post("/api/v1/reports", json=report, headers=auth(tokens["agent"]))
+        # one agent token per host: a token speaks only for the host it first reported
+        token = client.app[CONTROL_KEY].create_token("agent", name)[1]
+        r = await client.post("/api/v1/reports", json=report, headers=auth(token))
         assert r.status == 201, await r.text()
         ids.append((await r.json())["ci_id"])
     return ids
