@@ -1,9 +1,13 @@
 """Benchmark our host collector against FusionInventory's agent, side by side.
 
     .venv/bin/python bench/agent.py [--runs 5] [--peer fusioninventory-agent] [--json out.json]
+        [--ours "/usr/bin/cmdb-agent collect --compact"] [--deb dist/cmdb-agent_*.deb]
 
-Each tool runs as a child process: ours as ``python -m collectors.host`` (the
-full report, JSON on stdout), the peer as ``fusioninventory-agent --local DIR``
+Each tool runs as a child process: ours as the installed agent (``--deb``: the package
+built by deploy/build-agent-deb.sh, unpacked with ``dpkg-deb -x`` and run by
+/usr/bin/python3 with Debian's psutil and netifaces, as it runs once installed; or any
+command given with ``--ours``; default ``python -m collectors.host`` from this tree):
+the full report, JSON on stdout; the peer as ``fusioninventory-agent --local DIR``
 (its full default inventory, an XML file in DIR). One warm-up run of each is
 discarded, then ``--runs`` timed runs of each alternate, then the same number
 of sampled runs. What is measured, and how it is counted:
@@ -38,6 +42,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import shutil
 import statistics
 import subprocess
@@ -135,6 +140,17 @@ def ours_cmd(python: str) -> list[str]:
     return [python, "-m", "collectors.host"]
 
 
+def unpack_deb(deb: Path, into: Path) -> list[str]:
+    """Unpack the agent's package and compile its bytecode (postinst does the same);
+    the command that runs its full collection."""
+    subprocess.run(["dpkg-deb", "-x", str(deb), str(into)], check=True)
+    subprocess.run(
+        ["/usr/bin/python3", "-m", "compileall", "-q", str(into / "usr/lib/cmdb-agent")],
+        check=True,
+    )
+    return [str(into / "usr/bin/cmdb-agent"), "collect", "--compact"]
+
+
 def ours_facts(doc: dict, own_pid: int) -> dict[str, int | None]:
     s = doc["sections"]
     ifaces = s.get("interfaces", [])
@@ -182,15 +198,16 @@ def peer_facts(xml_path: Path, own_pid: int) -> dict[str, int | None]:
 
 
 # ------------------------------------------------------------------ running
-def bench(runs: int, python: str, peer: str) -> tuple[Runs, Runs]:
-    ours, theirs = Runs("ours (python -m collectors.host)"), Runs(f"peer ({Path(peer).name})")
+def bench(runs: int, ours_command: list[str], peer: str) -> tuple[Runs, Runs]:
+    ours = Runs(f"ours ({Path(ours_command[0]).name})")
+    theirs = Runs(f"peer ({Path(peer).name})")
     with tempfile.TemporaryDirectory(prefix="bench-agent-") as tmp:
         tmpdir = Path(tmp)
 
         def one_ours(sample: bool) -> tuple[float, float, int, int, int]:
             out = tmpdir / "ours.json"
             with out.open("wb") as f:
-                result = run_once(ours_cmd(python), f, ROOT, sample)
+                result = run_once(ours_command, f, ROOT, sample)
             ours.facts = ours_facts(json.loads(out.read_text()), result[4])
             return result
 
@@ -229,21 +246,21 @@ def _fmt_ratio(a: float, b: float) -> str:
 def render(ours: Runs, theirs: Runs, runs: int) -> str:
     med = statistics.median
     rows = [
-        ("wall time (s)", med(ours.wall_s), med(theirs.wall_s), "{:.3f}", 0.50),
+        ("wall time (s)", med(ours.wall_s), med(theirs.wall_s), "{:.3f}", 0.20),
         ("cpu user+sys (s)", med(ours.cpu_s), med(theirs.cpu_s), "{:.3f}", None),
         (
             "max RSS, one process (MiB)",
             med(ours.maxrss_kb) / 1024,
             med(theirs.maxrss_kb) / 1024,
             "{:.1f}",
-            0.60,
+            0.30,
         ),
         (
             "peak tree PSS, sampled (MiB)",
             med(ours.tree_pss_kb) / 1024,
             med(theirs.tree_pss_kb) / 1024,
             "{:.1f}",
-            None,
+            0.30,
         ),
     ]
     w = 30
@@ -277,14 +294,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--python", default=sys.executable, help="interpreter for ours")
     parser.add_argument("--peer", default="fusioninventory-agent", help="peer agent executable")
     parser.add_argument("--json", type=Path, help="also write the raw numbers here")
+    parser.add_argument("--ours", help="our agent's full-collection command (JSON on stdout)")
+    parser.add_argument("--deb", type=Path, help="the agent package to unpack and run")
     args = parser.parse_args(argv)
     peer = shutil.which(args.peer)
     if peer is None:
         parser.error(f"{args.peer} not found (apt-get install fusioninventory-agent)")
     if args.runs < 1:
         parser.error("--runs must be at least 1")
-    ours, theirs = bench(args.runs, args.python, peer)
-    print(render(ours, theirs, args.runs))
+    with tempfile.TemporaryDirectory(prefix="bench-agent-deb-") as unpacked:
+        if args.deb:
+            command = unpack_deb(args.deb, Path(unpacked))
+        elif args.ours:
+            command = shlex.split(args.ours)
+        else:
+            command = ours_cmd(args.python)
+        ours, theirs = bench(args.runs, command, peer)
+        print(render(ours, theirs, args.runs))
     if args.json:
         args.json.write_text(
             json.dumps({r.name: r.__dict__ for r in (ours, theirs)}, indent=2, default=str)

@@ -10,7 +10,8 @@ ways; it is mapped, in this order:
    that MAC (a MAC several interfaces share, as VLAN interfaces do, matches
    nothing); then ``lldpLocPortDesc`` -> ifDescr/ifName;
 2. ``dot1dBasePortIfIndex``: on bridges the number is a bridge port number;
-3. the number as an ``ifIndex``, only on a device without a bridge port table.
+3. the number as an ``ifIndex``, when it is not a bridge port number (NX-OS numbers
+   its LLDP ports by ifIndex, 436207616 and the like, beside a bridge port table).
 
 A number none of these resolves stays unresolved (``local_port_source`` None):
 a wrong port is worse than none. When the interfaces were not read, a port
@@ -190,7 +191,8 @@ def local_port_map(
             if_index = bridge_ports[num]
             nic = by_index.get(if_index)
             out[num] = (nic.name if nic else None, if_index, BY_BRIDGE_PORT)
-        elif not bridge_ports and num in by_index:
+        elif num in by_index and num not in bridge_ports:
+            # not a bridge port number: agents that number LLDP ports by ifIndex (NX-OS)
             out[num] = (by_index[num].name, num, BY_IF_INDEX)
         else:
             out[num] = (None, None, None)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import os
 import sys
 
 from server.cli.http import CliError
@@ -14,6 +15,7 @@ COMMAND_MODULES = (
     "server.cli.core",
     "server.cli.scan",
     "server.cli.catalogue",
+    "server.cli.users",
 )
 
 
@@ -43,12 +45,27 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        return int(args.func(args) or 0)
+        status = int(args.func(args) or 0)
+        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+        return status
     except CliError as exc:
         print(f"cmdb: {exc}", file=sys.stderr)
         return exc.exit_code
+    except BrokenPipeError:
+        return _reader_left()
     except KeyboardInterrupt:
         return 130
+
+
+def _reader_left() -> int:
+    """``cmdb ci list | head``: the reader closed the pipe. Say nothing (no traceback) and
+    point stdout at /dev/null, so the interpreter's last flush cannot fail again; the
+    exit status is a shell's for SIGPIPE (128 + 13)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    return 141
 
 
 if __name__ == "__main__":

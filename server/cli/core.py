@@ -1,20 +1,51 @@
-"""cmdb server | token | agent | ci"""
+"""cmdb server | token | agent | ci, and what every query command shares.
+
+Finding a CI from what people type (for every command module)::
+
+    from server.cli.core import resolve_ci, resolve_ci_id
+
+    resolve_ci(client: ApiClient, ref: str, cls: str | None = None) -> dict
+    resolve_ci_id(client: ApiClient, ref: str, cls: str | None = None) -> str
+
+``ref`` is an id (UUID), a name (case-insensitive; a host's or device's short name
+matches its FQDN), an IP address (the host or device holding it; with
+``cls="IPAddress"`` the address CI itself), or a serial number (hosts, network devices,
+assets). ``cls`` narrows the search to one CI class: ``"Service"`` takes a service name,
+``"Asset"`` an asset tag or serial, ``"Change"`` a change number (``CHG-…``). The answer
+is the API's CI list item (``{"id", "class", "name", "status", "attributes", …}``).
+No match raises ``CliError`` (exit 1) saying what was searched; several raise
+``CliError`` listing the candidates (class, name, status, id, up to 10) and how to pick
+one (the id, or ``--class``). Only REST reads: ``GET /api/v1/cis/{id}``,
+``GET /api/v1/cis?q=&class=`` (paged), and for an address the address CI's relationships.
+"""
 
 from __future__ import annotations
 
 import argparse
-import json
+import ipaddress
 import os
-import sys
+import re
 from pathlib import Path
+from typing import Any
 
 from server.cli.http import ApiClient, CliError
-from server.cli.output import emit_json, emit_table
+from server.cli.output import emit_json, emit_table, emit_text, inline, table
 from server.control import ROLES
+
+# the server's page-size limit (server.config.Settings.max_page_size)
+PAGE = 1000
+# CIs read at most when a name, address or serial has to be matched by reading lists
+SCAN_LIMIT = 20_000
+SHOW_CANDIDATES = 10
+_UUID = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
+_SERIAL = re.compile(r"^(?=.*\d)[A-Za-z0-9\-_/.]{4,64}$")
+SERIAL_CLASSES = ("Host", "NetworkDevice", "Asset")
+ADDRESS_ATTRIBUTES = ("management_ip", "identity_address")
+SHORT_NAME_CLASSES = ("Host", "NetworkDevice")
 
 
 def add_api_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--server", help="server URL (env CMDB_SERVER)")
+    parser.add_argument("--server", help="server URL, http:// or https:// (env CMDB_SERVER)")
     parser.add_argument("--token", help="API token (env CMDB_TOKEN)")
     parser.add_argument("--json", action="store_true", help="print JSON for machines")
 
@@ -24,6 +55,161 @@ def _data_dir(args) -> Path:
     if not value:
         raise CliError("no data directory given: use --data-dir DIR or set CMDB_DATA_DIR", 2)
     return Path(value)
+
+
+# ---------------------------------------------------------------- finding a CI
+def _list_all(client: ApiClient, budget: int = SCAN_LIMIT, **query: Any) -> tuple[list, bool]:
+    """Every CI the list query answers, up to ``budget``; (items, cut short)."""
+    items: list[dict[str, Any]] = []
+    offset = 0
+    while True:
+        data = client.get("/api/v1/cis", limit=PAGE, offset=offset, **query)
+        items.extend(data["items"])
+        offset += len(data["items"])
+        if not data["items"] or offset >= data["total"]:
+            return items, False
+        if offset >= budget:
+            return items, True
+
+
+def _holders_of_address(client: ApiClient, address_ci: dict[str, Any]) -> list[dict[str, Any]]:
+    """The hosts or devices whose interfaces hold this IPAddress CI (open relationships)."""
+    holders: dict[str, dict[str, Any]] = {}
+    ip = client.get(f"/api/v1/cis/{address_ci['id']}")
+    for rel in ip["relationships"]:
+        if rel["type"] != "HAS_IP" or rel["direction"] != "in":
+            continue
+        iface = client.get(f"/api/v1/cis/{rel['other']['id']}")
+        for up in iface["relationships"]:
+            if up["type"] == "HAS_INTERFACE" and up["direction"] == "in":
+                holders[up["other"]["id"]] = up["other"]
+    return [client.get(f"/api/v1/cis/{i}") for i in sorted(holders)]
+
+
+def _by_name(client: ApiClient, ref: str, cls: str | None) -> list[dict[str, Any]]:
+    """Exact names (case-insensitive); else a host's or device's FQDN or short name."""
+    found, _ = _list_all(client, q=ref, **{"class": cls})
+    want = ref.casefold()
+    exact = [c for c in found if (c["name"] or "").casefold() == want]
+    if exact:
+        return exact
+    short = want.split(".", 1)[0]
+    if short != want:
+        # "db1.example.net" names the host called "db1" whose FQDN that is
+        found, _ = _list_all(client, q=short, **{"class": cls})
+        return [
+            c
+            for c in found
+            if c["class"] in SHORT_NAME_CLASSES
+            and str((c.get("attributes") or {}).get("fqdn") or "").casefold() == want
+        ]
+    # "db1" names the device whose name is its FQDN "db1.example.net"
+    return [
+        c
+        for c in found
+        if c["class"] in SHORT_NAME_CLASSES
+        and (c["name"] or "").casefold().split(".", 1)[0] == want
+    ]
+
+
+def _by_attributes(
+    client: ApiClient, ref: str, classes: tuple[str, ...], keys: tuple[str, ...]
+) -> tuple[list[dict[str, Any]], bool]:
+    """CIs of ``classes`` whose attribute ``keys`` hold ``ref`` (a bounded read)."""
+    hits, cut = [], False
+    want = ref.casefold()
+    for cls in classes:
+        items, short = _list_all(client, **{"class": cls})
+        cut = cut or short
+        for ci in items:
+            attrs = ci.get("attributes") or {}
+            if any(str(attrs.get(k) or "").casefold() == want for k in keys):
+                hits.append(ci)
+    return hits, cut
+
+
+def _pick(ref: str, hits: list[dict[str, Any]], what: str) -> dict[str, Any]:
+    unique = list({c["id"]: c for c in hits}.values())
+    if len(unique) == 1:
+        return unique[0]
+    shown = unique[:SHOW_CANDIDATES]
+    more = f"\n  … and {len(unique) - len(shown)} more" if len(unique) > len(shown) else ""
+    rows = table(
+        [(c["class"], c["name"], c["status"], c["id"]) for c in shown],
+        ("class", "name", "status", "id"),
+    )
+    raise CliError(
+        f"{ref!r} is ambiguous: {len(unique)} CIs have that {what}:\n"
+        + "\n".join("  " + line for line in rows.splitlines())
+        + more
+        + "\ngive the id instead (or narrow it with --class where the command has it)"
+    )
+
+
+def _by_address(client: ApiClient, text: str, cls: str | None) -> dict[str, Any] | None:
+    """The host or device holding the IPAddress CI ``text``, else the device whose
+    management or identity address it is; None when nothing holds it."""
+    ips, _ = _list_all(client, q=text, **{"class": "IPAddress"})
+    holders = [h for ip in ips if ip["name"] == text for h in _holders_of_address(client, ip)]
+    if not holders:
+        classes = (cls,) if cls else SHORT_NAME_CLASSES
+        holders, _ = _by_attributes(client, text, classes, ADDRESS_ATTRIBUTES)
+    holders = [h for h in holders if cls is None or h["class"] == cls]
+    for h in holders:
+        h.pop("relationships", None)
+    return _pick(text, holders, "address") if holders else None
+
+
+def resolve_ci(client: ApiClient, ref: str, cls: str | None = None) -> dict[str, Any]:
+    """The one CI ``ref`` names (id, name, IP address or serial); see the module doc."""
+    ref = ref.strip()
+    if not ref:
+        raise CliError("an empty CI reference: give an id, a name, an address or a serial", 2)
+    kind = cls or "CI"
+    if _UUID.match(ref):
+        try:
+            ci = client.get(f"/api/v1/cis/{ref.lower()}")
+        except CliError as exc:
+            if exc.status != 404:
+                raise
+        else:
+            if cls and ci["class"] != cls:
+                raise CliError(f"{ref} is a {ci['class']}, not a {cls}")
+            ci.pop("relationships", None)
+            return ci
+    try:
+        address = ipaddress.ip_address(ref.split("%", 1)[0])
+    except ValueError:
+        address = None
+    if address is not None and cls != "IPAddress":
+        # an address names the host or device holding it, not the address CI
+        holder = _by_address(client, str(address), cls)
+        if holder is not None:
+            return holder
+    hits = _by_name(client, ref, cls)
+    if hits:
+        return _pick(ref, hits, "address" if address is not None else "name")
+    if address is None and _SERIAL.match(ref) and (cls is None or cls in SERIAL_CLASSES):
+        classes = (cls,) if cls else SERIAL_CLASSES
+        hits, cut = _by_attributes(client, ref, classes, ("serial",))
+        if hits:
+            return _pick(ref, hits, "serial number")
+        if cut:
+            raise CliError(
+                f"no {kind} named {ref!r}; serial numbers were searched in the first "
+                f"{SCAN_LIMIT} CIs of each class only: give the id"
+            )
+    searched = (
+        "id, name"
+        + (", address" if address else "")
+        + (", serial" if address is None and _SERIAL.match(ref) else "")
+    )
+    raise CliError(f"no {kind} matches {ref!r} (searched by {searched})")
+
+
+def resolve_ci_id(client: ApiClient, ref: str, cls: str | None = None) -> str:
+    """The id of the one CI ``ref`` names (see ``resolve_ci``)."""
+    return resolve_ci(client, ref, cls)["id"]
 
 
 # ---------------------------------------------------------------- server
@@ -86,70 +272,60 @@ def cmd_token_list(args) -> int:
     return 0
 
 
-# ---------------------------------------------------------------- agent
-def _spool_dir(args) -> Path:
-    if args.spool_dir:
-        return Path(args.spool_dir)
-    if os.environ.get("CMDB_SPOOL_DIR"):
-        return Path(os.environ["CMDB_SPOOL_DIR"])
-    if os.geteuid() == 0:
-        return Path("/var/spool/cmdb-agent")
-    return Path.home() / ".cache" / "cmdb-agent" / "spool"
+def _token_of(items: list[dict[str, Any]], ref: str) -> dict[str, Any]:
+    """The token ``ref`` names: its number, else its name (unique among open tokens)."""
+    if ref.isdigit():
+        for t in items:
+            if t["id"] == int(ref):
+                return t
+        raise CliError(f"no token with id {ref}")
+    named = [t for t in items if t["name"] == ref]
+    open_ = [t for t in named if not t["revoked_at"]]
+    if len(open_) == 1 or (len(named) == 1 and not open_):
+        return (open_ or named)[0]
+    if not named:
+        raise CliError(f"no token named {ref!r} (see `cmdb token list`)")
+    ids = ", ".join(str(t["id"]) for t in open_)
+    raise CliError(f"{len(open_)} open tokens are named {ref!r} (ids {ids}): give the id")
 
 
-def cmd_agent_collect(args) -> int:
-    from collectors.host import collect_report
+def cmd_token_revoke(args) -> int:
+    from server.control import ControlDB
 
-    sections = args.sections.split(",") if args.sections else None
-    report = collect_report(sections).to_json()
-    json.dump(report, sys.stdout, indent=None if args.compact else 2)
-    sys.stdout.write("\n")
-    return 0
-
-
-def cmd_agent_run(args) -> int:
-    import logging
-
-    from agent.runner import run_forever, run_once
-    from agent.token import TokenError, token_source
-
-    if not logging.getLogger().handlers:
-        logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    server = args.server or os.environ.get("CMDB_SERVER")
-    if not server:
-        raise CliError("the agent needs --server URL (or CMDB_SERVER)", 2)
+    control = ControlDB(_data_dir(args) / "control.db")
     try:
-        token = token_source(args.token_file, args.token)
-    except TokenError as exc:
-        raise CliError(f"cmdb agent: {exc}", 2) from exc
-    state_dir = args.state_dir or os.environ.get("CMDB_STATE_DIR")
-    if args.once:
-        outcome = run_once(server, token, _spool_dir(args), state_dir=state_dir)
-        aside = f", {outcome.set_aside} set aside" if outcome.set_aside else ""
-        if outcome.ok:
-            body = outcome.last.body if outcome.last else {}
-            print(
-                f"report sent: {outcome.sent} acknowledged{aside}"
-                + (f", host CI {body.get('ci_id')} ({body.get('status')})" if body else "")
-            )
-            for reason in outcome.reasons:
-                print(f"cmdb agent: set aside: {reason}", file=sys.stderr)
-            return 4 if outcome.set_aside else 0
-        message = outcome.last.message if outcome.last else "not sent"
-        lost = " (the new report could not be spooled and was not sent)" if outcome.lost else ""
-        print(
-            f"cmdb agent: {outcome.sent} acknowledged{aside}, {outcome.pending} report(s) "
-            f"kept in the spool{lost}: {message}",
-            file=sys.stderr,
-        )
-        return 3
-    run_forever(server, token, _spool_dir(args), interval=args.interval, state_dir=state_dir)
+        token = _token_of(control.list_tokens(), args.token_ref)
+        revoked = control.revoke_token(token["id"])
+        token = next(t for t in control.list_tokens() if t["id"] == token["id"])
+    finally:
+        control.close()
+    if args.json:
+        emit_json({**token, "revoked": revoked})
+    elif revoked:
+        print(f"token {token['id']} ({token['name']}, {token['role']}) revoked")
+    else:
+        print(f"token {token['id']} ({token['name']}) was already revoked at {token['revoked_at']}")
     return 0
+
+
+# ---------------------------------------------------------------- agent
+def cmd_agent(args) -> int:
+    """``cmdb agent collect|run``: the light agent's own code (``agent.cli``)."""
+    from agent.cli import UsageError, dispatch
+
+    try:
+        return dispatch(args)
+    except UsageError as exc:
+        raise CliError(f"agent: {exc}", 2) from exc
 
 
 # ---------------------------------------------------------------- ci queries
+def _client(args) -> ApiClient:
+    return ApiClient(args.server, args.token)
+
+
 def cmd_ci_list(args) -> int:
-    client = ApiClient(args.server, args.token)
+    client = _client(args)
     data = client.get(
         "/api/v1/cis",
         **{"class": args.cls, "q": args.q, "status": args.status},
@@ -167,23 +343,50 @@ def cmd_ci_list(args) -> int:
     return 0
 
 
+def _rel_types(values: list[str] | None) -> set[str] | None:
+    """``--rel A --rel B,C`` as a set of upper-case types, checked against the schema."""
+    if not values:
+        return None
+    from graph.schema import RELS
+
+    wanted = {t.strip().upper() for v in values for t in v.split(",") if t.strip()}
+    unknown = sorted(wanted - set(RELS))
+    if unknown:
+        raise CliError(
+            f"unknown relationship type {', '.join(unknown)}; known: {', '.join(sorted(RELS))}",
+            2,
+        )
+    return wanted
+
+
 def cmd_ci_show(args) -> int:
-    client = ApiClient(args.server, args.token)
-    data = client.get(f"/api/v1/cis/{args.id}")
+    client = _client(args)
+    ci_id = resolve_ci_id(client, args.id, args.cls)
+    data = client.get(f"/api/v1/cis/{ci_id}", include_ended="1" if args.ended else None)
+    wanted = _rel_types(args.rel)
+    rels = [r for r in data["relationships"] if wanted is None or r["type"] in wanted]
+    limit = args.limit if args.limit > 0 else len(rels)
     if args.json:
-        emit_json(data)
+        emit_json({**data, "relationships": rels[:limit], "relationships_total": len(rels)})
         return 0
     print(f"{data['class']} {data['name']}  ({data['id']})")
     print(
         f"status {data['status']}, first seen {data['first_seen']}, last seen {data['last_seen']}"
     )
     print(f"sources: {', '.join(data.get('sources', []))}")
-    for key, value in sorted(data["attributes"].items()):
-        if isinstance(value, list | dict):
-            value = json.dumps(value)
-        print(f"  {key}: {value if len(str(value)) < 100 else str(value)[:99] + '…'}")
-    rels = data["relationships"]
-    print(f"\n{len(rels)} relationships")
+    if data["attributes"]:
+        print("attributes:")
+        emit_text({k: data["attributes"][k] for k in sorted(data["attributes"])}, depth=1)
+    counts: dict[tuple[str, str], int] = {}
+    for r in data["relationships"]:
+        key = (r["type"], r["direction"])
+        counts[key] = counts.get(key, 0) + 1
+    summary = ", ".join(
+        f"{t} {'->' if d == 'out' else '<-'} {n}" for (t, d), n in sorted(counts.items())
+    )
+    print(f"\n{len(data['relationships'])} relationships" + (f": {summary}" if summary else ""))
+    if not rels:
+        return 0
     emit_table(
         [
             (
@@ -193,29 +396,36 @@ def cmd_ci_show(args) -> int:
                 r["other"]["name"],
                 r["other"]["id"],
             )
-            for r in rels
+            + ((r["ended_at"] or "",) if args.ended else ())
+            for r in rels[:limit]
         ],
-        ("type", "dir", "class", "name", "id"),
+        ("type", "dir", "class", "name", "id") + (("ended",) if args.ended else ()),
     )
+    if limit < len(rels):
+        print(
+            f"showing {limit} of {len(rels)}"
+            + (f" {', '.join(sorted(wanted))}" if wanted else "")
+            + ": --limit N (0 for all), --rel TYPE to choose"
+        )
     return 0
 
 
 def cmd_ci_history(args) -> int:
-    client = ApiClient(args.server, args.token)
-    data = client.get(f"/api/v1/cis/{args.id}/history", limit=args.limit, offset=args.offset)
+    client = _client(args)
+    ci_id = resolve_ci_id(client, args.id, args.cls)
+    data = client.get(
+        f"/api/v1/cis/{ci_id}/history",
+        limit=args.limit,
+        offset=args.offset,
+        since=args.since,
+        until=args.until,
+    )
     if args.json:
         emit_json(data)
         return 0
     emit_table(
         [
-            (
-                h["at"],
-                h["source"],
-                h["kind"],
-                h["field"],
-                json.dumps(h["old"]),
-                json.dumps(h["new"]),
-            )
+            (h["at"], h["source"], h["kind"], h["field"], inline(h["old"]), inline(h["new"]))
             for h in data["items"]
         ],
         ("at", "source", "kind", "field", "old", "new"),
@@ -225,32 +435,68 @@ def cmd_ci_history(args) -> int:
 
 
 def cmd_ci_deps(args) -> int:
-    client = ApiClient(args.server, args.token)
+    client = _client(args)
+    ci_id = resolve_ci_id(client, args.id, args.cls)
     data = client.get(
-        f"/api/v1/cis/{args.id}/dependencies", direction=args.direction, depth=args.depth
+        f"/api/v1/cis/{ci_id}/dependencies",
+        direction=args.direction,
+        depth=args.depth,
+        limit=args.limit,
     )
     if args.json:
         emit_json(data)
         return 0
+    names = {n["id"]: n["name"] or n["id"][:8] for n in data["nodes"]}
+    via: dict[str, str] = {}
+    for e in data["edges"]:  # how each CI was reached: the relationship and the CI before it
+        for here, there in ((e["to"], e["from"]), (e["from"], e["to"])):
+            via.setdefault(here, f"{e['type']} {names.get(there, '')}")
     emit_table(
-        [(n["depth"], n["class"], n["name"], n["id"]) for n in data["nodes"]],
-        ("depth", "class", "name", "id"),
-        f"{len(data['nodes'])} CIs, {len(data['edges'])} relationships ({data['direction']})",
+        [
+            (n["depth"], n["class"], n["name"], n["status"], via.get(n["id"], ""))
+            for n in data["nodes"]
+        ],
+        ("depth", "class", "name", "status", "via"),
+        f"{len(data['nodes'])} CIs, {len(data['edges'])} relationships ({data['direction']})"
+        + (" - more are reachable: raise --limit" if data.get("truncated") else ""),
     )
     return 0
 
 
 # ---------------------------------------------------------------- wiring
+CI_REF_HELP = "the CI: id, name (a host's short name or FQDN), IP address or serial"
+
+
+def add_ci_ref(parser: argparse.ArgumentParser, dest: str = "id") -> None:
+    """The positional CI reference and ``--class`` to narrow it (see ``resolve_ci``)."""
+    from graph.schema import CLASSES
+
+    parser.add_argument(dest, metavar="CI", help=CI_REF_HELP)
+    parser.add_argument(
+        "--class",
+        dest="cls",
+        choices=sorted(CLASSES),
+        metavar="CLASS",
+        help="only CIs of this class (when a name is ambiguous)",
+    )
+
+
 def register(sub: argparse._SubParsersAction) -> None:
+    from agent.cli import RUN_EPILOG, add_collect_arguments, add_run_arguments
+
     p = sub.add_parser("server", help="run the CMDB server")
     p.add_argument("--listen", help="HOST:PORT (env CMDB_LISTEN; default 127.0.0.1:8080)")
-    p.add_argument("--data-dir", help="where the server keeps its data (env CMDB_DATA_DIR)")
+    p.add_argument(
+        "--data-dir", help="where the server keeps its data (env CMDB_DATA_DIR; default ./var)"
+    )
     p.add_argument("--config", help="TOML config file (env CMDB_CONFIG)")
-    p.add_argument("--store", choices=("sqlite", "neo4j"), help="graph store (env CMDB_STORE)")
+    p.add_argument(
+        "--store", choices=("sqlite", "neo4j"), help="graph store (env CMDB_STORE; default sqlite)"
+    )
     p.set_defaults(func=cmd_server)
 
     tok = sub.add_parser("token", help="manage API tokens").add_subparsers(
-        dest="token_command", required=True
+        dest="token_command", required=True, metavar="COMMAND"
     )
     p = tok.add_parser("create", help="create a token; it is printed once, only its hash is kept")
     p.add_argument(
@@ -259,72 +505,71 @@ def register(sub: argparse._SubParsersAction) -> None:
         choices=ROLES,
         help="agent: one host's reports; poller: SNMP reports; reader; editor; admin",
     )
-    p.add_argument("--name")
+    p.add_argument("--name", help="a label (default ROLE-token); one per host for agents")
     p.add_argument("--data-dir", help="the server's data directory (env CMDB_DATA_DIR)")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.set_defaults(func=cmd_token_create)
     p = tok.add_parser("list", help="list tokens (never their secrets)")
-    p.add_argument("--data-dir")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--data-dir", help="the server's data directory (env CMDB_DATA_DIR)")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.set_defaults(func=cmd_token_list)
+    p = tok.add_parser("revoke", help="revoke a token at once (it stays listed, revoked)")
+    p.add_argument("token_ref", metavar="TOKEN", help="the token's id or name (`cmdb token list`)")
+    p.add_argument("--data-dir", help="the server's data directory (env CMDB_DATA_DIR)")
+    p.add_argument("--json", action="store_true", help="print JSON for machines")
+    p.set_defaults(func=cmd_token_revoke)
 
-    ag = sub.add_parser("agent", help="the host agent").add_subparsers(
-        dest="agent_command", required=True
-    )
+    ag = sub.add_parser(
+        "agent", help="the host agent (also installed alone as cmdb-agent)"
+    ).add_subparsers(dest="agent_command", required=True, metavar="COMMAND")
     p = ag.add_parser("collect", help="print this host's report as JSON")
-    p.add_argument("--sections", help="comma-separated sections (default: all)")
-    p.add_argument("--compact", action="store_true")
-    p.set_defaults(func=cmd_agent_collect)
-    p = ag.add_parser(
-        "run",
-        help="collect and send reports",
-        epilog="exit status with --once: 0 sent, 3 kept in the spool for later, "
-        "4 sent but some report was set aside (see the spool's rejected/ and corrupt/)",
-    )
-    p.add_argument("--once", action="store_true", help="one collection, then exit")
-    p.add_argument("--server", help="server URL (env CMDB_SERVER)")
-    p.add_argument(
-        "--token-file",
-        help="file holding this host's agent token, read before every send "
-        "(env CMDB_TOKEN_FILE; or put the token itself in CMDB_TOKEN)",
-    )
-    p.add_argument(
-        "--token",
-        help="the token itself: discouraged, every user of the host sees it in ps; "
-        "use --token-file or CMDB_TOKEN",
-    )
-    p.add_argument("--spool-dir", help="where unsent reports wait (env CMDB_SPOOL_DIR)")
-    p.add_argument(
-        "--state-dir",
-        help="sequence and per-server delta state (env CMDB_STATE_DIR; default SPOOL_DIR/state)",
-    )
-    p.add_argument("--interval", type=float, default=3600.0, help="seconds between collections")
-    p.set_defaults(func=cmd_agent_run)
+    add_collect_arguments(p)
+    p.set_defaults(func=cmd_agent)
+    p = ag.add_parser("run", help="collect and send reports", epilog=RUN_EPILOG)
+    add_run_arguments(p)
+    p.set_defaults(func=cmd_agent)
 
     ci = sub.add_parser("ci", help="query configuration items").add_subparsers(
-        dest="ci_command", required=True
+        dest="ci_command", required=True, metavar="COMMAND"
     )
-    p = ci.add_parser("list")
+    p = ci.add_parser("list", help="list CIs, filtered")
     add_api_options(p)
-    p.add_argument("--class", dest="cls")
-    p.add_argument("--q", help="name contains")
-    p.add_argument("--status")
-    p.add_argument("--limit", type=int, default=50)
+    p.add_argument("--class", dest="cls", help="one CI class (Host, NetworkDevice, …)")
+    p.add_argument("--q", help="name contains (case-insensitive)")
+    p.add_argument("--status", choices=("live", "stale", "retired", "planned"))
+    p.add_argument("--limit", type=int, default=50, help="default 50, at most 1000")
     p.add_argument("--offset", type=int, default=0)
     p.set_defaults(func=cmd_ci_list)
-    p = ci.add_parser("show")
+    p = ci.add_parser("show", help="a CI, its attributes and relationships")
     add_api_options(p)
-    p.add_argument("id")
+    add_ci_ref(p)
+    p.add_argument(
+        "--rel",
+        action="append",
+        metavar="TYPE",
+        help="only relationships of this type (repeatable, or comma-separated)",
+    )
+    p.add_argument(
+        "--limit", type=int, default=20, help="relationships listed (default 20; 0 for all)"
+    )
+    p.add_argument("--ended", action="store_true", help="ended relationships too")
     p.set_defaults(func=cmd_ci_show)
-    p = ci.add_parser("history")
+    p = ci.add_parser("history", help="attribute and relationship changes, newest first")
     add_api_options(p)
-    p.add_argument("id")
-    p.add_argument("--limit", type=int, default=50)
+    add_ci_ref(p)
+    p.add_argument("--since", help="from this time (ISO 8601)")
+    p.add_argument("--until", help="up to this time (ISO 8601)")
+    p.add_argument("--limit", type=int, default=50, help="default 50, at most 1000")
     p.add_argument("--offset", type=int, default=0)
     p.set_defaults(func=cmd_ci_history)
-    p = ci.add_parser("deps")
+    p = ci.add_parser("deps", help="what the CI depends on (down) or what depends on it (up)")
     add_api_options(p)
-    p.add_argument("id")
+    add_ci_ref(p)
     p.add_argument("--direction", choices=("up", "down", "both"), default="down")
-    p.add_argument("--depth", type=int, default=3)
+    p.add_argument(
+        "--depth", type=int, default=3, help="levels walked (default 3, at most max_depth: 20)"
+    )
+    p.add_argument(
+        "--limit", type=int, default=1000, help="nearest CIs returned (default 1000, at most 20000)"
+    )
     p.set_defaults(func=cmd_ci_deps)

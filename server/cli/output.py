@@ -1,20 +1,128 @@
-"""Readable tables for people, JSON for machines."""
+"""Readable output for people, JSON for machines.
+
+* ``emit_table(rows, headers, footer)``: aligned columns, long cells cut with "…".
+* ``emit_text(data)`` / ``to_text(data)``: nested dicts and lists as indented YAML-like
+  text (``key: value``, ``- item``): never a Python repr (``None``, ``False``, quotes) and
+  never one long line of JSON. Scalars print as YAML would read them: ``null``,
+  ``true``/``false``, numbers, strings bare (quoted only when empty or when they would
+  read as something else).
+* ``emit_json(data)``: indented JSON, the ``--json`` form every command offers.
+* ``show(args, data)``: ``--json`` → JSON, else the YAML-like text.
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
+
+INDENT = "  "
+_RESERVED = {"", "~", "null", "true", "false", "yes", "no", "on", "off"}
+# a plain string that starts like YAML syntax, or holds ": " / " #", would be misread
+_SYNTAX = re.compile(r"^[\-?:,\[\]{}#&*!|>'\"%@`]|: |\s#|^\s|\s$")
 
 
 def emit_json(data: Any) -> None:
-    json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str)
+    json.dump(data, sys.stdout, indent=2, sort_keys=False, default=str, ensure_ascii=False)
     sys.stdout.write("\n")
 
 
+def scalar(value: Any) -> str:
+    """One value as text: ``null``, ``true``, ``3``, a bare or JSON-quoted string."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int | float):
+        return repr(value) if isinstance(value, float) else str(value)
+    text = str(value)
+    if text.lower() in _RESERVED or _SYNTAX.search(text) or "\n" in text or "\t" in text:
+        return json.dumps(text, ensure_ascii=False)
+    try:
+        float(text)  # "12", "1e3", "nan": a number to a reader
+    except ValueError:
+        return text
+    return json.dumps(text)
+
+
+def _lines(value: Any, depth: int) -> list[str]:
+    pad = INDENT * depth
+    if isinstance(value, Mapping):
+        if not value:
+            return [pad + "{}"]
+        out = []
+        for key, item in value.items():
+            head = f"{pad}{scalar(key)}:"
+            if isinstance(item, Mapping | list | tuple) and item:
+                out.append(head)
+                out.extend(_lines(item, depth + 1))
+            else:
+                out.append(f"{head} {_inline(item)}")
+        return out
+    if isinstance(value, list | tuple):
+        if not value:
+            return [pad + "[]"]
+        out = []
+        for item in value:
+            if isinstance(item, Mapping) and item:
+                # "- first: x" then the other keys aligned under it, as YAML writes it
+                inner = _lines(item, depth + 1)
+                out.append(pad + "- " + inner[0][len(pad) + len(INDENT) :])
+                out.extend(inner[1:])
+            elif isinstance(item, list | tuple) and item:
+                out.append(pad + "-")
+                out.extend(_lines(item, depth + 1))
+            else:
+                out.append(f"{pad}- {_inline(item)}")
+        return out
+    return [pad + scalar(value)]
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{}"
+    if isinstance(value, list | tuple):
+        return "[]"
+    return scalar(value)
+
+
+def to_text(data: Any, depth: int = 0) -> str:
+    """``data`` as indented YAML-like lines (no trailing newline), ``depth`` levels in."""
+    return "\n".join(_lines(data, depth))
+
+
+def emit_text(data: Any, depth: int = 0) -> None:
+    print(to_text(data, depth))
+
+
+def inline(value: Any) -> str:
+    """A nested value on one line, for a table cell: ``{a: 1, b: [x, y]}`` (flow style)."""
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{scalar(k)}: {inline(v)}" for k, v in value.items()) + "}"
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(inline(v) for v in value) + "]"
+    return scalar(value)
+
+
+def show(args: Any, data: Any) -> int:
+    """The common ``show`` answer: ``--json`` gives JSON, otherwise indented text."""
+    if getattr(args, "json", False):
+        emit_json(data)
+    else:
+        emit_text(data)
+    return 0
+
+
 def _cell(value: Any, width: int = 60) -> str:
-    text = "" if value is None else str(value)
+    if isinstance(value, Mapping | list | tuple):
+        text = inline(value) if value else ""
+    else:
+        text = "" if value is None else (scalar(value) if isinstance(value, bool) else str(value))
+    text = text.replace("\n", " ")
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
