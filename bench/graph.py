@@ -137,7 +137,7 @@ def fleet_report(i: int, at: str) -> dict[str, Any]:
 
 def raw_rows(report: dict[str, Any]) -> tuple[list[dict], list[dict]]:
     """The report's CIs and relationships as plain rows with deterministic ids."""
-    desired = host_transform.transform(report)
+    desired = host_transform.transform(report).expand()
     ids: dict[str, str] = {}
     cis: list[dict] = []
     for dci in [desired.root, *desired.cis]:

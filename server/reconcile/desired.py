@@ -7,6 +7,7 @@ pure: they never touch a store.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -50,3 +51,12 @@ class Desired:
     # a digest of each section as sent: a report whose sections all match the last one
     # applied is the steady state and costs no comparison (server.reconcile.engine)
     section_digests: dict[str, str] = field(default_factory=dict)
+    # builds ``cis`` and ``rels`` from the report when they are first needed (None: built)
+    expander: Callable[[Desired], None] | None = None
+
+    def expand(self) -> Desired:
+        """The report's CIs and relationships, built now if the transform deferred them."""
+        if self.expander is not None:
+            expander, self.expander = self.expander, None
+            expander(self)
+        return self

@@ -411,6 +411,7 @@ async def reconcile(
         )
 
     ids: dict[str, str] = {root.ref: root_id}
+    desired.expand()
     await _resolve_cis(store, desired, writer, state, scope, ids)
     await _resolve_rels(store, desired, writer, state, scope, ids)
 
