@@ -176,3 +176,26 @@ def key_of(cls_name: str, rule: str, **fields: Any) -> str | None:
     cls = CLASSES[cls_name]
     cls.rule(rule)  # KeyError with a sentence for an unknown rule
     return identity_values(cls, fields).get(rule)
+
+
+def alias_values(cls: CIClass, attributes: dict[str, Any]) -> list[tuple[str, str]]:
+    """(rule, value) for every item of the class's identity aliases (``graph.schema``):
+    each stack member's vendor + serial for ``chassis_serial``. Items lacking a field take
+    it from the CI; placeholder values give nothing."""
+    found: list[tuple[str, str]] = []
+    for rule_name, list_attr in cls.identity_aliases:
+        rule = cls.rule(rule_name)
+        for item in attributes.get(list_attr) or ():
+            if not isinstance(item, dict):
+                continue
+            fields = {f: item.get(f, attributes.get(f)) for f in rule.fields}
+            value = identity_values(_one_rule(cls, rule_name), fields).get(rule_name)
+            if value is not None and (rule_name, value) not in found:
+                found.append((rule_name, value))
+    return found
+
+
+def _one_rule(cls: CIClass, rule_name: str) -> CIClass:
+    from dataclasses import replace
+
+    return replace(cls, identity=(cls.rule(rule_name),))

@@ -7,6 +7,7 @@ type is one entry here. The schema checks itself at import time.
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 
@@ -61,6 +62,10 @@ class CIClass:
     attributes: tuple[str, ...]
     name_attr: str
     description: str = ""
+    # rule -> a list attribute whose items each carry that rule's fields (missing fields
+    # taken from the CI itself): every item's value identifies the CI too (any stack
+    # member's serial names the stack)
+    identity_aliases: tuple[tuple[str, str], ...] = ()
 
     def rule(self, name: str) -> IdentityRule:
         for rule in self.identity:
@@ -177,6 +182,7 @@ CI_CLASSES: tuple[CIClass, ...] = (
         ),
         name_attr="sys_name",
         description="A switch, router, firewall, UPS or other SNMP-managed device",
+        identity_aliases=(("chassis_serial", "members"),),
     ),
     CIClass(
         label="Interface",
@@ -324,10 +330,9 @@ REL_TYPES: tuple[RelType, ...] = (
     RelType("OWNED_BY", _ALL, ("Service", "Supplier")),
 )
 
-# Failure of X affects whatever points at X with these types (``X <-[t]- Y``) ...
-IMPACT_INBOUND = ("RUNS_ON", "HOSTED_ON", "DEPENDS_ON", "CONNECTS_TO", "MEMBER_OF")
-# ... and whatever X contains (a host failing takes its interfaces and endpoints with it).
-IMPACT_OUTBOUND = ("HAS_INTERFACE", "LISTENS_ON")
+# Which relationships are dependencies, and what a failure does along them, is one table:
+# graph.dependency.RULES (impact, the dependencies API, the service diff and the stores'
+# impact queries all read it).
 
 # attributes looked up by value in batches (topology: which Interface has this MAC), each
 # indexed on both stores; identity values are indexed anyway
@@ -343,13 +348,7 @@ LOOKUP_ATTRIBUTES = (
 # ``[custom_attributes]``): one attribute document per CI, validated by server.catalogue.custom
 CUSTOM_ATTRIBUTE = "custom"
 CI_CLASSES = tuple(
-    CIClass(
-        label=c.label,
-        identity=c.identity,
-        attributes=(*c.attributes, CUSTOM_ATTRIBUTE),
-        name_attr=c.name_attr,
-        description=c.description,
-    )
+    dataclasses.replace(c, attributes=(*c.attributes, CUSTOM_ATTRIBUTE))
     if c.label in _OPERATIONAL and c.label != "RedundancyGroup"
     else c
     for c in CI_CLASSES
@@ -383,6 +382,12 @@ def validate_schema() -> None:
                 )
             if not _NAME.match(attr):
                 raise SchemaError(f"CI class {cls.label}: attribute {attr!r} is not an identifier.")
+        for rule_name, list_attr in cls.identity_aliases:
+            if rule_name not in {r.name for r in cls.identity} or list_attr not in cls.attributes:
+                raise SchemaError(
+                    f"CI class {cls.label} declares identity aliases of {rule_name!r} from "
+                    f"{list_attr!r}: both must be its own rule and attribute."
+                )
         if cls.name_attr not in cls.attributes:
             raise SchemaError(
                 f"CI class {cls.label} takes its name from {cls.name_attr!r}, "

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from graph.identity import identity_values
+from graph.identity import alias_values, identity_values
 from graph.schema import CLASSES
 from graph.store import (
     CI,
@@ -40,6 +40,7 @@ SOURCE_PRIORITY = {"manual": 100, "agent": 50, "snmp": 30, "import": 20}
 # how long identity values a CI gave up (a rename) keep matching: a scan that still reads
 # the old sysName joins the renamed host instead of making a second one
 DEFAULT_RENAME_GRACE = timedelta(days=7)
+FOREVER = "9999-12-31T23:59:59.999Z"  # an identity alias does not expire
 
 
 def _plus(at: str, delta: timedelta) -> str:
@@ -122,7 +123,15 @@ class _Writer:
         )
         self.cs.create_cis.append(ci)
         self.history(ci_id, "ci", "created", None, {"class": dci.cls, "name": dci.name})
+        self._aliases(ci, attrs)
         return ci
+
+    def _aliases(self, ci: CI, attrs: dict[str, Any]) -> None:
+        """Every value the schema's identity aliases give (each stack member's serial)
+        identifies the CI too: kept with no end, like a renamed value in its grace period."""
+        for rule, value in alias_values(CLASSES[ci.cls], attrs):
+            if ci.identity.get(rule) != value and value not in ci.prior_identity.get(rule, ()):
+                self.cs.prior_identity.append(PriorIdentity(ci.id, ci.cls, rule, value, FOREVER))
 
     def merge_ci(self, existing: CI, dci: DesiredCI, identity: dict[str, str]) -> bool:
         """Merge reported attributes by precedence; queue an update only if something changed."""
@@ -154,6 +163,7 @@ class _Writer:
             self.history(existing.id, "ci", "status", status, "live")
             status = "live"
             changed = True
+        self._aliases(existing, attrs)
         sources = sorted({*existing.sources, self.source})
         # identity follows the attributes precedence kept, not the report: a scan that
         # still reads a host's old name does not take the agent's new name key away

@@ -100,7 +100,11 @@ async def identify(store: Store, cls_name: str, wanted: dict[str, str]) -> Ident
         if accepted:
             accepted.sort(key=lambda c: c.last_seen or "", reverse=True)
             chosen = accepted[0]
-            how = "" if chosen.identity.get(rule.name) == value else " (its name before a rename)"
+            how = (
+                ""
+                if chosen.identity.get(rule.name) == value
+                else " (a value it held before a rename, or an alias: a stack member's serial)"
+            )
             explanation.append(f"{rule.name}={value!r}: matched {chosen.id}{how}")
             return Identification(ci=chosen, rule=rule.name, explanation=explanation)
     for name in sorted(withheld):

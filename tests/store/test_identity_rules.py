@@ -158,3 +158,33 @@ async def test_concurrent_first_reports_of_one_host_make_one_ci(store):
     assert len([h for h in await hosts(store) if h.name == "race"]) == 1
     software, _ = await store.list_cis("Software", None, 1000, 0)
     assert len(software) == 20  # every package once
+
+
+async def test_any_stack_members_serial_identifies_the_stack(store):
+    """A stack reports its master's serial as the chassis serial; after a failover the other
+    member is master: the same device, found through its member serials."""
+    from server.reconcile.desired import Desired, DesiredCI
+    from server.reconcile.engine import reconcile
+
+    def stack(master: str, other: str) -> Desired:
+        attrs = {
+            "vendor": "ciscoSystems",
+            "serial": master,
+            "sys_name": "core-stack",
+            "members": [
+                {"member": 1, "serial": master, "model": "C9300-48P"},
+                {"member": 2, "serial": other, "model": "C9300-48P"},
+            ],
+        }
+        return Desired(
+            source="snmp", root=DesiredCI("device", "NetworkDevice", attrs, "core-stack", None)
+        )
+
+    first = await reconcile(store, stack("FOC2233X0AA", "FOC2233X0BB"), "s1", T0)
+    after = await reconcile(
+        store, stack("FOC2233X0BB", "FOC2233X0AA"), "s2", "2026-11-28T11:00:00.000Z"
+    )
+    assert after.root_id == first.root_id
+    assert any("chassis_serial" in line and "matched" in line for line in after.explanation)
+    devices, total = await store.list_cis("NetworkDevice", None, 10, 0)
+    assert total == 1
