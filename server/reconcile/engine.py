@@ -371,15 +371,7 @@ async def reconcile(
         # the steady state: every section as the last applied report said it. No scope
         # read, no comparison: the source's report time stands for every fact's last_seen
         cs.touch_cis.append(root_id)
-        cs.source_state = SourceState(
-            scope=scope,
-            source=source,
-            last_report_at=at,
-            report_id=report_id,
-            sequence=meta.sequence,
-            instance=meta.instance,
-            sections=last.sections,
-        )
+        cs.source_state = _source_state(scope, source, at, report_id, meta, last.sections)
         counts = cs.counts()
         await store.apply(cs)
         found.explanation.append("every section as in the last report applied: unchanged")
@@ -432,7 +424,18 @@ async def reconcile(
     for section, digest in desired.section_digests.items():
         if section not in verdict.held_back:  # a partial read is no baseline
             sections[section] = {**(sections.get(section) or {}), "digest": digest}
-    cs.source_state = SourceState(
+    cs.source_state = _source_state(scope, source, at, report_id, meta, sections)
+    counts = cs.counts()
+    await store.apply(cs)
+    status = "applied" if counts["history_entries"] else "unchanged"
+    return ReconcileResult(status, root_id, found.ci is None, found.explanation, counts)
+
+
+def _source_state(
+    scope: str, source: str, at: str, report_id: str, meta: ReportMeta, sections: dict
+) -> SourceState:
+    """What the store keeps of this report for the next one of the same source instance."""
+    return SourceState(
         scope=scope,
         source=source,
         last_report_at=at,
@@ -441,10 +444,6 @@ async def reconcile(
         instance=meta.instance,
         sections=sections,
     )
-    counts = cs.counts()
-    await store.apply(cs)
-    status = "applied" if counts["history_entries"] else "unchanged"
-    return ReconcileResult(status, root_id, found.ci is None, found.explanation, counts)
 
 
 def _unchanged(

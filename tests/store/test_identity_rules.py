@@ -97,18 +97,20 @@ async def test_a_rejected_holder_keeps_its_unique_key(store):
     assert "lldp_chassis_id" not in new.identity
 
 
-async def test_a_renamed_value_matches_within_the_grace_period(store):
-    """A scan that still reads the old sysName joins the renamed host (default: 7 days)."""
-    ingest = Ingestor(store).ingest
-    first = await ingest(agent_report(hostname="old-name", system_uuid="9a" * 16, machine_id=None))
-    await ingest(
-        agent_report(
-            hostname="new-name",
-            system_uuid="9a" * 16,
-            machine_id=None,
-            collected_at="2026-11-28T11:00:00.000Z",
-        )
+async def rename_then_lag(store, grace: timedelta, uuid_byte: str) -> tuple[dict, dict]:
+    """A host renamed by its agent, then a report that still carries the old name (and no
+    stronger key): the first report's answer and the lagging one's."""
+    ingest = Ingestor(store, grace=grace).ingest
+    first = await ingest(
+        agent_report(hostname="old-name", system_uuid=uuid_byte * 16, machine_id=None)
     )
+    renamed = agent_report(
+        hostname="new-name",
+        system_uuid=uuid_byte * 16,
+        machine_id=None,
+        collected_at="2026-11-28T11:00:00.000Z",
+    )
+    await ingest(renamed)
     lagging = agent_report(
         hostname="old-name",
         system_uuid=None,
@@ -117,7 +119,12 @@ async def test_a_renamed_value_matches_within_the_grace_period(store):
         collected_at="2026-11-28T12:00:00.000Z",
     )
     lagging["sections"]["system"]["fqdn"] = None
-    answer = await ingest(lagging)
+    return first, await ingest(lagging)
+
+
+async def test_a_renamed_value_matches_within_the_grace_period(store):
+    """A scan that still reads the old sysName joins the renamed host (default: 7 days)."""
+    first, answer = await rename_then_lag(store, timedelta(days=7), "9a")
     assert answer["ci_id"] == first["ci_id"]
     assert any("before a rename" in line for line in answer["identification"])
     _, total = await store.history(first["ci_id"], 100, 0)
@@ -126,25 +133,7 @@ async def test_a_renamed_value_matches_within_the_grace_period(store):
 
 
 async def test_after_the_grace_period_the_old_name_is_nobodys(store):
-    ingest = Ingestor(store, grace=timedelta(0)).ingest
-    first = await ingest(agent_report(hostname="old-name", system_uuid="9b" * 16, machine_id=None))
-    await ingest(
-        agent_report(
-            hostname="new-name",
-            system_uuid="9b" * 16,
-            machine_id=None,
-            collected_at="2026-11-28T11:00:00.000Z",
-        )
-    )
-    lagging = agent_report(
-        hostname="old-name",
-        system_uuid=None,
-        machine_id=None,
-        serial=None,
-        collected_at="2026-11-28T12:00:00.000Z",
-    )
-    lagging["sections"]["system"]["fqdn"] = None
-    answer = await ingest(lagging)
+    first, answer = await rename_then_lag(store, timedelta(0), "9b")
     assert answer["ci_id"] != first["ci_id"]
 
 
