@@ -58,6 +58,7 @@ PLACEHOLDERS = frozenset(
 )
 _REPEATED = re.compile(r"^(.)\1*$")  # "0000", "FFFF", "xxxx"
 _UUID_NOISE = re.compile(r"[-{}\s]")
+_SEPARATORS = re.compile(r"[-{}\s:.]")  # UUID, MAC and dotted forms: 00:00:00:00:00:00
 _HEX32 = re.compile(r"^[0-9a-f]{32}$")
 # UUIDs firmware vendors ship unchanged on every board (both byte orders are checked)
 _PLACEHOLDER_UUIDS = frozenset(
@@ -91,7 +92,7 @@ def is_placeholder(value: Any) -> bool:
     text = str(value).strip()
     if not text or text.lower() in PLACEHOLDERS:
         return True
-    compact = _UUID_NOISE.sub("", text)
+    compact = _SEPARATORS.sub("", text)
     if not compact or _REPEATED.match(compact):
         return True
     forms = _uuid_forms(text)

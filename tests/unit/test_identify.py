@@ -71,3 +71,32 @@ def test_software_without_vendor_or_arch_still_has_identity():
         CLASSES["Software"], {"ecosystem": "deb", "name": "bash", "version": "5.2"}
     )
     assert values == {"software_key": "deb|bash|5.2|"}
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "00:00:00:00:00:00",
+        "FF:FF:FF:FF:FF:FF",
+        "0000.0000.0000",
+        "00020003-0004-0005-0006-000700080009",  # the AMI sample UUID as newer SMBIOS reads
+        "03000200-0400-0500-0006-000700080009",  # ... and as older firmware stores it
+    ],
+)
+def test_placeholder_macs_and_sample_uuids_in_either_form(value):
+    assert is_placeholder(value)
+
+
+def test_one_uuid_in_either_smbios_byte_order_is_one_key():
+    from graph.identity import canonical_uuid
+
+    a = canonical_uuid("4C4C4544-0042-3510-8057-B4C04F4A4D32")
+    b = canonical_uuid("44454c4c-4200-1035-8057-b4c04f4a4d32")
+    assert a == b
+
+
+def test_host_names_compare_short_and_without_case():
+    from graph.identity import normalise
+
+    assert normalise("hostname", "WEB7.Corp.Example.") == normalise("hostname", "web7") == "web7"
+    assert normalise("hostname", "10.0.0.5") == "10.0.0.5"
