@@ -14,15 +14,28 @@ from aiohttp import web
 
 from graph.store import Store, StoreError, StoreUnavailable
 from server.api import cis, meta, reports, tokens
-from server.api.auth import setup_auth
+from server.api.auth import THROTTLE_KEY, setup_auth
 from server.api.errors import setup_errors
 from server.api.keys import CONTROL_KEY, EXTRA_KEY, INGEST_KEY, SETTINGS_KEY, STORE_KEY
+from server.api.requestid import request_id_middleware
+from server.api.security import setup_security_headers
 from server.config import Settings
+from server.connections import ConnectionGuard, body_timeout_middleware
 from server.control import ControlDB
 from server.ingest import Ingestor
+from server.logs import AccessLogger, configure_logging
+from server.metrics import (
+    AUTH_THROTTLED,
+    TimedStore,
+    connection_closed,
+    http_metrics_middleware,
+    instrument_ingestor,
+    setup_metrics,
+)
 from server.private_files import prepare_data_dir, server_databases
 from server.staleness import setup_staleness
 from server.stores import make_store
+from server.tls import server_ssl_context
 
 log = logging.getLogger("cmdb.server")
 
@@ -47,27 +60,47 @@ def _load_extensions() -> None:
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
     # bodies are decompressed by server.api.body within both size limits, not by aiohttp
     app = web.Application(
-        client_max_size=settings.max_body_bytes, handler_args={"auto_decompress": False}
+        client_max_size=settings.max_body_bytes,
+        # request lines and headers the app itself can answer (a 400 in JSON naming the
+        # parameter) rather than the HTTP parser's plain-text refusal: 64 KiB / 16 KiB
+        handler_args={
+            "auto_decompress": False,
+            "max_line_size": 65536,
+            "max_field_size": 16384,
+        },
+        # outermost first: the request id is set before anything logs, metrics see the
+        # status the errors middleware renders, a stalled body fails as a JSON 408
+        middlewares=[
+            request_id_middleware,
+            http_metrics_middleware,
+            body_timeout_middleware(settings.client_body_timeout),
+        ],
     )
     app[SETTINGS_KEY] = settings
     app[EXTRA_KEY] = {}
+    setup_security_headers(app, tls=bool(settings.tls_cert))
     setup_errors(app, settings.max_body_bytes)
     setup_auth(app)
+    app[THROTTLE_KEY].on_throttle = lambda address: AUTH_THROTTLED.inc()
+    setup_metrics(app)
     for table in ROUTE_TABLES:
         app.router.add_routes(table)
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         prepare_data_dir(settings.data_dir, server_databases(settings.store))
         control = ControlDB(settings.control_db)
-        graph = store if store is not None else make_store(settings)
+        # every store call the server makes is timed (server.metrics: store latency)
+        graph = TimedStore(store if store is not None else make_store(settings))
         await graph.open()
         app[CONTROL_KEY] = control
         app[STORE_KEY] = graph
-        app[INGEST_KEY] = Ingestor(
-            graph,
-            grace=timedelta(days=settings.rename_grace_days),
-            max_lag=timedelta(hours=settings.stale_after_hours),
-            max_in_flight=settings.max_reports_in_flight,
+        app[INGEST_KEY] = instrument_ingestor(
+            Ingestor(
+                graph,
+                grace=timedelta(days=settings.rename_grace_days),
+                max_lag=timedelta(hours=settings.stale_after_hours),
+                max_in_flight=settings.max_reports_in_flight,
+            )
         )
         yield
         await graph.close()
@@ -83,19 +116,45 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
 
 
 def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
-    if not settings.tls_cert:
-        return None
-    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-    context.load_cert_chain(settings.tls_cert, settings.tls_key)
-    return context
+    return server_ssl_context(settings)
+
+
+async def listen(runner: web.AppRunner, settings: Settings) -> asyncio.AbstractServer:
+    """Listen on ``settings.listen`` with each connection behind the ConnectionGuard
+    (server.connections: connection limit, request-head timeout), TLS when configured.
+    Not a web.TCPSite: the site has no hook for the protocol factory."""
+    guard = ConnectionGuard(
+        runner.server,
+        max_connections=settings.max_connections,
+        header_timeout=settings.client_header_timeout,
+        on_close=connection_closed,
+    )
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        guard,
+        settings.host or None,
+        settings.port,
+        ssl=_ssl_context(settings),
+        backlog=min(settings.max_connections, 4096),
+        reuse_address=True,
+    )
 
 
 async def _serve(settings: Settings) -> None:
+    configure_logging(settings.log_level, settings.log_format)
     app = create_app(settings)
-    runner = web.AppRunner(app, access_log=logging.getLogger("cmdb.access"))
+    runner = web.AppRunner(
+        app,
+        access_log=logging.getLogger("cmdb.access"),
+        access_log_class=AccessLogger,
+        keepalive_timeout=settings.keepalive_timeout,
+    )
     await runner.setup()  # opens the store: fails here, before listening, if it cannot
-    site = web.TCPSite(runner, settings.host, settings.port, ssl_context=_ssl_context(settings))
-    await site.start()
+    try:
+        listener = await listen(runner, settings)
+    except BaseException:
+        await runner.cleanup()
+        raise
     scheme = "https" if settings.tls_cert else "http"
     log.info(
         "cmdb server listening on %s://%s:%s (store: %s, data: %s)",
@@ -113,6 +172,7 @@ async def _serve(settings: Settings) -> None:
     try:
         await stop.wait()
     finally:
+        listener.close()  # no new connections; runner.cleanup ends the open ones
         await runner.cleanup()
 
 
@@ -124,6 +184,9 @@ def run_server(settings: Settings) -> int:
         return 0
     except (StoreUnavailable, StoreError) as exc:
         print(f"cmdb server: cannot open the {settings.store} store: {exc}", file=sys.stderr)
+        return 2
+    except ssl.SSLError as exc:
+        print(f"cmdb server: cannot load the TLS certificate or key: {exc}", file=sys.stderr)
         return 2
     except OSError as exc:
         print(f"cmdb server: cannot listen on {settings.listen}: {exc}", file=sys.stderr)

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from graph.schema import CLASSES
+from graph.queries import dependency_walk
+from graph.schema import CI_STATUSES, CLASSES
 from server.api.auth import require
 from server.api.errors import ApiError
 from server.api.keys import SETTINGS_KEY, STORE_KEY
-from server.api.params import choice_param, int_param, page
+from server.api.params import choice_param, int_param, known_params, page, time_param
 
 routes = web.RouteTableDef()
 
@@ -27,11 +28,14 @@ async def _ci_or_404(request: web.Request):
 @routes.get("/api/v1/cis")
 async def list_cis(request: web.Request) -> web.Response:
     require(request, "reader")
+    known_params(request, "class", "q", "status", "limit", "offset")
     settings = request.app[SETTINGS_KEY]
     cls = request.query.get("class") or None
     if cls is not None and cls not in CLASSES:
         raise ApiError(400, f"unknown class {cls!r}; known classes: {', '.join(sorted(CLASSES))}")
     status = request.query.get("status") or None
+    if status is not None and status not in CI_STATUSES:
+        raise ApiError(400, f"unknown status {status!r}; known: {', '.join(CI_STATUSES)}")
     limit, offset = page(request, settings.max_page_size)
     items, total = await request.app[STORE_KEY].list_cis(
         cls, request.query.get("q") or None, limit, offset, status
@@ -44,6 +48,7 @@ async def list_cis(request: web.Request) -> web.Response:
 @routes.get("/api/v1/cis/{id}")
 async def show_ci(request: web.Request) -> web.Response:
     require(request, "reader")
+    known_params(request, "as_of", "include_ended")
     ci = await _ci_or_404(request)
     if request.query.get("as_of"):
         return await _show_as_of(request, ci)
@@ -71,17 +76,19 @@ async def _show_as_of(request: web.Request, ci) -> web.Response:
 @routes.get("/api/v1/cis/{id}/history")
 async def ci_history(request: web.Request) -> web.Response:
     require(request, "reader")
+    known_params(request, "limit", "offset", "since", "until")
     ci = await _ci_or_404(request)
     limit, offset = page(request, request.app[SETTINGS_KEY].max_page_size)
-    entries, total = await request.app[STORE_KEY].history(
-        ci.id, limit, offset, request.query.get("since"), request.query.get("until")
-    )
+    # compared as instants: "…T00:00:00Z" finds an entry stored at "…T00:00:00.000Z"
+    since, until = time_param(request, "since"), time_param(request, "until")
+    entries, total = await request.app[STORE_KEY].history(ci.id, limit, offset, since, until)
     return web.json_response({"items": [e.to_api() for e in entries], "total": total})
 
 
 @routes.get("/api/v1/cis/{id}/dependencies")
 async def ci_dependencies(request: web.Request) -> web.Response:
     require(request, "reader")
+    known_params(request, "direction", "depth", "limit")
     ci = await _ci_or_404(request)
     settings = request.app[SETTINGS_KEY]
     direction = choice_param(request, "direction", "down", ("up", "down", "both"))
@@ -89,8 +96,10 @@ async def ci_dependencies(request: web.Request) -> web.Response:
     # a dependency answer of thousands of CIs helps nobody: the nearest ``limit`` CIs
     # (ties by id), and ``truncated`` says that more are reachable
     limit = int_param(request, "limit", DEPENDENCY_LIMIT, 1, MAX_DEPENDENCY_LIMIT)
-    walk = await request.app[STORE_KEY].traverse([ci.id], direction, depth, limit=limit)
-    nodes = sorted(walk.nodes.values(), key=lambda pair: (pair[1], pair[0].cls, pair[0].name or ""))
+    # the dependency rules (graph.dependency), the ones impact follows: ``up`` lists what
+    # depends on the CI (what its failure may reach), ``down`` what it depends on
+    walk = await dependency_walk(request.app[STORE_KEY], ci.id, direction, depth, limit)
+    nodes = sorted(walk.nodes.items(), key=lambda kv: (kv[1][3], kv[1][0], kv[1][1] or "", kv[0]))
     return web.json_response(
         {
             "root": ci.id,
@@ -99,9 +108,12 @@ async def ci_dependencies(request: web.Request) -> web.Response:
             "limit": limit,
             "truncated": walk.truncated,
             "nodes": [
-                {"id": n.id, "class": n.cls, "name": n.name, "status": n.status, "depth": d}
-                for n, d in nodes
+                {"id": i, "class": cls, "name": name, "status": status, "depth": d}
+                for i, (cls, name, status, d) in nodes
             ],
-            "edges": [{"id": e.id, "type": e.type, "from": e.src, "to": e.dst} for e in walk.edges],
+            "edges": [
+                {"id": e.id, "type": e.type, "from": e.src, "to": e.dst}
+                for e in sorted(walk.edges.values(), key=lambda e: e.id)
+            ],
         }
     )

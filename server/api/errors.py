@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from typing import Any
 
 from aiohttp import web
@@ -111,13 +112,61 @@ async def read_json(request: web.Request) -> Any:
     return parse_json(await read_body(request, limits_of(request.app[SETTINGS_KEY])))
 
 
+# request bodies are documents, not puzzles: deeper nesting, longer numbers or text that
+# is not Unicode are refused at the edge (each would fail somewhere deep otherwise)
+MAX_JSON_DEPTH = 64
+MAX_NUMBER_DIGITS = 40
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _number(text: str) -> int | float:
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise ApiError(
+            400, f"a number in the body has {len(text)} digits; at most {MAX_NUMBER_DIGITS}"
+        )
+    return int(text) if text.lstrip("-").isdigit() else float(text)
+
+
+def _no_constant(name: str) -> Any:
+    raise ApiError(400, f"{name} is not a JSON number; send a number or null")
+
+
+def check_json(value: Any) -> None:
+    """Raise a 400 for nesting deeper than MAX_JSON_DEPTH or a string that is not Unicode
+    (a lone surrogate such as \\udcff); an iterative walk, so no input can exhaust the
+    stack."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                raise ApiError(400, "a string in the body holds a lone surrogate: not Unicode text")
+            continue
+        if not isinstance(item, dict | list):
+            continue
+        if depth > MAX_JSON_DEPTH:
+            raise ApiError(400, f"the body nests deeper than {MAX_JSON_DEPTH} levels")
+        children = list(item.items()) if isinstance(item, dict) else item
+        for child in children:
+            if isinstance(child, tuple):
+                stack.append((child[0], depth + 1))
+                stack.append((child[1], depth + 1))
+            else:
+                stack.append((child, depth + 1))
+
+
 def parse_json(raw: bytes) -> Any:
-    """``raw`` as JSON, or a 400 that says where the JSON broke."""
+    """``raw`` as JSON, or a 400 that says where the JSON broke (see ``check_json`` for what
+    else is refused)."""
     try:
-        return json.loads(raw)
+        value = json.loads(raw, parse_int=_number, parse_float=_number, parse_constant=_no_constant)
     except UnicodeDecodeError as exc:
         raise ApiError(400, f"request body is not UTF-8 text: {exc}") from exc
     except json.JSONDecodeError as exc:
         raise ApiError(
             400, f"malformed JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
         ) from exc
+    except RecursionError as exc:
+        raise ApiError(400, f"the body nests deeper than {MAX_JSON_DEPTH} levels") from exc
+    check_json(value)
+    return value

@@ -33,10 +33,10 @@ async def create_token(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/tokens/{id}")
 async def revoke_token(request: web.Request) -> web.Response:
     require(request, "admin")
-    try:
-        token_id = int(request.match_info["id"])
-    except ValueError as exc:
-        raise ApiError(404, "token ids are integers") from exc
+    raw = request.match_info["id"]
+    if not raw.isdigit() or len(raw) > 18:  # a store integer: 64 bits at most
+        raise ApiError(404, f"no token with id {raw[:40]!r}: token ids are integers")
+    token_id = int(raw)
     if not request.app[CONTROL_KEY].revoke_token(token_id):
         raise ApiError(404, f"no active token with id {token_id}")
     return web.json_response({"id": token_id, "revoked": True})

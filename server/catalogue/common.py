@@ -10,12 +10,25 @@ from graph.store import CI, Store
 from server.catalogue import conflict, invalid, unprocessable
 
 
+# documented limits: names (services, groups, assets, changes) and free text
+MAX_NAME_CHARS = 200
+MAX_TEXT_CHARS = 10_000
+_TEXT_FIELDS = frozenset({"description", "title", "notes", "comment", "reason", "impact"})
+
+
 def opt_str(body: dict[str, Any], key: str, where: str = "$") -> str | None:
+    """A non-empty string field, stripped; names at most MAX_NAME_CHARS characters, free
+    text (description, title …) at most MAX_TEXT_CHARS."""
     value = body.get(key)
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
         raise invalid(f"{where}.{key} must be a non-empty string", field=f"{where}.{key}")
+    limit = MAX_TEXT_CHARS if key in _TEXT_FIELDS else MAX_NAME_CHARS
+    if len(value) > limit:
+        raise invalid(
+            f"{where}.{key} has {len(value)} characters; at most {limit}", field=f"{where}.{key}"
+        )
     return value.strip()
 
 
@@ -49,7 +62,11 @@ def parse_time(value: Any, name: str) -> str:
         raise invalid(f"{name} must be an ISO 8601 time, not {value!r}") from exc
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    try:
+        parsed = parsed.astimezone(UTC)
+    except OverflowError as exc:  # 0001-01-01T00:00:00+14:00 lies before year 1 in UTC
+        raise invalid(f"{name} {value!r} is outside the range of UTC times") from exc
+    return parsed.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def to_datetime(value: str) -> datetime:
