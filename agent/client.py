@@ -11,6 +11,7 @@ import email.utils
 import gzip
 import http.client
 import json
+import os
 import ssl
 import time
 import urllib.parse
@@ -53,6 +54,71 @@ class SendResult:
             if isinstance(value, int):
                 return value
         return None
+
+
+@dataclass
+class TlsOptions:
+    """How the agent checks the server and proves itself (docs/deployment-tls.md):
+    ``cafile`` the CA bundle (PEM) that signs the server's certificate (a private CA;
+    default: the system's trust store), ``certfile``/``keyfile`` the agent's client
+    certificate and key for a server that asks for one (mutual TLS)."""
+
+    cafile: str | None = None
+    certfile: str | None = None
+    keyfile: str | None = None
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> TlsOptions:
+        """``CMDB_CAFILE``, ``CMDB_CLIENT_CERT``, ``CMDB_CLIENT_KEY``."""
+        env = os.environ if environ is None else environ
+        return cls(
+            env.get("CMDB_CAFILE") or None,
+            env.get("CMDB_CLIENT_CERT") or None,
+            env.get("CMDB_CLIENT_KEY") or None,
+        )
+
+    def context(self) -> ssl.SSLContext:
+        """A client context: the server's certificate and name are always verified."""
+        context = ssl.create_default_context(cafile=self.cafile)
+        if self.certfile:
+            context.load_cert_chain(self.certfile, self.keyfile)
+        return context
+
+
+# what send_report uses when its caller gives no cafile: the environment, or what the
+# command line set with configure_tls (``cmdb agent run --cafile --cert --key``)
+_TLS: TlsOptions | None = None
+
+
+def configure_tls(
+    cafile: str | None = None, certfile: str | None = None, keyfile: str | None = None
+) -> TlsOptions:
+    """Set the agent's TLS options for every send (flags win over the environment)."""
+    global _TLS
+    env = TlsOptions.from_env()
+    _TLS = TlsOptions(cafile or env.cafile, certfile or env.certfile, keyfile or env.keyfile)
+    return _TLS
+
+
+def tls_options() -> TlsOptions:
+    return _TLS if _TLS is not None else TlsOptions.from_env()
+
+
+def add_tls_arguments(parser: Any) -> None:
+    """``--cafile``, ``--cert``, ``--key`` on an argparse parser (read by configure_tls)."""
+    parser.add_argument(
+        "--cafile",
+        help="CA bundle (PEM) that signs the server's certificate, for a private CA "
+        "(env CMDB_CAFILE; default: the system's trust store)",
+    )
+    parser.add_argument(
+        "--cert",
+        help="this agent's client certificate (PEM), for a server that asks for one "
+        "(mutual TLS; env CMDB_CLIENT_CERT)",
+    )
+    parser.add_argument(
+        "--key", help="the client certificate's private key (PEM; env CMDB_CLIENT_KEY)"
+    )
 
 
 def encode(report: dict[str, Any]) -> bytes:
@@ -128,7 +194,10 @@ def _connection(
         proxied = urllib.parse.urlsplit(proxy if "://" in proxy else f"http://{proxy}")
         connect_host, connect_port = proxied.hostname or host, proxied.port or 8080
     if parts.scheme == "https":
-        context = ssl.create_default_context(cafile=cafile)
+        options = tls_options()
+        if cafile:
+            options = TlsOptions(cafile, options.certfile, options.keyfile)
+        context = options.context()
         conn: http.client.HTTPConnection = http.client.HTTPSConnection(
             connect_host, connect_port, timeout=timeout, context=context
         )

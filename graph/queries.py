@@ -1,9 +1,18 @@
-"""Reads for impact and history by time, with their inputs normalised (empty batches cost
-no round trip, ids sorted and unique). Each backend implements them as store methods."""
+"""Reads for impact, dependencies and history by time, with their inputs normalised (empty
+batches cost no round trip, ids sorted and unique). Each backend implements the batched
+reads as store methods; the walks here follow the rules of ``graph.dependency``."""
 
 from __future__ import annotations
 
+from collections import deque
+from dataclasses import dataclass, field
+
+from graph.dependency import DEVICES, Edge, dependencies_of, dependents_of
+from graph.records import HopRow, Uplink
 from graph.store import HistoryEntry, Store
+
+_CHUNK = 2000  # ids per batched read: bounded statements on both stores
+GATEWAY_SAMPLE = 64  # hosts whose default gateways locate the core
 
 
 async def history_between(
@@ -17,17 +26,234 @@ async def history_between(
     return await store.history_between(since, until, sources, int(limit))
 
 
-async def impact_hop(store: Store, ids: list[str], types: tuple[str, ...]) -> list[tuple]:
-    """One hop for a whole frontier: (rel id, type, src, dst, src class, dst class,
-    src name, dst name) of every open relationship of ``types`` touching ``ids``."""
+async def impact_hop(
+    store: Store, ids: list[str] | set[str], types: tuple[str, ...]
+) -> list[HopRow]:
+    """One hop for a whole frontier: every open relationship of ``types`` touching ``ids``
+    (``HopRow``: rel id, type, both ends with class, name and status)."""
     if not ids or not types:
         return []
-    return await store.impact_hop(sorted(set(ids)), tuple(types))
+    wanted = sorted(set(ids))
+    rows: list[HopRow] = []
+    for start in range(0, len(wanted), _CHUNK * 10):
+        rows += await store.impact_hop(wanted[start : start + _CHUNK * 10], tuple(types))
+    return rows
 
 
-async def uplinks(store: Store, device_ids: list[str]) -> list[tuple]:
-    """Layer-2 links of devices to switches: (device, interface, peer interface, peer
-    device, its class)."""
+async def uplinks(store: Store, device_ids: list[str] | set[str]) -> list[Uplink]:
+    """Layer-2 links of devices to network devices (``Uplink``)."""
     if not device_ids:
         return []
     return await store.uplinks(sorted(set(device_ids)))
+
+
+@dataclass(slots=True)
+class Layer2:
+    """Where the core is, for deciding which links are uplinks: ``level`` is a switch's
+    distance from the core (lower is nearer), learnt breadth-first from the core as far as
+    the walk needs it (``reach``); ``basis`` says how the core was found."""
+
+    store: Store | None = None
+    level: dict[str, int] = field(default_factory=dict)
+    basis: str = "none"
+    links: dict[str, list[Uplink]] = field(default_factory=dict)  # read switch -> its links
+    frontier: list[str] = field(default_factory=list)
+
+    def is_uplink(self, device_class: str, device: str, peer_class: str, peer: str) -> bool:
+        """A host's links to switches are uplinks; a switch's link is an uplink when the
+        peer is nearer the core. Peers at the same level (two cores, a stack) need neither."""
+        if peer_class != "NetworkDevice" or device_class not in DEVICES:
+            return False
+        if device_class == "Host":
+            return True
+        mine, theirs = self.level.get(device), self.level.get(peer)
+        return mine is not None and theirs is not None and theirs < mine
+
+    async def reach(self, switches: set[str]) -> None:
+        """Read the switch graph outwards from the core until every one of ``switches`` has
+        had its links read (so its neighbours have levels too), or the graph ends."""
+        while self.store is not None and self.frontier and switches - self.links.keys():
+            frontier, self.frontier = self.frontier, []
+            found = await uplinks(self.store, frontier)
+            for device in frontier:
+                self.links.setdefault(device, [])
+            for link in found:
+                self.links[link.device].append(link)
+                if link.peer_device not in self.level:
+                    self.level[link.peer_device] = self.level[link.device] + 1
+                    self.frontier.append(link.peer_device)
+            self.frontier.sort()
+
+
+async def layer2(store: Store) -> Layer2:
+    """Where the core of the switch graph is, in order of evidence: switches declaring
+    ``tier`` core; routers and devices holding a sampled host's default gateway; failing
+    both, the switches farthest from any host (hosts hang at the edge: this reads the whole
+    switch graph). Levels are then learnt outwards from the core as far as needed
+    (``Layer2.reach``), so a failure near the core reads little."""
+    devices, _ = await store.list_cis("NetworkDevice", None, 1_000_000, 0)
+    if not devices:
+        return Layer2()
+    by_id = {d.id: d for d in devices}
+    core = {d for d, ci in by_id.items() if str(ci.attributes.get("tier")).lower() == "core"}
+    basis = "tier"
+    if not core:
+        core = {d for d, ci in by_id.items() if ci.attributes.get("device_type") == "router"}
+        core |= await _gateway_holders(store, set(by_id))
+        basis = "gateway"
+    if core:
+        return Layer2(store, dict.fromkeys(core, 0), basis, {}, sorted(core))
+    # nothing says where the core is: the whole switch graph, the core farthest from hosts
+    out = Layer2(basis="edge")
+    neighbours: dict[str, set[str]] = {d: set() for d in by_id}
+    for link in await uplinks(store, list(by_id)):
+        out.links.setdefault(link.device, []).append(link)
+        if link.peer_device != link.device and link.peer_device in neighbours:
+            neighbours[link.device].add(link.peer_device)
+            neighbours[link.peer_device].add(link.device)
+    for d in by_id:
+        out.links.setdefault(d, [])
+    for part in _components(neighbours):
+        roots = await _far_from_hosts(store, part, neighbours)
+        out.level.update(_distances(roots, neighbours))
+    return out
+
+
+def _components(neighbours: dict[str, set[str]]) -> list[set[str]]:
+    seen: set[str] = set()
+    parts = []
+    for start in sorted(neighbours):
+        if start in seen:
+            continue
+        part = set(_distances({start}, neighbours))
+        seen |= part
+        parts.append(part)
+    return parts
+
+
+def _distances(roots: set[str], neighbours: dict[str, set[str]]) -> dict[str, int]:
+    dist = dict.fromkeys(roots, 0)
+    queue = deque(sorted(roots))
+    while queue:
+        node = queue.popleft()
+        for nxt in sorted(neighbours.get(node, ())):
+            if nxt not in dist:
+                dist[nxt] = dist[node] + 1
+                queue.append(nxt)
+    return dist
+
+
+async def _gateway_holders(store: Store, device_ids: set[str]) -> set[str]:
+    """Network devices holding the default gateway address of a sample of hosts (the
+    first ``GATEWAY_SAMPLE`` by name: gateways are few, so a sample finds them)."""
+    hosts, _ = await store.list_cis("Host", None, GATEWAY_SAMPLE, 0, "live")
+    addresses = sorted(
+        {
+            str(g.get("address"))
+            for h in hosts
+            for g in h.attributes.get("gateways") or []
+            if isinstance(g, dict) and g.get("address") and g.get("is_default", True)
+        }
+    )
+    if not addresses:
+        return set()
+    interfaces = {i for _a, i in await store.interface_ip_pairs(addresses)}
+    return {
+        row.src
+        for row in await impact_hop(store, interfaces, ("HAS_INTERFACE",))
+        if row.src in device_ids
+    }
+
+
+async def _far_from_hosts(
+    store: Store, part: set[str], neighbours: dict[str, set[str]]
+) -> set[str]:
+    """The switches of ``part`` farthest from the switches hosts are patched into."""
+    ports = {
+        r.dst: r.src for r in await impact_hop(store, part, ("HAS_INTERFACE",)) if r.src in part
+    }
+    edge = {
+        ports[p]
+        for row in await impact_hop(store, set(ports), ("CONNECTED_TO",))
+        for p, far in ((row.src, row.dst), (row.dst, row.src))
+        if p in ports and far not in ports
+    }
+    if not edge:
+        return set(part)  # nothing says where the core is: every link is lateral
+    dist = _distances(edge & part, neighbours)
+    top = max(dist.values())
+    return {d for d, level in dist.items() if level == top}
+
+
+@dataclass(slots=True)
+class Walk:
+    """A dependency walk: each reached CI with its depth, class, name and status, and the
+    relationships followed."""
+
+    nodes: dict[str, tuple[str, str | None, str | None, int]]
+    edges: dict[str, HopRow]
+    truncated: bool = False
+
+
+async def dependency_walk(
+    store: Store, root: str, direction: str, depth: int, limit: int | None = None
+) -> Walk:
+    """Breadth-first along the dependency rules: ``up`` to what depends on ``root`` (what
+    impact may reach), ``down`` to what it depends on, ``both``. A device's port counts as
+    its dependency only when it is an uplink (``layer2``). One batched read per level."""
+    from graph.dependency import HOP_TYPES
+
+    found = await store.get_cis([root])
+    if root not in found:
+        return Walk({}, {})
+    ci = found[root]
+    nodes = {root: (ci.cls, ci.name, ci.status, 0)}
+    edges: dict[str, HopRow] = {}
+    topology: Layer2 | None = None
+    frontier = [root]
+    level = 0
+    truncated = False
+    while frontier and level < depth and not truncated:
+        level += 1
+        fresh: list[str] = []
+        rows = await impact_hop(store, frontier, HOP_TYPES)
+        steps: list[tuple[str, Edge]] = []
+        for row in sorted(rows, key=lambda r: r.id):
+            for here in {row.src, row.dst} & set(frontier):
+                if direction in ("up", "both"):
+                    steps += [(e.dependent, e) for e in dependents_of(row, here)]
+                if direction in ("down", "both"):
+                    steps += [(e.dependency, e) for e in dependencies_of(row, here)]
+        if any(e.rule.uplink_only for _f, e in steps):
+            topology = topology or await layer2(store)
+            links = await _uplink_ports(store, topology, steps)
+            steps = [(f, e) for f, e in steps if not e.rule.uplink_only or e.row.dst in links]
+        for far, edge in steps:
+            row = edge.row
+            edges.setdefault(row.id, row)
+            if far in nodes:
+                continue
+            if limit is not None and len(nodes) >= limit:
+                truncated = True
+                break
+            cls, name, status = (
+                (row.src_class, row.src_name, row.src_status)
+                if far == row.src
+                else (row.dst_class, row.dst_name, row.dst_status)
+            )
+            nodes[far] = (cls, name, status, level)
+            fresh.append(far)
+        frontier = sorted(fresh)
+    kept = {i: e for i, e in edges.items() if e.src in nodes and e.dst in nodes}
+    return Walk(nodes, kept, truncated)
+
+
+async def _uplink_ports(store: Store, topology: Layer2, steps: list[tuple[str, Edge]]) -> set[str]:
+    """The ports among the walked device-port steps that are their device's uplinks."""
+    devices = {e.row.src: e.row.src_class for _f, e in steps if e.rule.uplink_only}
+    await topology.reach({d for d, cls in devices.items() if cls == "NetworkDevice"})
+    return {
+        link.port
+        for link in await uplinks(store, devices)
+        if topology.is_uplink(devices[link.device], link.device, link.peer_class, link.peer_device)
+    }

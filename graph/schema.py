@@ -33,9 +33,11 @@ REL_PROVENANCE = (
     "opened_by",
     "opened_source",
     "opened_actor",
+    "opened_request",
     "closed_by",
     "closed_source",
     "closed_actor",
+    "closed_request",
 )
 
 # CI status values: live (seen within the staleness window), stale, retired, planned (manual)

@@ -28,8 +28,13 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Protocol
+
+# the id of the HTTP request (or scan) being served: every change set built while it runs
+# records it in its history entries and relationship events (server.api.requestid sets it)
+REQUEST_ID: ContextVar[str | None] = ContextVar("cmdb_request_id", default=None)
 
 
 class StoreUnavailable(RuntimeError):
@@ -133,9 +138,11 @@ class HistoryEntry:
     report_id: str | None = None
     other_id: str | None = None
     actor: str | None = None  # the token name for API writes
+    request_id: str | None = None  # the request that caused it (X-Request-Id)
 
     def to_api(self) -> dict[str, Any]:
         return {
+            "request_id": self.request_id,
             "ci_id": self.ci_id,
             "kind": self.kind,
             "field": self.field,
@@ -171,6 +178,7 @@ def history_from_stored(row: Any) -> HistoryEntry:
         report_id=row.get("report_id"),
         other_id=row.get("other_id"),
         actor=row.get("actor"),
+        request_id=row.get("request_id"),
     )
 
 
@@ -240,6 +248,7 @@ class ChangeSet:
     prior_identity: list[PriorIdentity] = field(default_factory=list)
     # (agent key, host CI id): the agent token is bound to the host this report describes
     bind_agent: tuple[str, str] | None = None
+    request_id: str | None = field(default_factory=REQUEST_ID.get)
 
     def record(
         self,
@@ -264,6 +273,7 @@ class ChangeSet:
                 report_id=self.report_id,
                 other_id=other,
                 actor=actor,
+                request_id=self.request_id,
             )
         )
 
@@ -442,7 +452,10 @@ class Store(Protocol):
         offset: int,
         since: str | None = None,
         until: str | None = None,
-    ) -> tuple[list[HistoryEntry], int]: ...
+        request_id: str | None = None,
+    ) -> tuple[list[HistoryEntry], int]:
+        """A CI's history, newest first, with the range's total; ``request_id``: only what
+        that request (``X-Request-Id``) caused."""
 
     async def traverse(
         self,

@@ -112,6 +112,7 @@ def ddl_statements() -> list[str]:
         "CREATE INDEX history_ci IF NOT EXISTS FOR (h:HistoryEntry) ON (h.ci_id)",
         "CREATE INDEX history_other IF NOT EXISTS FOR (h:HistoryEntry) ON (h.other_id)",
         "CREATE INDEX history_at IF NOT EXISTS FOR (h:HistoryEntry) ON (h.at)",
+        "CREATE INDEX history_request IF NOT EXISTS FOR (h:HistoryEntry) ON (h.request_id)",
         "CREATE CONSTRAINT source_state_scope IF NOT EXISTS "
         "FOR (s:SourceState) REQUIRE s.scope IS UNIQUE",
         "CREATE CONSTRAINT report_id IF NOT EXISTS FOR (r:Report) REQUIRE r.report_id IS UNIQUE",
@@ -517,12 +518,13 @@ RELATIONSHIPS = (
 _OPENED = (
     "{ci_id: startNode(r).id, other_id: endNode(r).id, kind: 'relationship', field: type(r), "
     "at: r.first_seen, source: r.opened_source, report_id: r.opened_by, actor: r.opened_actor, "
-    "event: 'opened', other_name: endNode(r).name, rank: 1, ord: r.id}"
+    "request_id: r.opened_request, event: 'opened', other_name: endNode(r).name, rank: 1, "
+    "ord: r.id}"
 )
 _CLOSED = (
     "{ci_id: startNode(r).id, other_id: endNode(r).id, kind: 'relationship', field: type(r), "
     "at: r.ended_at, source: r.closed_source, report_id: r.closed_by, actor: r.closed_actor, "
-    "event: 'closed', rank: 2, ord: r.id}"
+    "request_id: r.closed_request, event: 'closed', rank: 2, ord: r.id}"
 )
 _IN_RANGE = "($since IS NULL OR {t} >= $since) AND ($until IS NULL OR {t} <= $until)"
 
@@ -537,6 +539,7 @@ HISTORY = (
     "UNION ALL "
     f"MATCH (c)-[r]-() WHERE r.closed_source IS NOT NULL RETURN {_CLOSED} AS e }} "
     f"WITH e WHERE {_IN_RANGE.format(t='e.at')} "
+    "AND ($request_id IS NULL OR e.request_id = $request_id) "
     "WITH e ORDER BY e.at DESC, e.rank DESC, e.tx DESC, e.seq DESC, e.ord DESC "
     "WITH collect(e) AS entries "
     "RETURN size(entries) AS total, entries[$offset..$offset + $limit] AS page"

@@ -1,29 +1,69 @@
-"""Impact reads on Neo4j (query text; ``Neo4jStore`` runs them): one hop of the impact
-walk for a whole frontier, and the layer-2 uplinks of devices. Each answers ONE record
+"""Impact reads on Neo4j (query text; ``Neo4jStore`` runs them): one hop of a dependency
+walk for a whole frontier, the layer-2 links of devices to switches, and the raw closure of
+a failure (one variable-length query; the benchmark's yardstick). Each answers ONE record
 holding a list: the driver's per-record cost, not the data, dominated on frontiers of
-thousands of CIs.
+thousands of CIs. Relationship types come from ``graph.dependency``.
 """
 
 from __future__ import annotations
 
+from graph.dependency import LINK_TYPE, PORT_TYPE, steps
 from graph.neo4j import cypher
+from graph.records import HopRow, Uplink
+
+__all__ = ["HopRow", "Uplink", "UPLINKS", "closure_params", "closure_query", "hop_query"]
+
+_CI = cypher.ident(cypher.CI_LABEL)
 
 
 def hop_query(types: tuple[str, ...]) -> str:
-    label = cypher.ident(cypher.CI_LABEL)
     typed = "|".join(cypher.ident(t) for t in types)
     return (
-        f"UNWIND $ids AS fid MATCH (x:{label} {{id: fid}})-[r:{typed}]-(y) "
+        f"UNWIND $ids AS fid MATCH (x:{_CI} {{id: fid}})-[r:{typed}]-(y) "
         "WHERE r.ended_at IS NULL "
         "WITH DISTINCT r, startNode(r) AS a, endNode(r) AS b "
-        "RETURN collect([r.id, type(r), a.id, b.id, a.class, b.class, a.name, b.name]) AS rows"
+        "RETURN collect([r.id, type(r), a.id, b.id, a.class, b.class, a.name, b.name, "
+        "a.status, b.status]) AS rows"
     )
 
 
 UPLINKS = (
-    f"UNWIND $ids AS did MATCH (d:{cypher.ident(cypher.CI_LABEL)} {{id: did}})"
-    "-[h:HAS_INTERFACE]->(i)-[l:CONNECTED_TO]-(p)<-[hp:HAS_INTERFACE]-(e) "
+    f"UNWIND $ids AS did MATCH (d:{_CI} {{id: did}})"
+    f"-[h:{cypher.ident(PORT_TYPE)}]->(i)-[l:{cypher.ident(LINK_TYPE)}]-(p)"
+    f"<-[hp:{cypher.ident(PORT_TYPE)}]-(e) "
     "WHERE h.ended_at IS NULL AND l.ended_at IS NULL AND hp.ended_at IS NULL "
     "AND e:NetworkDevice "
     "RETURN collect([did, i.id, p.id, e.id, e.class]) AS rows"
 )
+
+
+def closure_query() -> str:
+    """Every CI reachable upwards along the dependency rules from ``$ids``, without states
+    or redundancy: one quantified path pattern, one shortest path per reached CI (a
+    breadth-first search, not a path enumeration). Directions per type are parameters
+    (``closure_params``); a port leads to its device only when that is a host or the port
+    is one of ``$uplinks``."""
+    typed = "|".join(cypher.ident(t) for t in steps("up"))
+    rule = (
+        "r.ended_at IS NULL AND (type(r) IN $both "
+        "OR (type(r) IN $outs AND startNode(r) = a) "
+        "OR (type(r) IN $ins AND endNode(r) = a "
+        f"AND (type(r) <> '{PORT_TYPE}' OR b:Host OR a.id IN $uplinks)))"
+    )
+    return (
+        f"MATCH (s:{_CI}) WHERE s.id IN $ids "
+        f"MATCH ANY SHORTEST (s)((a)-[r:{typed}]-(b) WHERE {rule})*(n) "
+        "RETURN collect(DISTINCT n.id) AS ids"
+    )
+
+
+def closure_params(uplinks: list[str]) -> dict[str, list[str]]:
+    """Which way each type is followed upwards: ``ins`` from its dst, ``outs`` from its src,
+    ``both`` either way (the layer-2 link)."""
+    up = steps("up")
+    return {
+        "ins": [t for t, ways in up.items() if "in" in ways and t != LINK_TYPE],
+        "outs": [t for t, ways in up.items() if "out" in ways and t != LINK_TYPE],
+        "both": [LINK_TYPE],
+        "uplinks": uplinks,
+    }

@@ -174,7 +174,12 @@ def _rel_props(rel: Rel, at: str, opened: dict[str, str] | None = None) -> dict[
 
 def _provenance(cs: ChangeSet, event: str) -> dict[str, str]:
     """Who opened or closed a relationship: this change set's report, source and actor."""
-    found = {f"{event}_by": cs.report_id, f"{event}_source": cs.source, f"{event}_actor": cs.actor}
+    found = {
+        f"{event}_by": cs.report_id,
+        f"{event}_source": cs.source,
+        f"{event}_actor": cs.actor,
+        f"{event}_request": cs.request_id,
+    }
     return {k: v for k, v in found.items() if v is not None}
 
 
@@ -526,12 +531,14 @@ class Neo4jStore:
         offset: int,
         since: str | None = None,
         until: str | None = None,
+        request_id: str | None = None,
     ) -> tuple[list[HistoryEntry], int]:
         rows = await self._query(
             cypher.HISTORY,
             id=ci_id,
             since=since,
             until=until,
+            request_id=request_id,
             limit=max(0, int(limit)),
             offset=max(0, int(offset)),
         )
@@ -788,6 +795,7 @@ class _WritePlan:
                     "source": h.source,
                     "report_id": h.report_id,
                     "actor": h.actor,
+                    "request_id": h.request_id,
                     "tx": self.tx_stamp,
                     "seq": i,
                 }.items()

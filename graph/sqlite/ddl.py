@@ -78,7 +78,8 @@ BASE_DDL = (
         at TEXT NOT NULL,
         source TEXT NOT NULL,
         report_id TEXT,
-        actor TEXT
+        actor TEXT,
+        request_id TEXT
     )""",
     "CREATE INDEX IF NOT EXISTS history_ci ON history (ci_id, at)",
     "CREATE INDEX IF NOT EXISTS history_other ON history (other_id, at)",

@@ -26,20 +26,22 @@ COLUMNS = (
     "actor",
     "event",
     "other_name",
+    "request_id",
 )
 
 _ENTRIES = (
     "SELECT ci_id, other_id, kind, field, old, new, at, source, report_id, actor, "
-    "NULL AS event, NULL AS other_name, 0 AS rank, seq AS ord FROM history h WHERE {where}"
+    "NULL AS event, NULL AS other_name, 0 AS rank, seq AS ord, request_id "
+    "FROM history h WHERE {where}"
 )
 _OPENED = (
     "SELECT r.src, r.dst, 'relationship', r.type, NULL, NULL, r.first_seen, r.opened_source, "
     "r.opened_by, r.opened_actor, 'opened', (SELECT name FROM ci WHERE ci.id = r.dst), 1, "
-    "r.rowid FROM rel r WHERE r.opened_source IS NOT NULL AND {where}"
+    "r.rowid, r.opened_request FROM rel r WHERE r.opened_source IS NOT NULL AND {where}"
 )
 _CLOSED = (
     "SELECT r.src, r.dst, 'relationship', r.type, NULL, NULL, r.ended_at, r.closed_source, "
-    "r.closed_by, r.closed_actor, 'closed', NULL, 2, r.rowid "
+    "r.closed_by, r.closed_actor, 'closed', NULL, 2, r.rowid, r.closed_request "
     "FROM rel r WHERE r.closed_source IS NOT NULL AND {where}"
 )
 
@@ -72,7 +74,9 @@ def _time_range(f: _Filter, since: str | None, until: str | None) -> None:
 
 
 def _entries(rows: Any) -> list[HistoryEntry]:
-    return [history_from_stored(dict(zip(COLUMNS, row[:12], strict=True))) for row in rows]
+    return [
+        history_from_stored(dict(zip(COLUMNS, (*row[:12], row[14]), strict=True))) for row in rows
+    ]
 
 
 def of_ci(
@@ -82,8 +86,10 @@ def of_ci(
     offset: int,
     since: str | None,
     until: str | None,
+    request_id: str | None = None,
 ) -> tuple[list[HistoryEntry], int]:
-    """A CI's history, newest first, with the total count of the range."""
+    """A CI's history, newest first, with the total count of the range (only what one
+    request caused, with ``request_id``)."""
     f = _Filter()
     f.add(
         "(h.ci_id = ? OR h.other_id = ?)",
@@ -93,6 +99,8 @@ def of_ci(
         ci_id,
     )
     _time_range(f, since, until)
+    if request_id:
+        f.add("h.request_id = ?", "r.opened_request = ?", "r.closed_request = ?", request_id)
     sql, params = f.union()
     total = conn.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]
     rows = conn.execute(

@@ -1,19 +1,23 @@
-"""Impact reads on SQLite: one hop of the impact walk for a whole frontier, and the
-layer-2 uplinks of devices (``server.catalogue.impact`` decides states from them)."""
+"""Impact reads on SQLite: one hop of a dependency walk for a whole frontier, the layer-2
+links of devices to switches, and the raw closure of a failure (one recursive CTE; the
+benchmark's yardstick). Relationship types come from ``graph.dependency``."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 
+from graph.dependency import LINK_TYPE, PORT_TYPE, steps
+from graph.records import HopRow, Uplink
 
-def _marks(values: tuple[str, ...]) -> str:
+
+def _marks(values: tuple[str, ...] | list[str]) -> str:
     return ",".join("?" * len(values))
 
 
-def hop(conn: sqlite3.Connection, ids: list[str], types: tuple[str, ...]) -> list[tuple]:
+def hop(conn: sqlite3.Connection, ids: list[str], types: tuple[str, ...]) -> list[HopRow]:
     """Open relationships of ``types`` touching ``ids`` (either end), with both ends'
-    class and name: one query for a whole frontier."""
+    class, name and status: one query for a whole frontier."""
     marks = _marks(types)
     sql = (
         "WITH f(id) AS (SELECT value FROM json_each(?)), "
@@ -22,26 +26,58 @@ def hop(conn: sqlite3.Connection, ids: list[str], types: tuple[str, ...]) -> lis
         f"AND rel.ended_at IS NULL AND rel.type IN ({marks}) "
         f"UNION SELECT rel.id, rel.type, rel.src, rel.dst FROM f CROSS JOIN rel ON rel.dst = f.id "
         f"AND rel.ended_at IS NULL AND rel.type IN ({marks})) "
-        "SELECT r.id, r.type, r.src, r.dst, a.class, b.class, a.name, b.name FROM r "
-        "JOIN ci a ON a.id = r.src JOIN ci b ON b.id = r.dst"
+        "SELECT r.id, r.type, r.src, r.dst, a.class, b.class, a.name, b.name, a.status, b.status "
+        "FROM r JOIN ci a ON a.id = r.src JOIN ci b ON b.id = r.dst"
     )
-    return conn.execute(sql, [json.dumps(ids), *types, *types]).fetchall()
+    rows = conn.execute(sql, [json.dumps(ids), *types, *types]).fetchall()
+    return [HopRow(*row) for row in rows]
 
 
-def uplinks(conn: sqlite3.Connection, device_ids: list[str]) -> list[tuple]:
-    """(device, its interface, the peer interface, the peer's device, its class) for every
-    open layer-2 link of the given devices to a switch (stored in either direction)."""
+def uplinks(conn: sqlite3.Connection, device_ids: list[str]) -> list[Uplink]:
+    """Every open layer-2 link of the given devices to a NetworkDevice (links are stored in
+    either direction)."""
     sql = (
         "WITH ports(device, port) AS ("
         "SELECT d.value, hi.dst FROM json_each(?) d CROSS JOIN rel hi ON hi.src = d.value "
-        "AND hi.type = 'HAS_INTERFACE' AND hi.ended_at IS NULL), "
+        f"AND hi.type = '{PORT_TYPE}' AND hi.ended_at IS NULL), "
         "links(device, port, peer) AS ("
         "SELECT p.device, p.port, l.dst FROM ports p CROSS JOIN rel l ON l.src = p.port "
-        "AND l.type = 'CONNECTED_TO' AND l.ended_at IS NULL "
+        f"AND l.type = '{LINK_TYPE}' AND l.ended_at IS NULL "
         "UNION ALL SELECT p.device, p.port, l.src FROM ports p CROSS JOIN rel l ON l.dst = p.port "
-        "AND l.type = 'CONNECTED_TO' AND l.ended_at IS NULL) "
+        f"AND l.type = '{LINK_TYPE}' AND l.ended_at IS NULL) "
         "SELECT links.device, links.port, links.peer, hp.src, pd.class FROM links "
-        "CROSS JOIN rel hp ON hp.dst = links.peer AND hp.type = 'HAS_INTERFACE' "
+        f"CROSS JOIN rel hp ON hp.dst = links.peer AND hp.type = '{PORT_TYPE}' "
         "AND hp.ended_at IS NULL JOIN ci pd ON pd.id = hp.src AND pd.class = 'NetworkDevice'"
     )
-    return conn.execute(sql, [json.dumps(device_ids)]).fetchall()
+    return [Uplink(*row) for row in conn.execute(sql, [json.dumps(device_ids)])]
+
+
+def closure_sql() -> str:
+    """The recursive CTE that follows every dependency of ``graph.dependency`` upwards,
+    without states or redundancy: what could be affected. A port leads to its device only
+    when it is a host's port or one of the given switch uplinks (``?2``)."""
+    arms = []
+    for rel_type, ways in steps("up").items():
+        for way in ways:
+            near, far = ("src", "dst") if way == "out" else ("dst", "src")
+            guard = ""
+            if rel_type == PORT_TYPE and way == "in":
+                guard = (
+                    " AND ((SELECT class FROM ci WHERE ci.id = r.src) = 'Host'"
+                    " OR r.dst IN (SELECT value FROM json_each(?2)))"
+                )
+            arms.append(
+                f"SELECT r.{far} FROM hit CROSS JOIN rel r ON r.{near} = hit.id "
+                f"AND r.type = '{rel_type}' AND r.ended_at IS NULL{guard}"
+            )
+    return (
+        "WITH RECURSIVE hit(id) AS (SELECT value FROM json_each(?1) UNION "
+        + " UNION ".join(arms)
+        + ") SELECT id FROM hit"
+    )
+
+
+def closure(conn: sqlite3.Connection, start: list[str], uplink_ports: list[str]) -> list[str]:
+    return [
+        r[0] for r in conn.execute(closure_sql(), (json.dumps(start), json.dumps(uplink_ports)))
+    ]

@@ -142,6 +142,9 @@ class SQLiteStore:
         for column in REL_PROVENANCE:  # a database of an earlier version
             if have and column not in have:
                 conn.execute(f"ALTER TABLE rel ADD COLUMN {column} TEXT")
+        entries = {row[1] for row in conn.execute("PRAGMA table_info(history)")}
+        if entries and "request_id" not in entries:
+            conn.execute("ALTER TABLE history ADD COLUMN request_id TEXT")
         states = {row[1] for row in conn.execute("PRAGMA table_info(source_state)")}
         for column, decl in (
             ("sequence", "INTEGER"),
@@ -152,6 +155,10 @@ class SQLiteStore:
                 conn.execute(f"ALTER TABLE source_state ADD COLUMN {column} {decl}")
         for statement in all_statements():
             conn.execute(statement)
+        conn.execute(
+            "CREATE INDEX IF NOT EXISTS history_request ON history (request_id) "
+            "WHERE request_id IS NOT NULL"
+        )
         declared = unique_index_names()
         for (name,) in conn.execute(
             "SELECT name FROM sqlite_master WHERE type='index' AND name LIKE 'ci_identity_unique_%'"
@@ -246,15 +253,18 @@ class SQLiteStore:
             c.executemany("UPDATE ci SET status=? WHERE id=?", [(st, i) for i, st in cs.set_status])
         if cs.close_rels:
             c.executemany(
-                "UPDATE rel SET ended_at=?, closed_by=?, closed_source=?, closed_actor=? "
-                "WHERE id=? AND ended_at IS NULL",
-                [(cs.at, cs.report_id, cs.source, cs.actor, rid) for rid in cs.close_rels],
+                "UPDATE rel SET ended_at=?, closed_by=?, closed_source=?, closed_actor=?, "
+                "closed_request=? WHERE id=? AND ended_at IS NULL",
+                [
+                    (cs.at, cs.report_id, cs.source, cs.actor, cs.request_id, rid)
+                    for rid in cs.close_rels
+                ],
             )
         if cs.create_rels:
             c.executemany(
                 "INSERT INTO rel (id, type, src, dst, first_seen, last_seen, scope, sources, "
-                "attributes, opened_by, opened_source, opened_actor) "
-                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "attributes, opened_by, opened_source, opened_actor, opened_request) "
+                "VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         r.id,
@@ -269,6 +279,7 @@ class SQLiteStore:
                         cs.report_id,
                         cs.source,
                         cs.actor,
+                        cs.request_id,
                     )
                     for r in cs.create_rels
                 ],
@@ -290,7 +301,7 @@ class SQLiteStore:
         if cs.history:
             c.executemany(
                 "INSERT INTO history (ci_id, other_id, kind, field, old, new, at, source, "
-                "report_id, actor) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                "report_id, actor, request_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
                 [
                     (
                         h.ci_id,
@@ -303,6 +314,7 @@ class SQLiteStore:
                         h.source,
                         h.report_id,
                         h.actor,
+                        h.request_id,
                     )
                     for h in cs.history
                 ],
@@ -609,9 +621,15 @@ class SQLiteStore:
         return await self._run(self._relationships_sync, ci_id, include_ended)
 
     def _history_sync(
-        self, ci_id: str, limit: int, offset: int, since: str | None, until: str | None
+        self,
+        ci_id: str,
+        limit: int,
+        offset: int,
+        since: str | None,
+        until: str | None,
+        request_id: str | None,
     ) -> tuple[list[HistoryEntry], int]:
-        return history_reads.of_ci(self.conn, ci_id, limit, offset, since, until)
+        return history_reads.of_ci(self.conn, ci_id, limit, offset, since, until, request_id)
 
     async def history(
         self,
@@ -620,8 +638,9 @@ class SQLiteStore:
         offset: int,
         since: str | None = None,
         until: str | None = None,
+        request_id: str | None = None,
     ) -> tuple[list[HistoryEntry], int]:
-        return await self._run(self._history_sync, ci_id, limit, offset, since, until)
+        return await self._run(self._history_sync, ci_id, limit, offset, since, until, request_id)
 
     def _traverse_sync(
         self,

@@ -10,10 +10,15 @@ from collections.abc import Iterable
 from aiohttp import web
 
 from server.api.errors import ApiError
-from server.api.keys import CONTROL_KEY, PRINCIPAL_KEY
+from server.api.keys import CONTROL_KEY, PRINCIPAL_KEY, SETTINGS_KEY
+from server.api.throttle import AuthThrottle, client_address
 from server.control import Principal
 
-PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/openapi.json"})
+# /metrics decides its own access (server.metrics: open, loopback or a reader token)
+PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/openapi.json", "/metrics"})
+THROTTLE_KEY: web.AppKey[AuthThrottle] = web.AppKey("auth_throttle")
+# roles that must come with a verified client certificate under tls_client_auth = agents
+CERTIFIED_ROLES = frozenset({"agent", "poller"})
 # what each role may do, by the role a route asks for
 GRANTS = {
     "agent": frozenset({"agent"}),
@@ -31,30 +36,74 @@ REPORT_SOURCES = {
 
 
 def setup_auth(app: web.Application) -> None:
+    settings = app[SETTINGS_KEY]
+    throttle = AuthThrottle(settings.auth_fail_limit, settings.auth_fail_window)
+    app[THROTTLE_KEY] = throttle
+    proxies = frozenset(settings.trusted_proxies)
+    certified_only = client_auth_mode(settings) == "agents"
+
     @web.middleware
     async def authenticate(request: web.Request, handler):
         if request.path in PUBLIC_PATHS or request.method == "OPTIONS":
             return await handler(request)
-        header = request.headers.get("Authorization", "")
-        scheme, _, token = header.partition(" ")
-        if scheme.lower() != "bearer" or not token.strip():
-            raise ApiError(
-                401,
-                "authentication required: send 'Authorization: Bearer TOKEN' "
-                "(create one with 'cmdb token create')",
-                {"WWW-Authenticate": 'Bearer realm="cmdb"'},
-            )
-        principal = request.app[CONTROL_KEY].authenticate(token.strip())
-        if principal is None:
-            raise ApiError(
-                401,
-                "the token is unknown or revoked",
-                {"WWW-Authenticate": 'Bearer realm="cmdb", error="invalid_token"'},
+        principal = authenticate_request(request, throttle, proxies)
+        if certified_only and principal.role in CERTIFIED_ROLES and not _peer_cert(request):
+            raise _forbidden(
+                f"this server takes {principal.role} tokens only with a client certificate "
+                "it trusts (tls_client_auth = agents): give the agent --cert and --key"
             )
         request[PRINCIPAL_KEY] = principal
         return await handler(request)
 
     app.middlewares.append(authenticate)
+
+
+def authenticate_request(
+    request: web.Request, throttle: AuthThrottle, proxies: frozenset[str] = frozenset()
+) -> Principal:
+    """The principal of the request's bearer token; 401 without one or for an unknown
+    one (counted against the client's address), 429 while that address is throttled."""
+    address = client_address(request, proxies)
+    wait = throttle.retry_after(address)
+    if wait is not None:
+        raise ApiError(
+            429,
+            f"too many failed authentications from {address}; retry after {wait} s",
+            {"Retry-After": str(wait)},
+            top={"status": "throttled"},
+        )
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            401,
+            "authentication required: send 'Authorization: Bearer TOKEN' "
+            "(create one with 'cmdb token create')",
+            {"WWW-Authenticate": 'Bearer realm="cmdb"'},
+        )
+    principal = request.app[CONTROL_KEY].authenticate(token.strip())
+    if principal is None:
+        throttle.failed(address)
+        raise ApiError(
+            401,
+            "the token is unknown or revoked",
+            {"WWW-Authenticate": 'Bearer realm="cmdb", error="invalid_token"'},
+        )
+    return principal
+
+
+def client_auth_mode(settings) -> str:
+    """none, optional, agents or required (``Settings.tls_client_auth``; unset: agents
+    when a client CA is configured, else none)."""
+    if settings.tls_client_auth:
+        return settings.tls_client_auth
+    return "agents" if settings.tls_client_ca else "none"
+
+
+def _peer_cert(request: web.Request) -> dict | None:
+    # a certificate is only reported once the TLS layer verified it against tls_client_ca
+    transport = request.transport
+    return transport.get_extra_info("peercert") if transport is not None else None
 
 
 def require(request: web.Request, *roles: str) -> Principal:

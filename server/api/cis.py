@@ -76,12 +76,15 @@ async def _show_as_of(request: web.Request, ci) -> web.Response:
 @routes.get("/api/v1/cis/{id}/history")
 async def ci_history(request: web.Request) -> web.Response:
     require(request, "reader")
-    known_params(request, "limit", "offset", "since", "until")
+    known_params(request, "limit", "offset", "since", "until", "request_id")
     ci = await _ci_or_404(request)
     limit, offset = page(request, request.app[SETTINGS_KEY].max_page_size)
     # compared as instants: "…T00:00:00Z" finds an entry stored at "…T00:00:00.000Z"
     since, until = time_param(request, "since"), time_param(request, "until")
-    entries, total = await request.app[STORE_KEY].history(ci.id, limit, offset, since, until)
+    request_id = request.query.get("request_id") or None  # what one request caused
+    entries, total = await request.app[STORE_KEY].history(
+        ci.id, limit, offset, since, until, request_id
+    )
     return web.json_response({"items": [e.to_api() for e in entries], "total": total})
 
 

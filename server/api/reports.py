@@ -13,6 +13,7 @@ from server.api.body import limits_of, read_body
 from server.api.errors import ApiError, parse_json
 from server.api.keys import INGEST_KEY, SETTINGS_KEY
 from server.ingest import ReportInvalid
+from server.metrics import counted_report, note_report
 from server.reconcile import ReconcileError
 from server.reconcile.engine import FullReportRequired, ReportForbidden
 
@@ -20,9 +21,11 @@ routes = web.RouteTableDef()
 
 
 @routes.post("/api/v1/reports")
+@counted_report  # cmdb_reports_total{source,outcome,code}: every answer, errors too
 async def post_report(request: web.Request) -> web.Response:
     principal = require_reporter(request)  # before reading: a reader's upload is not read
     report = parse_json(await read_body(request, limits_of(request.app[SETTINGS_KEY])))
+    note_report(request, report)
     require_report_source(principal, report)
     # an agent token speaks for the host its first accepted report described
     agent_key = f"token:{principal.key}" if principal.role == "agent" else None

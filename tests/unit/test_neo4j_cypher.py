@@ -109,6 +109,7 @@ GOLDEN_DDL = [
     "CREATE INDEX history_ci IF NOT EXISTS FOR (h:HistoryEntry) ON (h.ci_id)",
     "CREATE INDEX history_other IF NOT EXISTS FOR (h:HistoryEntry) ON (h.other_id)",
     "CREATE INDEX history_at IF NOT EXISTS FOR (h:HistoryEntry) ON (h.at)",
+    "CREATE INDEX history_request IF NOT EXISTS FOR (h:HistoryEntry) ON (h.request_id)",
     "CREATE CONSTRAINT source_state_scope IF NOT EXISTS FOR (s:SourceState) REQUIRE s.scope IS UNIQUE",
     "CREATE CONSTRAINT report_id IF NOT EXISTS FOR (r:Report) REQUIRE r.report_id IS UNIQUE",
     "CREATE CONSTRAINT agent_binding_key IF NOT EXISTS "
