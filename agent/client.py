@@ -96,8 +96,11 @@ def configure_tls(
     """Set the agent's TLS options for every send (flags win over the environment)."""
     global _TLS
     env = TlsOptions.from_env()
-    _TLS = TlsOptions(cafile or env.cafile, certfile or env.certfile, keyfile or env.keyfile)
-    return _TLS
+    options = TlsOptions(cafile or env.cafile, certfile or env.certfile, keyfile or env.keyfile)
+    # only what the command line said is kept: without options the environment is read at
+    # each send, as before (a CLI run in a long-lived process leaves nothing behind)
+    _TLS = options if (cafile or certfile or keyfile) else None
+    return options
 
 
 def tls_options() -> TlsOptions:

@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "server.cli.scan",
     "server.cli.catalogue",
     "server.cli.users",
+    "server.cli.poller",
 )
 
 

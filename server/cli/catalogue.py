@@ -12,7 +12,7 @@ from server.cli.output import emit_json, emit_table
 
 
 def _client(args) -> ApiClient:
-    return ApiClient(args.server, args.token)
+    return ApiClient(args.server, args.token, cafile=getattr(args, "cafile", None))
 
 
 def _listing(args, data, rows, headers) -> int:

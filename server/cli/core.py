@@ -48,6 +48,7 @@ def add_api_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--server", help="server URL, http:// or https:// (env CMDB_SERVER)")
     parser.add_argument("--token", help="API token (env CMDB_TOKEN)")
     parser.add_argument("--json", action="store_true", help="print JSON for machines")
+    parser.add_argument("--cafile", help="CA bundle of a private CA (env CMDB_CAFILE)")
 
 
 def _data_dir(args) -> Path:
@@ -220,7 +221,14 @@ def cmd_server(args) -> int:
     try:
         settings = load_settings(
             args.config,
-            overrides={"listen": args.listen, "data_dir": args.data_dir, "store": args.store},
+            overrides={
+                "listen": args.listen,
+                "data_dir": args.data_dir,
+                "store": args.store,
+                "tls_cert": args.tls_cert,
+                "tls_key": args.tls_key,
+                "tls_client_ca": args.tls_client_ca,
+            },
         )
     except ConfigError as exc:
         raise CliError(f"configuration: {exc}", 2) from exc
@@ -236,10 +244,24 @@ def cmd_server(args) -> int:
 
 
 # ---------------------------------------------------------------- tokens
-def cmd_token_create(args) -> int:
-    from server.control import ControlDB
+def _token_state(args):
+    """Where tokens live: the server's shared state, from its config (CMDB_CONFIG) and
+    environment (CMDB_STORE=neo4j and CMDB_NEO4J_*: Neo4j, seen by every server), else
+    DATA_DIR/control.db."""
+    from graph.store import StoreError, StoreUnavailable
+    from server.config import ConfigError
+    from server.shared_state import open_cli_state
 
-    control = ControlDB(_data_dir(args) / "control.db")
+    try:
+        return open_cli_state(_data_dir(args), getattr(args, "config", None))
+    except ConfigError as exc:
+        raise CliError(f"configuration: {exc}", 2) from exc
+    except (StoreError, StoreUnavailable) as exc:
+        raise CliError(f"cannot open the shared state: {exc}", 2) from exc
+
+
+def cmd_token_create(args) -> int:
+    control = _token_state(args)
     try:
         token_id, token = control.create_token(args.role, args.name)
     except ValueError as exc:
@@ -254,9 +276,7 @@ def cmd_token_create(args) -> int:
 
 
 def cmd_token_list(args) -> int:
-    from server.control import ControlDB
-
-    control = ControlDB(_data_dir(args) / "control.db")
+    control = _token_state(args)
     items = control.list_tokens()
     control.close()
     if args.json:
@@ -290,9 +310,7 @@ def _token_of(items: list[dict[str, Any]], ref: str) -> dict[str, Any]:
 
 
 def cmd_token_revoke(args) -> int:
-    from server.control import ControlDB
-
-    control = ControlDB(_data_dir(args) / "control.db")
+    control = _token_state(args)
     try:
         token = _token_of(control.list_tokens(), args.token_ref)
         revoked = control.revoke_token(token["id"])
@@ -321,7 +339,7 @@ def cmd_agent(args) -> int:
 
 # ---------------------------------------------------------------- ci queries
 def _client(args) -> ApiClient:
-    return ApiClient(args.server, args.token)
+    return ApiClient(args.server, args.token, cafile=getattr(args, "cafile", None))
 
 
 def cmd_ci_list(args) -> int:
@@ -493,6 +511,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--store", choices=("sqlite", "neo4j"), help="graph store (env CMDB_STORE; default sqlite)"
     )
+    p.add_argument("--tls-cert", help="serve HTTPS with this certificate (env CMDB_TLS_CERT)")
+    p.add_argument("--tls-key", help="the certificate's private key (env CMDB_TLS_KEY)")
+    p.add_argument(
+        "--tls-client-ca", help="CA of agents' client certificates (env CMDB_TLS_CLIENT_CA)"
+    )
     p.set_defaults(func=cmd_server)
 
     tok = sub.add_parser("token", help="manage API tokens").add_subparsers(
@@ -507,15 +530,24 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--name", help="a label (default ROLE-token); one per host for agents")
     p.add_argument("--data-dir", help="the server's data directory (env CMDB_DATA_DIR)")
+    p.add_argument(
+        "--config", help="the server's TOML config (env CMDB_CONFIG): store = neo4j -> Neo4j"
+    )
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.set_defaults(func=cmd_token_create)
     p = tok.add_parser("list", help="list tokens (never their secrets)")
     p.add_argument("--data-dir", help="the server's data directory (env CMDB_DATA_DIR)")
+    p.add_argument(
+        "--config", help="the server's TOML config (env CMDB_CONFIG): store = neo4j -> Neo4j"
+    )
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.set_defaults(func=cmd_token_list)
     p = tok.add_parser("revoke", help="revoke a token at once (it stays listed, revoked)")
     p.add_argument("token_ref", metavar="TOKEN", help="the token's id or name (`cmdb token list`)")
     p.add_argument("--data-dir", help="the server's data directory (env CMDB_DATA_DIR)")
+    p.add_argument(
+        "--config", help="the server's TOML config (env CMDB_CONFIG): store = neo4j -> Neo4j"
+    )
     p.add_argument("--json", action="store_true", help="print JSON for machines")
     p.set_defaults(func=cmd_token_revoke)
 
