@@ -24,6 +24,12 @@ if [ ! -s "$DATA/agent.token" ]; then
     (umask 077; "$CMDB" token create --role admin --name quickstart-admin --data-dir "$DATA" >"$DATA/admin.token")
 fi
 
+# a person to sign in to the web UI as: admin, password generated once and kept (0600)
+if [ ! -s "$DATA/admin.password" ]; then
+    (umask 077; .venv/bin/python -c 'import secrets; print(secrets.token_urlsafe(15))' >"$DATA/admin.password")
+    "$CMDB" user create admin --role admin --data-dir "$DATA" --password-file "$DATA/admin.password"
+fi
+
 "$CMDB" server --listen "$LISTEN" --data-dir "$DATA" >>"$DATA/server.log" 2>&1 &
 server_pid=$!
 trap 'kill "$server_pid" 2>/dev/null; wait "$server_pid" 2>/dev/null' EXIT INT TERM
@@ -39,6 +45,10 @@ done
 cat <<MSG
 
 The CMDB is running at $URL (embedded SQLite store in $DATA; log: $DATA/server.log).
+
+Sign in to the web UI: open $URL/ as user 'admin' with the password in
+$DATA/admin.password ( cat $DATA/admin.password ). More users:
+  .venv/bin/cmdb user create NAME --role reader|editor|admin --data-dir $DATA
 
 Look at this host's configuration items:
   export CMDB_SERVER=$URL CMDB_TOKEN=\$(cat $DATA/admin.token)

@@ -21,7 +21,6 @@ from server.api.requestid import request_id_middleware
 from server.api.security import setup_security_headers
 from server.config import Settings
 from server.connections import ConnectionGuard, body_timeout_middleware
-from server.control import ControlDB
 from server.ingest import Ingestor
 from server.logs import AccessLogger, configure_logging
 from server.metrics import (
@@ -33,6 +32,7 @@ from server.metrics import (
     setup_metrics,
 )
 from server.private_files import prepare_data_dir, server_databases
+from server.shared_state import open_shared_state
 from server.staleness import setup_staleness
 from server.stores import make_store
 from server.tls import server_ssl_context
@@ -88,7 +88,8 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
 
     async def resources(app: web.Application) -> AsyncIterator[None]:
         prepare_data_dir(settings.data_dir, server_databases(settings.store))
-        control = ControlDB(settings.control_db)
+        # tokens, users, scans, schedules: control.db on SQLite, the graph itself on Neo4j
+        control = open_shared_state(settings)
         # every store call the server makes is timed (server.metrics: store latency)
         graph = TimedStore(store if store is not None else make_store(settings))
         await graph.open()

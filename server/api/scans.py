@@ -15,6 +15,8 @@ from server.scans.credentials import CredentialError, parse_credentials
 from server.scans.manager import DEFAULT_BUDGET, ScanManager, ScanRequest
 from server.scans.scheduler import ScheduleError, Scheduler, public_view, validate_schedule
 from server.scans.targets import TargetError, TargetsTooLarge, expand_targets, split_targets
+from server.shared_state import ensure_app_state
+from server.shared_state.secrets import SecretsError, secret_box
 
 SCANS_KEY: web.AppKey[ScanManager] = web.AppKey("scans")
 SCHEDULER_KEY: web.AppKey[Scheduler] = web.AppKey("scheduler")
@@ -102,6 +104,22 @@ async def show_scan(request: web.Request) -> web.Response:
     return web.json_response(scan.to_api())
 
 
+@routes.post("/api/v1/scans/{id}/cancel")
+async def cancel_scan(request: web.Request) -> web.Response:
+    """Stop a scan, whichever server runs it (202: it stops at that server's next
+    heartbeat, a few seconds; a finished scan is answered as it is, 200)."""
+    require(request, "editor")
+    manager = request.app[SCANS_KEY]
+    scan_id = request.match_info["id"]
+    before = manager.get(scan_id)
+    if before is None:
+        raise ApiError(404, f"no scan with id {scan_id!r}")
+    if before.status not in ("queued", "running"):
+        return web.json_response(before.to_api())
+    scan = manager.cancel(scan_id) or before
+    return web.json_response(scan.to_api(), status=202)
+
+
 @routes.post("/api/v1/schedules")
 async def put_schedule(request: web.Request) -> web.Response:
     require(request, "editor")
@@ -113,7 +131,10 @@ async def put_schedule(request: web.Request) -> web.Response:
         raise ApiError(400, str(exc)) from exc
     except TargetsTooLarge as exc:
         raise ApiError(422, str(exc), field="$.targets") from exc
-    saved = request.app[SCHEDULER_KEY].put(schedule)
+    try:
+        saved = request.app[SCHEDULER_KEY].put(schedule)
+    except ScheduleError as exc:
+        raise ApiError(422, str(exc), field="$.credentials") from exc
     return web.json_response(public_view(saved), status=201)
 
 
@@ -133,6 +154,15 @@ async def show_schedule(request: web.Request) -> web.Response:
     return web.json_response(public_view(schedule))
 
 
+@routes.post("/api/v1/schedules/due")
+async def run_due_schedules(request: web.Request) -> web.Response:
+    """Run the due check now on this server (the scheduler also runs it every
+    ``CMDB_SCHEDULE_TICK`` seconds): scans started here for firings this server won."""
+    require(request, "editor")
+    started = await request.app[SCHEDULER_KEY].tick()
+    return web.json_response({"started": started})
+
+
 @routes.post("/api/v1/schedules/{name}/run")
 async def run_schedule(request: web.Request) -> web.Response:
     require(request, "editor")
@@ -145,8 +175,16 @@ async def run_schedule(request: web.Request) -> web.Response:
         raise ApiError(
             409, f"schedule {schedule['name']!r} is already running as scan {running.id}"
         )
-    state = scheduler.run_now(schedule)
-    scheduler.put(schedule)
+    if schedule.get("site"):
+        raise ApiError(
+            409, f"schedule {schedule['name']!r} is run by the pollers of site {schedule['site']!r}"
+        )
+    try:
+        state = scheduler.run_now(schedule)
+    except SecretsError as exc:
+        raise ApiError(409, str(exc)) from exc
+    if state is None:
+        raise ApiError(409, f"schedule {schedule['name']!r} is already running")
     return web.json_response(state.to_api(), status=202)
 
 
@@ -159,22 +197,34 @@ async def delete_schedule(request: web.Request) -> web.Response:
 
 
 def register(app: web.Application) -> None:
+    from server.api import poller
+
     app.router.add_routes(routes)
+    app.router.add_routes(poller.routes)
 
     async def scanning(app: web.Application) -> AsyncIterator[None]:
-        manager = ScanManager(app[CONTROL_KEY], app[INGEST_KEY])
+        settings = app[SETTINGS_KEY]
+        # with store = neo4j every server shares one state: tokens, users, scans, schedules
+        # (a no-op once the app opens the shared state itself)
+        opened = ensure_app_state(app, settings, CONTROL_KEY)
+        control = app[CONTROL_KEY]
+        manager = ScanManager(control, app[INGEST_KEY])
         manager.recover()
-        scheduler = Scheduler(app[CONTROL_KEY], manager, app[SETTINGS_KEY])
-        scheduler.load_config(app[SETTINGS_KEY].schedules)
+        scheduler = Scheduler(control, manager, settings, box=secret_box(settings))
+        scheduler.load_config(settings.schedules)
         app[SCANS_KEY] = manager
         app[SCHEDULER_KEY] = scheduler
-        ticker = asyncio.create_task(scheduler.loop())
+        tasks = [asyncio.create_task(scheduler.loop()), asyncio.create_task(manager.heartbeat())]
         yield
-        ticker.cancel()
-        try:
-            await ticker
-        except asyncio.CancelledError:
-            pass
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
         await manager.shutdown()
+        if opened is not None:
+            opened.close()
 
     app.cleanup_ctx.append(scanning)

@@ -9,7 +9,6 @@ from typing import Any
 from graph.store import CI, Store
 from server.catalogue import conflict, invalid, unprocessable
 
-
 # documented limits: names (services, groups, assets, changes) and free text
 MAX_NAME_CHARS = 200
 MAX_TEXT_CHARS = 10_000

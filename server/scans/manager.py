@@ -1,9 +1,16 @@
 """Run scans in the background: sweep, reconcile each answering device, keep counts.
 
-A scan's record lives in the control database, so its status survives a restart
-(a scan that was running when the server stopped is marked ``interrupted``).
-The credential profile that worked for a device is remembered (in the control
-database only) and tried first next time.
+A scan's record lives in the shared state (``server.shared_state``: ``control.db``, or
+Neo4j shared by every server), so any server shows it and any server can cancel it: the
+server that runs a scan beats a heartbeat into its record every ``HEARTBEAT`` seconds and
+stops the scan when the record says ``cancel_requested``. A scan whose heartbeat is older
+than its lease (its server died or stopped) is marked ``interrupted`` by whichever server
+notices first. The credential profile that worked for a device is remembered (its
+fingerprint only) and tried first next time.
+
+One scanner per device: before probing a chunk of targets a scan claims them in the shared
+state (a claim with expiry, ``claim_targets``); targets another scan or poller holds are
+skipped and counted (``counts["claimed_elsewhere"]``).
 
 No silent gaps: each device in the scan result says whether its inventory is
 ``complete`` and, when it is not, which sections are partial or missing and
@@ -15,9 +22,10 @@ missed tables never reads "done, 0 errors".
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import os
+import socket
+import time
 import uuid
 from dataclasses import dataclass, field
 from typing import Any
@@ -27,7 +35,6 @@ from collectors.snmp.inventory import DEFAULT_BUDGET
 from collectors.snmp.session import Credential
 from collectors.snmp.sweep import Progress, SweepResult, SweepTarget, sweep
 from graph.store import StoreError, StoreUnavailable
-from server.control import ControlDB
 from server.ingest import Ingestor, ReportInvalid
 from server.reconcile import ReconcileError
 from server.scans.credentials import describe
@@ -39,6 +46,9 @@ REMEMBERED = "device_credential"
 MAX_ERRORS_KEPT = 1000
 MAX_PARTIAL_NAMED = 5  # devices named in a scan's message
 CHARSET_ENV = "CMDB_SNMP_CHARSET"  # the legacy charset for non-UTF-8 strings (default cp1252)
+HEARTBEAT = 2.0  # seconds between a running scan's heartbeats (and cancellation checks)
+LEASE = 60.0  # a scan whose heartbeat is older than this is taken as interrupted
+CHUNK = 256  # targets claimed and swept at a time
 
 
 @dataclass
@@ -53,6 +63,7 @@ class ScanRequest:
     spec: str = ""
     device_budget: float = DEFAULT_BUDGET  # seconds per device inventory, retries included
     charset: str | None = None  # None: $CMDB_SNMP_CHARSET, else cp1252 (then latin-1)
+    slot: str | None = None  # the schedule firing (its next_run) this scan runs for
 
 
 @dataclass
@@ -80,6 +91,9 @@ class ScanState:
     errors: list[dict[str, str]] = field(default_factory=list)
     devices: list[dict[str, Any]] = field(default_factory=list)
     message: str | None = None
+    slot: str | None = None
+    owner: str | None = None
+    cancel_requested: bool = False
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -97,6 +111,9 @@ class ScanState:
             "started_at": self.started_at,
             "finished_at": self.finished_at,
             "message": self.message,
+            "slot": self.slot,
+            "owner": self.owner,
+            "cancel_requested": self.cancel_requested,
         }
 
     @classmethod
@@ -116,6 +133,9 @@ class ScanState:
             errors=data.get("errors", []),
             devices=data.get("devices", []),
             message=data.get("message"),
+            slot=data.get("slot"),
+            owner=data.get("owner"),
+            cancel_requested=bool(data.get("cancel_requested")),
         )
 
 
@@ -197,42 +217,91 @@ def outcome_message(state: ScanState) -> str:
     return text
 
 
+def instance_id() -> str:
+    """This server process, as named in scan records and device claims."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
 class ScanManager:
-    def __init__(self, control: ControlDB, ingestor: Ingestor) -> None:
+    """Scans this server runs, and every scan in the shared state ``control``."""
+
+    def __init__(self, control: Any, ingestor: Ingestor, owner: str | None = None) -> None:
         self.control = control
         self.ingestor = ingestor
+        self.owner = owner or instance_id()
         self.tasks: dict[str, asyncio.Task] = {}
         self.live: dict[str, ScanState] = {}
 
     # ------------------------------------------------------------ records
     def _save(self, state: ScanState) -> None:
-        self.control.put(SCANS, state.id, json.dumps(state.to_api()))
+        record = state.to_api()
+        record.update(owner=self.owner, heartbeat=time.time(), lease=LEASE)
+        self.control.scan_save(record)
 
     def get(self, scan_id: str) -> ScanState | None:
+        """A scan from any server (this server's running scans from memory, fresher)."""
         if scan_id in self.live:
             return self.live[scan_id]
-        raw = self.control.get(SCANS, scan_id)
-        return ScanState.from_json(json.loads(raw)) if raw else None
+        record = self.control.scan_get(scan_id)
+        return ScanState.from_json(record) if record else None
 
     def list(self) -> list[ScanState]:
-        states = [ScanState.from_json(json.loads(v)) for _, v in self.control.items(SCANS)]
+        states = [ScanState.from_json(r) for r in self.control.scan_list()]
         states = [self.live.get(s.id, s) for s in states]
         return sorted(states, key=lambda s: s.created_at or "", reverse=True)
 
-    def recover(self) -> None:
-        """Scans that were running when the server stopped did not finish."""
-        for state in self.list():
-            if state.status in ("queued", "running"):
-                state.status = "interrupted"
-                state.message = "the server stopped while this scan ran"
-                state.finished_at = utc_now_iso()
-                self._save(state)
+    def recover(self) -> list[str]:
+        """Scans whose server stopped beating (stopped, killed, or cut off) did not finish:
+        marked ``interrupted`` (a scan still beating on another server is left alone)."""
+        return self.control.scan_mark_stale(
+            time.time(),
+            {
+                "status": "interrupted",
+                "message": "the server running this scan stopped",
+                "finished_at": utc_now_iso(),
+            },
+        )
 
     def running_for_schedule(self, schedule: str) -> ScanState | None:
+        """The schedule's scan still running on this or any other server, if any."""
         for state in self.live.values():
             if state.schedule == schedule and state.status in ("queued", "running"):
                 return state
-        return None
+        record = self.control.scan_active_for_schedule(schedule, time.time())
+        return ScanState.from_json(record) if record else None
+
+    def cancel(self, scan_id: str) -> ScanState | None:
+        """Stop a scan running on any server: here at once, elsewhere at its server's next
+        heartbeat; a scan whose server is gone is marked interrupted now. None: no scan."""
+        task = self.tasks.get(scan_id)
+        record = self.control.scan_cancel(scan_id)
+        if task is not None:
+            self.live[scan_id].cancel_requested = True
+            task.cancel()
+            return self.live.get(scan_id) or self.get(scan_id)
+        if record is None:
+            return None
+        self.recover()
+        return self.get(scan_id)
+
+    async def heartbeat(self) -> None:
+        """Every ``HEARTBEAT`` s: keep this server's running scans alive in the shared
+        state, stop those cancelled elsewhere, and mark other servers' dead scans."""
+        beats = 0
+        while True:
+            await asyncio.sleep(HEARTBEAT)
+            beats += 1
+            try:
+                for scan_id, task in list(self.tasks.items()):
+                    if self.control.scan_heartbeat(scan_id, time.time()) and not task.done():
+                        log.info("scan %s cancelled from the shared state", scan_id)
+                        if scan_id in self.live:
+                            self.live[scan_id].cancel_requested = True
+                        task.cancel()
+                if beats % 15 == 0:
+                    self.recover()
+            except (StoreError, StoreUnavailable) as exc:
+                log.warning("scan heartbeat skipped: %s", exc)
 
     # ------------------------------------------------------------ running
     def start(self, request: ScanRequest) -> ScanState:
@@ -244,6 +313,8 @@ class ScanManager:
             port=request.port,
             credentials=[describe(c) for c in request.credentials],
             schedule=request.schedule,
+            slot=request.slot,
+            owner=self.owner,
         )
         self.live[state.id] = state
         self._save(state)
@@ -279,7 +350,15 @@ class ScanManager:
                 ) -> None:
                     await self._record(state, result, credentials)
 
-                await run_sweep(request, targets, credentials, progress)
+                for start in range(0, len(targets), CHUNK):
+                    chunk = await self._claim(state, request, targets[start : start + CHUNK])
+                    try:
+                        if chunk:
+                            await run_sweep(request, chunk, credentials, progress)
+                    finally:
+                        self.control.release_targets(
+                            [f"{t.host}:{t.port}" for t in chunk], self.owner
+                        )
             state.status = "done"
             state.message = outcome_message(state)
         except asyncio.CancelledError:
@@ -293,6 +372,22 @@ class ScanManager:
             state.finished_at = utc_now_iso()
             self._save(state)
             self.live.pop(state.id, None)
+
+    async def _claim(
+        self, state: ScanState, request: ScanRequest, targets: list[SweepTarget]
+    ) -> list[SweepTarget]:
+        """The targets of this chunk no other scan or poller is scanning, claimed for as long
+        as the chunk may take; the others are counted and named as skipped."""
+        names = {f"{t.host}:{t.port}": t for t in targets}
+        rounds = -(-len(targets) // max(1, request.concurrency))
+        ttl = rounds * (request.timeout * (request.retries + 1) + request.device_budget) + LEASE
+        granted = set(self.control.claim_targets(list(names), self.owner, ttl, time.time()))
+        for name in names.keys() - granted:
+            state.counts["claimed_elsewhere"] = state.counts.get("claimed_elsewhere", 0) + 1
+            state.counts["probed"] += 1
+            if len(state.errors) < MAX_ERRORS_KEPT:
+                state.errors.append({"target": name, "error": "being scanned by another scanner"})
+        return [t for name, t in names.items() if name in granted]
 
     async def _record(
         self, state: ScanState, result: SweepResult, credentials: list[Credential]

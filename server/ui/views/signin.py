@@ -1,0 +1,152 @@
+"""Sign in, sign out, and the admin page of users."""
+
+from __future__ import annotations
+
+import asyncio
+from urllib.parse import urlsplit
+
+from aiohttp import web
+from aiohttp_session import get_session
+
+from server.api.keys import CONTROL_KEY
+from server.ui.render import page
+from server.ui.session import start_session
+from server.ui.views.common import form, require_role, see_other, user_of
+from server.users import (
+    USER_ROLES,
+    UserError,
+    active_admins,
+    create_user,
+    get_user,
+    list_users,
+    set_active,
+    set_password,
+    set_role,
+    verify_password,
+)
+
+routes = web.RouteTableDef()
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a path on this server (no scheme, no host): an open redirect is a phishing aid."""
+    if not target or not target.startswith("/") or target.startswith("//"):
+        return "/ui/search"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return "/ui/search"
+    return target
+
+
+@routes.get("/ui/login")
+async def login_form(request: web.Request) -> web.Response:
+    return page(request, "login.html", {"next": _safe_next(request.query.get("next")), "error": ""})
+
+
+@routes.post("/ui/login")
+async def login(request: web.Request) -> web.Response:
+    data = await form(request)
+    name, password = str(data.get("name", "")), str(data.get("password", ""))
+    target = _safe_next(str(data.get("next", "")))
+    control = request.app[CONTROL_KEY]
+    # argon2id takes tens of milliseconds of CPU: off the event loop
+    user = await asyncio.get_running_loop().run_in_executor(
+        None, verify_password, control, name, password
+    )
+    if user is None:
+        return page(
+            request,
+            "login.html",
+            {"next": target, "error": "Unknown user name or wrong password.", "name": name},
+            status=401,
+        )
+    session = await get_session(request)
+    start_session(session, user.id, user.session_version)
+    raise see_other(target)
+
+
+@routes.post("/ui/logout")
+async def logout(request: web.Request) -> web.Response:
+    session = await get_session(request)
+    session.invalidate()
+    raise see_other("/ui/login")
+
+
+# ---------------------------------------------------------------- users (admin)
+@routes.get("/ui/admin/users")
+async def users_page(request: web.Request) -> web.Response:
+    require_role(request, "admin")
+    return page(
+        request,
+        "users.html",
+        {
+            "users": list_users(request.app[CONTROL_KEY]),
+            "roles": USER_ROLES,
+            "message": request.query.get("message", ""),
+            "error": "",
+        },
+    )
+
+
+@routes.post("/ui/admin/users")
+async def users_create(request: web.Request) -> web.Response:
+    require_role(request, "admin")
+    data = await form(request)
+    control = request.app[CONTROL_KEY]
+    try:
+        user = await asyncio.get_running_loop().run_in_executor(
+            None,
+            create_user,
+            control,
+            str(data.get("name", "")),
+            str(data.get("role", "")),
+            str(data.get("password", "")),
+        )
+    except UserError as exc:
+        return page(
+            request,
+            "users.html",
+            {"users": list_users(control), "roles": USER_ROLES, "message": "", "error": str(exc)},
+            status=400,
+        )
+    raise see_other(f"/ui/admin/users?message=created+{user.name}")
+
+
+@routes.post("/ui/admin/users/{id}")
+async def users_update(request: web.Request) -> web.Response:
+    me = require_role(request, "admin")
+    data = await form(request)
+    control = request.app[CONTROL_KEY]
+    target = get_user(control, int(request.match_info["id"]))
+    if target is None:
+        raise web.HTTPNotFound(text="no such user")
+    action = data.get("action")
+    try:
+        if action == "role":
+            role = str(data.get("role", ""))
+            if target.role == "admin" and role != "admin" and active_admins(control) <= 1:
+                raise UserError("the last active admin cannot lose the admin role")
+            set_role(control, target.id, role)
+        elif action in ("disable", "enable"):
+            if action == "disable" and target.id == me.id:
+                raise UserError("you cannot disable yourself")
+            set_active(control, target.id, action == "enable")
+        elif action == "password":
+            await asyncio.get_running_loop().run_in_executor(
+                None, set_password, control, target.id, str(data.get("password", ""))
+            )
+        else:
+            raise UserError(f"unknown action {action!r}")
+    except UserError as exc:
+        return page(
+            request,
+            "users.html",
+            {"users": list_users(control), "roles": USER_ROLES, "message": "", "error": str(exc)},
+            status=400,
+        )
+    raise see_other(f"/ui/admin/users?message={action}+{target.name}")
+
+
+@routes.get("/ui/me")
+async def me_page(request: web.Request) -> web.Response:
+    raise see_other("/ui/admin/users" if user_of(request).role == "admin" else "/ui/search")
