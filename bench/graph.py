@@ -52,8 +52,9 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from graph.dependency import HOP_TYPES  # noqa: E402
 from graph.identity import identity_values  # noqa: E402
-from graph.schema import CLASSES, IMPACT_INBOUND  # noqa: E402
+from graph.schema import CLASSES  # noqa: E402
 from graph.sqlite.ddl import all_statements  # noqa: E402
 from graph.store import CI, ChangeSet, Rel  # noqa: E402
 from server.ingest import Ingestor  # noqa: E402
@@ -442,7 +443,7 @@ async def bench_traverse(store, graph: Synthetic, queries: int) -> dict[str, Any
     kinds = {
         "down6_all_unlimited": dict(direction="down", depth=6, limit=None),
         "down6_all_limit1000": dict(direction="down", depth=6, limit=1000),
-        "up6_impact_from_hosts": dict(direction="up", depth=6, rel_types=IMPACT_INBOUND),
+        "up6_impact_from_hosts": dict(direction="up", depth=6, rel_types=HOP_TYPES),
     }
     out: dict[str, Any] = {}
     samples: dict[str, list[float]] = defaultdict(list)

@@ -28,11 +28,6 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-import graph.schema  # noqa: E402
-
-# bench/graph.py still imports IMPACT_INBOUND, which moved to graph.dependency; only its
-# traversal benchmark uses it, not the Synthetic graph used here
-graph.schema.__dict__.setdefault("IMPACT_INBOUND", ())
 from bench.graph import Synthetic, open_sqlite, pct  # noqa: E402
 from tests.processes import cmdb, running_server  # noqa: E402
 

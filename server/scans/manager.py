@@ -36,6 +36,7 @@ from collectors.snmp.session import Credential
 from collectors.snmp.sweep import Progress, SweepResult, SweepTarget, sweep
 from graph.store import StoreError, StoreUnavailable
 from server.ingest import Ingestor, ReportInvalid
+from server.metrics import record_scan_device
 from server.reconcile import ReconcileError
 from server.scans.credentials import describe
 
@@ -427,6 +428,7 @@ class ScanManager:
         if not device["complete"]:
             state.counts["partial"] = state.counts.get("partial", 0) + 1
         state.devices.append(device)
+        record_scan_device(device)  # /metrics: devices scanned, partial sections
 
     def _error(self, state: ScanState, target: str, message: str) -> None:
         state.counts["errors"] += 1
