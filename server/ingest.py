@@ -188,6 +188,11 @@ def report_meta(
 
 # source kind -> pure transform of a report into what it describes
 TRANSFORMS: dict[str, Callable[[dict[str, Any]], Desired]] = {"agent": host_transform.transform}
+# source kind -> the part of a report's sections that can change the CMDB (digested to tell
+# an unchanged report); sources without one compare every section as sent
+CHANGE_VIEWS: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "agent": host_transform.change_view
+}
 # source kind -> steps run after the report's own change set is committed, under the same
 # writer lock (e.g. linking SNMP neighbours to devices other reports created)
 PostStep = Callable[[Store, dict[str, Any], ReconcileResult, str], Awaitable[None]]
@@ -360,7 +365,9 @@ class Ingestor:
         desired = transform(report)
         desired.section_sizes = section_sizes(report["sections"])
         desired.noted_sections = noted_sections(report.get("notes"))
-        desired.section_digests = digests
+        # what can change the CMDB: a host's volatile sections and fields left out
+        view = CHANGE_VIEWS.get(report["source"])
+        desired.section_digests = section_digests(view(report["sections"])) if view else digests
         keys = lock_keys(desired)
         if meta.agent_key:  # one agent's reports one after the other (its binding)
             keys.append(f"agent|{meta.agent_key}")

@@ -28,6 +28,7 @@ from graph.store import (
     SourceState,
     Store,
 )
+from server.reconcile.addresses import address_ref, parse_address
 from server.reconcile.completeness import judge
 from server.reconcile.desired import Desired, DesiredCI
 from server.reconcile.identify import Identification, identify, join_by_network
@@ -366,11 +367,18 @@ async def reconcile(
 
     # observed connections are resolved against the whole store on every report (what
     # they reach changes without the report changing): a report with some takes the full path
-    observes = extend is not None and desired.section_sizes.get("connections", 0) > 0
-    if not observes and _unchanged(found.ci, last, desired, writer, root_identity):
+    # a connections section, even empty, is resolved again: links no longer seen close
+    observes = extend is not None and "connections" in desired.section_sizes
+    if _unchanged(found.ci, last, desired, writer, root_identity):
         # the steady state: every section as the last applied report said it. No scope
         # read, no comparison: the source's report time stands for every fact's last_seen
         cs.touch_cis.append(root_id)
+        if observes:
+            # what observed connections reach changes without the report changing (the
+            # server reported since, an address changed hands): resolved again, against
+            # the host's own endpoints and addresses only (not its 800 packages)
+            own = await _own_refs(store, scope, root.ref, root_id)
+            await extend(store, writer, root_id, own)
         cs.source_state = _source_state(scope, source, at, report_id, meta, last.sections)
         counts = cs.counts()
         await store.apply(cs)
@@ -429,6 +437,23 @@ async def reconcile(
     await store.apply(cs)
     status = "applied" if counts["history_entries"] else "unchanged"
     return ReconcileResult(status, root_id, found.ci is None, found.explanation, counts)
+
+
+async def _own_refs(store: Store, scope: str, root_ref: str, root_id: str) -> dict[str, str]:
+    """Local reference -> CI id of a host's own endpoints and global addresses, as the host
+    transform names them (``ep:tcp/5432``, ``ip:10.0.0.5:global``): what the observed
+    connections hook needs, read without the rest of the scope."""
+    state = await store.load_scope(scope, ("LISTENS_ON", "HAS_INTERFACE", "HAS_IP"))
+    refs = {root_ref: root_id}
+    for ci in (*state.cis, *state.linked):
+        attrs = ci.attributes
+        if ci.cls == "Endpoint" and attrs.get("protocol") and attrs.get("port") is not None:
+            refs[f"ep:{attrs['protocol']}/{attrs['port']}"] = ci.id
+        elif ci.cls == "IPAddress" and attrs.get("net_scope") == "global" and attrs.get("address"):
+            ip = parse_address(attrs["address"])
+            if ip is not None:
+                refs[address_ref(ip, "global")] = ci.id
+    return refs
 
 
 def _source_state(

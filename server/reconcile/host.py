@@ -69,21 +69,48 @@ def _host_attributes(sections: dict[str, Any]) -> dict[str, Any]:
     if sections.get("disks") is not None:
         attrs["disks"] = sorted(sections["disks"], key=lambda d: d["name"])
     if sections.get("filesystems") is not None:
-        attrs["filesystems"] = sorted(sections["filesystems"], key=lambda f: f["mountpoint"])
+        attrs["filesystems"] = sorted(
+            (_configuration(f) for f in sections["filesystems"]), key=lambda f: f["mountpoint"]
+        )
     if sections.get("gateways") is not None:
         attrs["gateways"] = sorted(sections["gateways"], key=lambda g: (g["family"], g["address"]))
     dns = sections.get("dns")
     if dns is not None:
         attrs["dns_nameservers"] = list(dns.get("nameservers") or [])
         attrs["dns_search"] = list(dns.get("search") or [])
-    if sections.get("processes") is not None:
-        attrs["process_count"] = len(sections["processes"])
     if sections.get("interfaces") is not None:
         links = [nic for nic in sections["interfaces"] if not is_ephemeral_link(nic)]
         attrs["primary_mac"] = primary_mac(links, sections.get("gateways") or [])
         # container and VM links are counted, not CIs (server.reconcile.links)
         attrs["virtual_links"] = len(sections["interfaces"]) - len(links)
     return attrs
+
+
+# values that change from one collection to the next without anything being configured:
+# a CMDB records configuration, not metrics (a history entry per run would drown the
+# changes people look for, and no report would ever be "unchanged")
+VOLATILE_FIELDS = frozenset({"used_bytes", "free_bytes", "available_bytes"})
+# sections that feed no CI attribute or the comparison with the store: observed
+# connections are resolved again on every report, processes only name connections' ends
+VOLATILE_SECTIONS = frozenset({"processes", "connections"})
+
+
+def _configuration(item: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in item.items() if k not in VOLATILE_FIELDS}
+
+
+def change_view(sections: dict[str, Any]) -> dict[str, Any]:
+    """What of a host report can change the CMDB: its sections without the volatile ones
+    and fields (``VOLATILE_SECTIONS``, ``VOLATILE_FIELDS``). Digests of this view decide
+    whether a report repeats the last one (``server.reconcile.engine``)."""
+    view: dict[str, Any] = {}
+    for name, value in sections.items():
+        if name in VOLATILE_SECTIONS:
+            continue
+        if name == "filesystems" and isinstance(value, list):
+            value = [_configuration(f) if isinstance(f, dict) else f for f in value]
+        view[name] = value
+    return view
 
 
 def primary_mac(interfaces: list[dict[str, Any]], gateways: list[dict[str, Any]]) -> str | None:

@@ -201,3 +201,37 @@ async def test_what_a_source_could_not_read_is_in_history_once_per_change(store)
         ("in part", "complete"),
     ]
     assert entries[-1].new["note"] == "rpm database locked"
+
+
+async def test_a_busy_host_is_unchanged_though_its_metrics_and_connections_move(store):
+    """Used bytes, process lists and connections change every run: not configuration. The
+    report is unchanged (no history), and its connections are still resolved."""
+    ingest = Ingestor(store).ingest
+    first = await ingest(agent_report(packages=30))
+    report = agent_report(packages=30, collected_at="2026-11-28T11:00:00.000Z")
+    report["sections"]["filesystems"] = [
+        {
+            "device": "/dev/sda1",
+            "mountpoint": "/",
+            "fstype": "ext4",
+            "size_bytes": 10,
+            "used_bytes": 7,
+        }
+    ]
+    await ingest(report)  # a new filesystem: applied
+    again = agent_report(packages=30, collected_at="2026-11-28T12:00:00.000Z")
+    again["sections"]["filesystems"] = [
+        {
+            "device": "/dev/sda1",
+            "mountpoint": "/",
+            "fstype": "ext4",
+            "size_bytes": 10,
+            "used_bytes": 8,
+        }
+    ]
+    again["sections"]["processes"] = [{"pid": 1, "name": "init"}, {"pid": 2, "name": "x"}]
+    answer = await ingest(again)
+    assert answer["status"] == "unchanged", answer
+    assert "connections" in answer  # resolved again though nothing else was compared
+    host = await store.get_ci(first["ci_id"])
+    assert "used_bytes" not in host.attributes["filesystems"][0]
