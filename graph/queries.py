@@ -56,7 +56,8 @@ class Layer2:
     store: Store | None = None
     level: dict[str, int] = field(default_factory=dict)
     basis: str = "none"
-    links: dict[str, list[Uplink]] = field(default_factory=dict)  # read switch -> its links
+    # switch -> its links to switches nearer the core (all its links on the "edge" basis)
+    links: dict[str, list[Uplink]] = field(default_factory=dict)
     frontier: list[str] = field(default_factory=list)
 
     def is_uplink(self, device_class: str, device: str, peer_class: str, peer: str) -> bool:
@@ -71,17 +72,19 @@ class Layer2:
 
     async def reach(self, switches: set[str]) -> None:
         """Read the switch graph outwards from the core until every one of ``switches`` has
-        had its links read (so its neighbours have levels too), or the graph ends."""
-        while self.store is not None and self.frontier and switches - self.links.keys():
+        a level, or the graph ends. A switch's uplinks are its links to the level above,
+        which were all read by then (``links`` holds them reversed), so the switches at the
+        failure's level are never read themselves."""
+        while self.store is not None and self.frontier and switches - self.level.keys():
             frontier, self.frontier = self.frontier, []
-            found = await uplinks(self.store, frontier)
-            for device in frontier:
-                self.links.setdefault(device, [])
-            for link in found:
-                self.links[link.device].append(link)
+            for link in await uplinks(self.store, frontier):
                 if link.peer_device not in self.level:
                     self.level[link.peer_device] = self.level[link.device] + 1
                     self.frontier.append(link.peer_device)
+                back = Uplink(
+                    link.peer_device, link.peer_port, link.port, link.device, "NetworkDevice"
+                )
+                self.links.setdefault(link.peer_device, []).append(back)
             self.frontier.sort()
 
 
@@ -146,18 +149,20 @@ def _distances(roots: set[str], neighbours: dict[str, set[str]]) -> dict[str, in
 async def _gateway_holders(store: Store, device_ids: set[str]) -> set[str]:
     """Network devices holding the default gateway address of a sample of hosts (the
     first ``GATEWAY_SAMPLE`` by name: gateways are few, so a sample finds them)."""
-    hosts, _ = await store.list_cis("Host", None, GATEWAY_SAMPLE, 0, "live")
+    hosts, _ = await store.list_cis("Host", None, GATEWAY_SAMPLE, 0)
     addresses = sorted(
         {
             str(g.get("address"))
             for h in hosts
+            if h.status != "retired"
             for g in h.attributes.get("gateways") or []
             if isinstance(g, dict) and g.get("address") and g.get("is_default", True)
         }
     )
     if not addresses:
         return set()
-    interfaces = {i for _a, i in await store.interface_ip_pairs(addresses)}
+    held = {i for _a, i in await store.attribute_pairs("IPAddress", "address", addresses)}
+    interfaces = {r.src for r in await impact_hop(store, held, ("HAS_IP",)) if r.dst in held}
     return {
         row.src
         for row in await impact_hop(store, interfaces, ("HAS_INTERFACE",))

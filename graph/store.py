@@ -156,14 +156,32 @@ class HistoryEntry:
         }
 
 
+def seen_from(row: Any, ci_id: str) -> Any:
+    """A relationship event as the history of ``ci_id`` tells it: for a relationship that
+    points at ``ci_id`` (a service DEPENDS_ON this host) the other end is its source, named
+    by ``src_name``, and the entry says ``direction: in``."""
+    if not row.get("event") or row.get("ci_id") == ci_id or row.get("other_id") != ci_id:
+        return row
+    return {
+        **row,
+        "ci_id": ci_id,
+        "other_id": row["ci_id"],
+        "other_name": row.get("src_name"),
+        "direction": "in",
+    }
+
+
 def history_from_stored(row: Any) -> HistoryEntry:
     """A history entry from a backend's stored form: old/new as JSON text, or a relationship
     event (``event`` opened/closed, ``other_name``) whose old/new are built here."""
     event = row.get("event")
+    other: dict[str, Any] = {"id": row.get("other_id")}
+    if row.get("direction") == "in":  # the relationship points at the CI whose history it is
+        other["direction"] = "in"
     if event == "opened":
-        old, new = None, {"id": row["other_id"], "name": row.get("other_name")}
+        old, new = None, {**other, "name": row.get("other_name")}
     elif event == "closed":
-        old, new = {"id": row["other_id"]}, None
+        old, new = {**other, "name": row.get("other_name")}, None
     else:
         old = json.loads(row["old"]) if row.get("old") is not None else None
         new = json.loads(row["new"]) if row.get("new") is not None else None

@@ -518,13 +518,14 @@ RELATIONSHIPS = (
 _OPENED = (
     "{ci_id: startNode(r).id, other_id: endNode(r).id, kind: 'relationship', field: type(r), "
     "at: r.first_seen, source: r.opened_source, report_id: r.opened_by, actor: r.opened_actor, "
-    "request_id: r.opened_request, event: 'opened', other_name: endNode(r).name, rank: 1, "
-    "ord: r.id}"
+    "request_id: r.opened_request, event: 'opened', other_name: endNode(r).name, "
+    "src_name: startNode(r).name, rank: 1, ord: r.id}"
 )
 _CLOSED = (
     "{ci_id: startNode(r).id, other_id: endNode(r).id, kind: 'relationship', field: type(r), "
     "at: r.ended_at, source: r.closed_source, report_id: r.closed_by, actor: r.closed_actor, "
-    "request_id: r.closed_request, event: 'closed', rank: 2, ord: r.id}"
+    "request_id: r.closed_request, event: 'closed', other_name: endNode(r).name, "
+    "src_name: startNode(r).name, rank: 2, ord: r.id}"
 )
 _IN_RANGE = "($since IS NULL OR {t} >= $since) AND ($until IS NULL OR {t} <= $until)"
 

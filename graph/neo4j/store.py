@@ -42,6 +42,7 @@ from graph.store import (
     StoreUnavailable,
     Traversal,
     history_from_stored,
+    seen_from,
 )
 
 T = TypeVar("T")
@@ -544,7 +545,7 @@ class Neo4jStore:
         )
         if not rows:
             return [], 0
-        entries = [history_from_stored(h) for h in rows[0]["page"]]
+        entries = [history_from_stored(seen_from(dict(h), ci_id)) for h in rows[0]["page"]]
         return entries, int(rows[0]["total"])
 
     async def traverse(

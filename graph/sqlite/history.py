@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from graph.store import HistoryEntry, history_from_stored
+from graph.store import HistoryEntry, history_from_stored, seen_from
 
 COLUMNS = (
     "ci_id",
@@ -27,21 +27,24 @@ COLUMNS = (
     "event",
     "other_name",
     "request_id",
+    "src_name",
 )
 
 _ENTRIES = (
     "SELECT ci_id, other_id, kind, field, old, new, at, source, report_id, actor, "
-    "NULL AS event, NULL AS other_name, 0 AS rank, seq AS ord, request_id "
+    "NULL AS event, NULL AS other_name, 0 AS rank, seq AS ord, request_id, NULL "
     "FROM history h WHERE {where}"
 )
 _OPENED = (
     "SELECT r.src, r.dst, 'relationship', r.type, NULL, NULL, r.first_seen, r.opened_source, "
     "r.opened_by, r.opened_actor, 'opened', (SELECT name FROM ci WHERE ci.id = r.dst), 1, "
-    "r.rowid, r.opened_request FROM rel r WHERE r.opened_source IS NOT NULL AND {where}"
+    "r.rowid, r.opened_request, (SELECT name FROM ci WHERE ci.id = r.src) "
+    "FROM rel r WHERE r.opened_source IS NOT NULL AND {where}"
 )
 _CLOSED = (
     "SELECT r.src, r.dst, 'relationship', r.type, NULL, NULL, r.ended_at, r.closed_source, "
-    "r.closed_by, r.closed_actor, 'closed', NULL, 2, r.rowid, r.closed_request "
+    "r.closed_by, r.closed_actor, 'closed', (SELECT name FROM ci WHERE ci.id = r.dst), 2, "
+    "r.rowid, r.closed_request, (SELECT name FROM ci WHERE ci.id = r.src) "
     "FROM rel r WHERE r.closed_source IS NOT NULL AND {where}"
 )
 
@@ -73,10 +76,14 @@ def _time_range(f: _Filter, since: str | None, until: str | None) -> None:
         f.add("h.at <= ?", "r.first_seen <= ?", "r.ended_at <= ?", until)
 
 
-def _entries(rows: Any) -> list[HistoryEntry]:
-    return [
-        history_from_stored(dict(zip(COLUMNS, (*row[:12], row[14]), strict=True))) for row in rows
-    ]
+def _entries(rows: Any, ci_id: str | None = None) -> list[HistoryEntry]:
+    """History entries from rows; with ``ci_id``, relationship events as that CI sees them
+    (``graph.store.seen_from``)."""
+    out = []
+    for row in rows:
+        stored = dict(zip(COLUMNS, (*row[:12], row[14], row[15]), strict=True))
+        out.append(history_from_stored(seen_from(stored, ci_id) if ci_id else stored))
+    return out
 
 
 def of_ci(
@@ -106,7 +113,7 @@ def of_ci(
     rows = conn.execute(
         f"{sql} ORDER BY 7 DESC, 13 DESC, 14 DESC LIMIT ? OFFSET ?", [*params, limit, offset]
     )
-    return _entries(rows), total
+    return _entries(rows, ci_id), total
 
 
 def between(

@@ -108,14 +108,17 @@ async def test_relationship_history_comes_from_the_relationships(store):
         v.other.id for v in await store.relationships(host_id, True) if v.other.name == "eno1"
     )
     eno2 = next(v.other.id for v in await store.relationships(host_id) if v.other.name == "eno2")
-    assert (later, "HAS_INTERFACE", {"id": eno1}, None) in events
+    assert (later, "HAS_INTERFACE", {"id": eno1, "name": "eno1"}, None) in events
     assert (later, "HAS_INTERFACE", None, {"id": eno2, "name": "eno2"}) in events
-    closing = next(e for e in entries if e.old == {"id": eno1})
+    closing = next(e for e in entries if e.old == {"id": eno1, "name": "eno1"})
     assert (closing.source, closing.report_id) == ("agent", second["report_id"])
     assert [e.at for e in entries] == sorted((e.at for e in entries), reverse=True)
-    # the other end sees the same event
+    # the other end sees the same event, from its side: the host, pointing at it
     iface_entries, _ = await store.history(eno1, 50, 0)
-    assert any(e.old == {"id": eno1} and e.ci_id == host_id for e in iface_entries)
+    assert any(
+        e.old == {"id": host_id, "name": "web1", "direction": "in"} and e.ci_id == eno1
+        for e in iface_entries
+    )
     # pages of the merged sequence neither repeat nor skip an entry
     paged = []
     for offset in range(0, total, 3):
@@ -125,7 +128,7 @@ async def test_relationship_history_comes_from_the_relationships(store):
     # and history across all CIs holds them, oldest first
     window = await history_between(store, later, None, ("agent",), 1000)
     assert [e.at for e in window] == sorted(e.at for e in window)
-    assert any(e.old == {"id": eno1} for e in window)
+    assert any(e.old == {"id": eno1, "name": "eno1"} for e in window)
     assert all(e.at >= later for e in window)
 
 

@@ -235,3 +235,24 @@ async def test_a_busy_host_is_unchanged_though_its_metrics_and_connections_move(
     assert "connections" in answer  # resolved again though nothing else was compared
     host = await store.get_ci(first["ci_id"])
     assert "used_bytes" not in host.attributes["filesystems"][0]
+
+
+async def test_history_names_the_other_end_of_a_relationship_pointing_at_the_ci(store):
+    from graph.store import CI, ChangeSet, Rel
+
+    await store.apply(
+        ChangeSet(
+            report_id="seed",
+            source="manual",
+            at="2026-11-28T10:00:00.000Z",
+            create_cis=[
+                CI(id="svc", cls="Service", name="shop"),
+                CI(id="h", cls="Host", name="db1"),
+            ],
+            create_rels=[Rel(id="r1", type="DEPENDS_ON", src="svc", dst="h")],
+        )
+    )
+    (host_event,) = [e for e in await all_history(store, "h") if e.kind == "relationship"]
+    assert host_event.new == {"id": "svc", "name": "shop", "direction": "in"}
+    (svc_event,) = [e for e in await all_history(store, "svc") if e.kind == "relationship"]
+    assert svc_event.new == {"id": "h", "name": "db1"}

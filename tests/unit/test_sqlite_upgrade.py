@@ -69,7 +69,11 @@ async def test_earlier_database_gains_provenance_and_keeps_its_history(tmp_path:
         await store.apply(ChangeSet(report_id="rep-1", source="agent", at=T1, close_rels=["r1"]))
         entries, total = await store.history("h1", 10, 0)
         assert total == 2
-        assert (entries[0].at, entries[0].old, entries[0].new) == (T1, {"id": "s1"}, None)
+        assert (entries[0].at, entries[0].old, entries[0].new) == (
+            T1,
+            {"id": "s1", "name": "s1"},
+            None,
+        )
         assert entries[0].report_id == "rep-1"
     finally:
         await store.close()
