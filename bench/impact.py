@@ -8,7 +8,8 @@ access ports (interface CONNECTED_TO interface, as discovery records it); every
 host has 2 NICs, 1 IP, 2 listening endpoints and 8 installed packages from a
 shared pool; app hosts CONNECTS_TO database endpoints; 600 technical services
 depend on a 2-of-3 host group plus one host, 150 business services on three
-technical services. Two designs, each timed on both stores:
+technical services. The cores hold the hosts' default gateway (that is where the
+core is). Two designs, each timed on both stores:
 
 * ``redundant``: every access switch uplinked to both cores (the usual design).
   Failing one core degrades the access switches and nothing goes down.
@@ -16,8 +17,14 @@ technical services. Two designs, each timed on both stores:
   down half the data centre: the answer itself lists tens of thousands of CIs.
 
 The graph is loaded with big change sets (one batched statement per class or
-relationship type) without history. Timing covers the whole ``POST
-/api/v1/impact`` computation minus HTTP (walk, states, services, paths).
+relationship type) without history. Three timings per store, side by side:
+
+* ``closure``: the store's raw limit, one query for the same failure, ids only: a
+  recursive CTE on SQLite, one variable-length (quantified path) query on Neo4j,
+  following every rule of ``graph.dependency`` upwards without states or redundancy;
+* ``full``: the whole ``POST /api/v1/impact`` computation minus HTTP (walk, states,
+  services, paths, every affected CI with class and name);
+* ``summary``: the same with ``summary=true`` (services and counts).
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from graph.identity import identity_values  # noqa: E402
+from graph.queries import layer2  # noqa: E402
 from graph.schema import CLASSES  # noqa: E402
 from graph.store import CI, ChangeSet, Rel  # noqa: E402
 from server.catalogue import impact as impact_mod  # noqa: E402
@@ -84,6 +92,14 @@ def build(hosts: int, redundant: bool, seed: int = 7) -> tuple[Graph, str]:
         g.ci("NetworkDevice", sys_name=f"core{c}", lldp_chassis_id=f"00:00:00:00:0{c}:00")
         for c in range(2)
     ]
+    gateway_ip = g.ci("IPAddress", address="10.255.255.254", net_scope="global")
+    for core in cores:  # both cores hold the gateway (VRRP): that is where the core is
+        svi = g.ci("Interface", parent=core, name="Vlan10")
+        g.rel("HAS_INTERFACE", core, svi)
+        g.rel("HAS_IP", svi, gateway_ip)
+    gateways = [
+        {"family": "inet", "address": "10.255.255.254", "interface": "eth0", "is_default": True}
+    ]
     per_access = hosts // 48
     for a in range(48):
         access = g.ci(
@@ -103,7 +119,12 @@ def build(hosts: int, redundant: bool, seed: int = 7) -> tuple[Graph, str]:
             ports.append(port)
         for h in range(per_access):
             n = len(host_ids)
-            hid = g.ci("Host", hostname=f"h{n}", system_uuid=str(uuid.UUID(int=n + 1)))
+            hid = g.ci(
+                "Host",
+                hostname=f"h{n}",
+                system_uuid=str(uuid.UUID(int=n + 1)),
+                gateways=gateways,
+            )
             host_ids.append(hid)
             for k in range(2):
                 nic = g.ci("Interface", parent=hid, name=f"eth{k}")
@@ -157,18 +178,63 @@ async def load(store, g: Graph, chunk: int = 20_000) -> float:
     return time.perf_counter() - started
 
 
-async def measure(store, start: str, runs: int, depth: int) -> dict:
-    result = await impact_mod.impact(store, [start], depth)  # warm up caches and plans
+async def uplink_ports(store) -> list[str]:
+    """The switch ports the topology makes uplinks (the closure query's one input beyond
+    the failed CI: which port leads to its switch)."""
+    topology = await layer2(store)
+    switches, _ = await store.list_cis("NetworkDevice", None, 1_000_000, 0)
+    await topology.reach({d.id for d in switches})
+    return sorted(
+        link.port
+        for links in topology.links.values()
+        for link in links
+        if topology.is_uplink("NetworkDevice", link.device, link.peer_class, link.peer_device)
+    )
+
+
+async def closure(store, start: str, ports: list[str]) -> list[str]:
+    """The store's raw closure query for the failure of ``start`` (ids only)."""
+    if hasattr(store, "conn"):
+        from graph.sqlite import impact as reads
+
+        return await store._run(reads.closure, store.conn, [start], ports)
+    from graph.neo4j import impact as reads
+
+    return await store._collected(
+        reads.closure_query(), "ids", ids=[start], **reads.closure_params(ports)
+    )
+
+
+async def _timed(runs: int, call) -> tuple[list[float], object]:
+    result = await call()  # warm up caches and plans
     times = []
     for _ in range(runs):
         t = time.perf_counter()
-        result = await impact_mod.impact(store, [start], depth)
+        result = await call()
         times.append((time.perf_counter() - t) * 1000)
+    return times, result
+
+
+def _stats(times: list[float]) -> dict[str, float]:
     q = statistics.quantiles(times, n=20)
+    return {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(q[18], 1)}
+
+
+async def measure(store, start: str, runs: int, depth: int) -> dict:
+    ports = await uplink_ports(store)
+    raw_times, raw = await _timed(runs, lambda: closure(store, start, ports))
+    full_times, result = await _timed(runs, lambda: impact_mod.impact(store, [start], depth))
+    summary_times, _ = await _timed(
+        runs, lambda: impact_mod.impact(store, [start], depth, summary=True)
+    )
+    raw_stats, full, summary = _stats(raw_times), _stats(full_times), _stats(summary_times)
     states = [s["state"] for s in result["services"]]
     return {
-        "p50_ms": round(statistics.median(times), 1),
-        "p95_ms": round(q[18], 1),
+        "closure": {**raw_stats, "cis": len(raw)},
+        "full": full,
+        "summary": summary,
+        "full_vs_closure": round(full["p50_ms"] / max(raw_stats["p50_ms"], 0.1), 2),
+        "summary_vs_closure": round(summary["p50_ms"] / max(raw_stats["p50_ms"], 0.1), 2),
         "cis_affected": len(result["cis"]),
         "hosts_affected": sum(1 for c in result["cis"] if c["class"] == "Host"),
         "services_down": states.count("down"),

@@ -181,6 +181,9 @@ CI_CLASSES: tuple[CIClass, ...] = (
             "cdp_device_id",
             "device_type",
             "placeholder",
+            # core / distribution / access, declared by an engineer: where impact finds the
+            # core of a layer-2 network (else from gateways and routers)
+            "tier",
         ),
         name_attr="sys_name",
         description="A switch, router, firewall, UPS or other SNMP-managed device",

@@ -37,7 +37,7 @@ WITH c, CASE WHEN ss.last_report_at > c.last_seen THEN ss.last_report_at
              ELSE c.last_seen END AS seen
 WHERE seen < $before
 CALL (c) {{
-  OPTIONAL MATCH (c)<-[r]-() WHERE r.ended_at IS NULL
+  OPTIONAL MATCH (c)<-[r]-() WHERE r.ended_at IS NULL AND type(r) IN $sightings
   OPTIONAL MATCH (rs:SourceState {{scope: r.scope}})
   RETURN max(CASE WHEN rs.last_report_at > r.last_seen THEN rs.last_report_at
                   ELSE r.last_seen END) AS rel_seen

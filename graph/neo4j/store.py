@@ -27,6 +27,7 @@ from neo4j import AsyncGraphDatabase, AsyncManagedTransaction
 from neo4j import exceptions as nx
 
 from graph.changes import validate_changes
+from graph.dependency import SIGHTING_TYPES
 from graph.neo4j import cypher, lookups
 from graph.neo4j import impact as impact_reads
 from graph.store import (
@@ -685,6 +686,8 @@ class Neo4jStore:
             classes=list(classes),
             before=before,
             limit=int(limit),
+            # a dependency is not a sighting: only these keep a CI seen (graph.dependency)
+            sightings=list(SIGHTING_TYPES),
         )
         return [r["id"] for r in rows]
 

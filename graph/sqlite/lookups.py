@@ -10,6 +10,7 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
+from graph.dependency import SIGHTING_TYPES
 from graph.schema import LOOKUP_ATTRIBUTES
 
 _MAX_SQL_VARS = 900
@@ -65,7 +66,7 @@ WHERE ci.status IN ({statuses}) AND ci.class IN ({classes})
   AND max(ci.last_seen, coalesce(ss.last_report_at, '')) < ?
   AND NOT EXISTS (
     SELECT 1 FROM rel r LEFT JOIN source_state rs ON rs.scope = r.scope
-    WHERE r.dst = ci.id AND r.ended_at IS NULL
+    WHERE r.dst = ci.id AND r.ended_at IS NULL AND r.type IN ({sightings})
       AND max(r.last_seen, coalesce(rs.last_report_at, '')) >= ?)
 LIMIT ?
 """
@@ -79,7 +80,12 @@ def unseen_since(
     limit: int,
 ) -> list[str]:
     statuses, classes = list(statuses), list(classes)
+    # a relationship keeps its target seen only if its source reports the target exists
+    # (an interface, a package): a dependency is not a sighting (graph.dependency)
     sql = _UNSEEN.format(
-        statuses=",".join("?" * len(statuses)), classes=",".join("?" * len(classes))
+        statuses=",".join("?" * len(statuses)),
+        classes=",".join("?" * len(classes)),
+        sightings=",".join("?" * len(SIGHTING_TYPES)),
     )
-    return [r[0] for r in conn.execute(sql, [*statuses, *classes, before, before, limit])]
+    params = [*statuses, *classes, before, *SIGHTING_TYPES, before, limit]
+    return [r[0] for r in conn.execute(sql, params)]

@@ -1,231 +1,406 @@
 """Impact: what fails with the given CIs, up to the services, and why.
 
-Breadth-first from the failed CIs, one store read per level
-(``graph.queries.impact_hop``), deciding states as the walk goes, the same way
-for both stores (the rules are on ``_Propagation``). States only grow, so the
-walk is cycle-safe. Paths are the breadth-first parent chains from each given
-CI, so each explains a service's state with the fewest hops.
+Breadth-first from the failed CIs, one batched store read per level
+(``graph.queries.impact_hop`` over ``graph.dependency.HOP_TYPES``), deciding states as
+the walk goes by the rules of ``graph.dependency`` (the same for both stores). States only
+grow, so the walk is cycle-safe and its answer does not depend on the order of the reads.
+Each state keeps the causes that justify it (a down CI only down causes), and the paths
+are the shortest cause chains from a failed CI, so a down service is explained through
+failed dependencies, never through a group that merely degraded.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from dataclasses import dataclass, field
 from typing import Any
 
-from graph.queries import impact_hop, uplinks
-from graph.schema import IMPACT_INBOUND, IMPACT_OUTBOUND
+from graph.dependency import (
+    DECLARED_TYPES,
+    DEGRADED_HOP_TYPES,
+    GROUP,
+    HOP_TYPES,
+    LIFECYCLE_TYPE,
+    RETIRED_ASSET_STATES,
+    Effect,
+    Kind,
+    dependencies_of,
+    dependents_of,
+    path_kind,
+)
+from graph.queries import Layer2, impact_hop, layer2, uplinks
+from graph.records import HopRow
 from graph.store import Store
 
 RANK = {"down": 2, "degraded": 1}
 CRITICALITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
 DEFAULT_DEPTH = 16
+# a degraded CI (working, with less redundancy) degrades the services and groups that need
+# it; a host or VM on a degraded host still works
+DEGRADED_REACHES = ("Service", GROUP)
+CONNECTS = "CONNECTS_TO"
+MEMBERSHIP = ("DEPENDS_ON", "MEMBER_OF")
 
 
-# Failure of X reaches Y when Y -[t]-> X with t a dependency (Y needs X) ...
-DEPENDENCY = tuple(t for t in IMPACT_INBOUND if t != "MEMBER_OF")
-# ... when X -[t]-> Y with t containment (Y is part of X) ...
-CONTAINS = IMPACT_OUTBOUND
-# ... and across a layer-2 link (the peer port loses its link).
-LINK = "CONNECTED_TO"
-HOP_TYPES = (*DEPENDENCY, *CONTAINS, LINK)
-DEVICES = ("Host", "NetworkDevice")
-# a degraded CI (still working, with less redundancy) makes what depends on it degraded only
-# where that is a service or a redundancy group; a host or switch depending on a degraded
-# switch still works, so the walk stops there
-DEGRADED_REACHES = ("Service", "RedundancyGroup")
+@dataclass(slots=True)
+class _Need:
+    """One-of-several dependencies of a CI: ``k`` of ``members`` must work."""
+
+    k: int
+    members: set[str]
+    rel_type: str
+    kind: Kind
 
 
-def _uplink(device_class: str, peer_class: str) -> bool:
-    """Links a device depends on: a host on the switches it is patched into, a switch on
-    other switches; a switch does not depend on the hosts patched into it."""
-    return peer_class == "NetworkDevice" and device_class in DEVICES
+@dataclass(slots=True)
+class _Info:
+    cls: str
+    name: str | None
+    parent: str | None = None  # the host of an endpoint, the device of an interface
 
 
-class _Propagation:
-    """Breadth-first from the failed CIs, one store read per level, states decided as the
-    walk goes (so it stops where redundancy absorbs the failure):
+@dataclass
+class _Walk:
+    store: Store
+    max_depth: int
+    state: dict[str, str] = field(default_factory=dict)
+    depth: dict[str, int] = field(default_factory=dict)
+    info: dict[str, _Info] = field(default_factory=dict)
+    # effect -> {cause: (relationship type, kind)}: what justifies the effect's state
+    because: dict[str, dict[str, tuple[str, Kind]]] = field(default_factory=dict)
+    needs: dict[str, list[_Need]] = field(default_factory=dict)  # loaded one-of-several
+    loaded: set[str] = field(default_factory=set)
+    gone: set[str] = field(default_factory=set)  # retired: never a working member
+    topology: Layer2 | None = None
 
-    * a redundancy group is down when fewer than ``min`` members are up, else degraded;
-    * a host or switch whose every uplink port lost its link is down, else degraded;
-    * anything else that depends on, or is part of, a down CI is down; a service or group
-      depending on a degraded CI is degraded.
+    # ------------------------------------------------------------ states
+    def _note(self, row: HopRow) -> None:
+        for ci, cls, name, status in (
+            (row.src, row.src_class, row.src_name, row.src_status),
+            (row.dst, row.dst_class, row.dst_name, row.dst_status),
+        ):
+            if ci not in self.info:
+                self.info[ci] = _Info(cls, name)
+            if status == "retired":
+                self.gone.add(ci)
+        if row.type in ("LISTENS_ON", "HAS_INTERFACE"):
+            self.info[row.dst].parent = row.src
 
-    States only grow; a group or device is re-evaluated when one of its members or ports
-    gets worse, so the answer does not depend on the order of the walk."""
-
-    def __init__(self, store: Store, depth: int) -> None:
-        self.store = store
-        self.max_depth = depth
-        self.state: dict[str, str] = {}
-        self.depth: dict[str, int] = {}
-        self.info: dict[str, tuple[str, str | None]] = {}
-        self.effects: dict[str, set[str]] = {}  # cause -> effects, for the paths
-        self.groups: dict[str, tuple[int, list[str]]] = {}
-        self.groups_of: dict[str, set[str]] = {}  # member -> groups
-        self.ports: dict[str, list[str]] = {}  # device -> its uplink interfaces
-        self.device_of_port: dict[str, str] = {}
-
-    def _raise(self, ci: str, new: str | None, level: int, changed: list[str]) -> None:
-        if new is None or RANK[new] <= RANK.get(self.state.get(ci, ""), 0):
-            return
+    def _raise(self, ci: str, new: str, causes: dict[str, tuple[str, Kind]], level: int) -> bool:
+        old = self.state.get(ci)
+        if ci in self.gone or (old and RANK[old] > RANK[new]):
+            return False
+        if old == new:
+            self.because[ci].update(causes)  # another explanation of the same state
+            return False
         self.state[ci] = new
         self.depth.setdefault(ci, level)
-        changed.append(ci)
+        self.because[ci] = dict(causes)
+        return True
 
-    def _evaluate(self, ci: str, cause_state: str | None) -> str | None:
-        if ci in self.groups:
-            k, members = self.groups[ci]
-            up = sum(1 for m in members if self.state.get(m) != "down")
-            if up < k:
-                return "down"
-            return "degraded" if any(m in self.state for m in members) else None
-        if ci in self.ports:
-            ports = self.ports[ci]
-            lost = sum(1 for p in ports if self.state.get(p) == "down")
-            if not lost:
-                return None
-            return "down" if lost == len(ports) else "degraded"
-        return cause_state
+    def _evaluate(self, ci: str) -> tuple[str, dict[str, tuple[str, Kind]]] | None:
+        """The worst state the CI's one-of-several needs give it, with its causes."""
+        worst: tuple[str, dict[str, tuple[str, Kind]]] | None = None
+        for need in self.needs.get(ci, ()):
+            failed = {m for m in need.members if self.state.get(m) == "down"}
+            working = len(need.members - failed - self.gone)
+            # a group degrades with any member down or degraded; a client or device only
+            # when one of its dependencies failed
+            touched = {m for m in need.members if m in self.state}
+            causes = touched if self.info[ci].cls == GROUP else failed
+            if working < need.k:
+                new, causes = "down", failed
+            elif causes:
+                new = "degraded"
+            else:
+                continue
+            if worst is None or RANK[new] > RANK[worst[0]]:
+                worst = (new, {})
+            if new == worst[0]:
+                worst[1].update(dict.fromkeys(causes, (need.rel_type, need.kind)))
+        return worst
 
-    async def _load_groups(self, ids: set[str]) -> None:
-        ids = {i for i in ids if i not in self.groups}
-        if not ids:
+    # ------------------------------------------------------------ loading
+    async def _load_groups(self, groups: set[str]) -> None:
+        """Members and ``min`` of redundancy groups (DEPENDS_ON from the group, MEMBER_OF to
+        it), and which members are out of service."""
+        groups -= self.loaded
+        if not groups:
             return
-        members: dict[str, list[str]] = {i: [] for i in ids}
-        for _rid, _t, src, dst, _sc, dc, _sn, dn in await impact_hop(
-            self.store, sorted(ids), ("DEPENDS_ON",)
-        ):
-            if src in members:
-                members[src].append(dst)
-                self.info.setdefault(dst, (dc, dn))
-        details = await self.store.get_cis(sorted(ids))
+        self.loaded |= groups
+        members: dict[str, set[str]] = {g: set() for g in groups}
+        kinds: dict[str, str] = {}
+        for row in await impact_hop(self.store, groups, MEMBERSHIP):
+            self._note(row)
+            if row.type == "DEPENDS_ON" and row.src in members:
+                members[row.src].add(row.dst)
+                kinds[row.src] = row.type
+            elif row.type == "MEMBER_OF" and row.dst in members:
+                members[row.dst].add(row.src)
+                kinds.setdefault(row.dst, row.type)
+        await self._retired_assets({m for ms in members.values() for m in ms})
+        details = await self.store.get_cis(sorted(groups))
         for gid, group_members in members.items():
             ci = details.get(gid)
             k = int((ci.attributes.get("min") if ci else None) or 1)
-            self.groups[gid] = (k, group_members)
-            for member in group_members:
-                self.groups_of.setdefault(member, set()).add(gid)
+            need = _Need(k, group_members, kinds.get(gid, "DEPENDS_ON"), Kind.DECLARED)
+            self.needs.setdefault(gid, []).append(need)
 
-    async def _load_ports(self, ids: set[str]) -> None:
-        ids = {i for i in ids if i not in self.ports}
-        if not ids:
+    async def _retired_assets(self, ids: set[str]) -> None:
+        """CIs whose asset (REPRESENTS) is retired or disposed are out of service."""
+        rows = await impact_hop(self.store, ids, (LIFECYCLE_TYPE,))
+        assets = {r.src: r.dst for r in rows if r.dst in ids}
+        if not assets:
             return
-        found: dict[str, set[str]] = {i: set() for i in ids}
-        for device, port, _peer, _peer_device, peer_class in await uplinks(self.store, sorted(ids)):
-            if _uplink(self.info[device][0], peer_class):
-                found[device].add(port)
-        for device, device_ports in found.items():
-            if device_ports:
-                self.ports[device] = sorted(device_ports)
-                for port in device_ports:
-                    self.device_of_port[port] = device
+        found = await self.store.get_cis(sorted(assets))
+        for asset, ci in assets.items():
+            if asset in found and found[asset].attributes.get("state") in RETIRED_ASSET_STATES:
+                self.gone.add(ci)
 
+    async def _load_clients(self, clients: set[str]) -> None:
+        """The implicit groups of observed connections: a client's targets grouped by the
+        service they offer (their host's redundancy group, else protocol and port), minus
+        connections to itself, to fellow members of its own groups, and those a declared
+        dependency of the client covers."""
+        key = "conn:"
+        clients = {c for c in clients if key + c not in self.loaded}
+        if not clients:
+            return
+        self.loaded |= {key + c for c in clients}
+        targets: dict[str, set[str]] = {c: set() for c in clients}
+        declared: dict[str, set[str]] = {c: set() for c in clients}
+        for row in await impact_hop(self.store, clients, (CONNECTS, *DECLARED_TYPES, "LISTENS_ON")):
+            self._note(row)
+            if row.src not in clients:
+                continue
+            if row.type == CONNECTS:
+                targets[row.src].add(row.dst)
+                continue
+            for edge in dependencies_of(row, row.src):
+                if edge.rule.kind is Kind.DECLARED:
+                    declared[row.src].add(edge.dependency)
+        all_targets = {t for ts in targets.values() for t in ts}
+        for row in await impact_hop(self.store, all_targets, ("LISTENS_ON",)):
+            self._note(row)
+        host = {c: c if self.info[c].cls == "Host" else self.info[c].parent for c in clients}
+        hosts = {self.info[t].parent for t in all_targets} | set(host.values())
+        hosts.discard(None)
+        await self._retired_assets(hosts)
+        # an endpoint of a host out of service is no working member either
+        self.gone |= {t for t in all_targets if self.info[t].parent in self.gone}
+        groups_of: dict[str, set[str]] = {}
+        for row in await impact_hop(self.store, hosts | clients, MEMBERSHIP):
+            self._note(row)
+            if row.type == "DEPENDS_ON" and row.src_class == GROUP:
+                groups_of.setdefault(row.dst, set()).add(row.src)
+            elif row.type == "MEMBER_OF":
+                groups_of.setdefault(row.src, set()).add(row.dst)
+        for client in sorted(clients):
+            own = host[client]
+            mine = groups_of.get(client, set()) | groups_of.get(own or "", set())
+            by_service: dict[str, set[str]] = {}
+            for target in targets[client]:
+                target_host = self.info[target].parent
+                theirs = groups_of.get(target_host or "", set())
+                if target_host in (own, client) or theirs & mine:
+                    continue  # itself (loopback, own address) or replication among peers
+                if {target, target_host} & declared[client] or theirs & declared[client]:
+                    continue  # a declared dependency says what the client needs
+                name = (self.info[target].name or "").split(" (")[0]
+                service = min(theirs) if theirs else f"port:{name}"
+                by_service.setdefault(service, set()).add(target)
+            for members in by_service.values():
+                self.needs.setdefault(client, []).append(_Need(1, members, CONNECTS, Kind.INFERRED))
+
+    async def _load_devices(self, devices: set[str]) -> None:
+        """A device's uplink ports (``graph.queries.Layer2``): it needs one of them."""
+        key = "ports:"
+        devices = {d for d in devices if key + d not in self.loaded}
+        if not devices:
+            return
+        self.loaded |= {key + d for d in devices}
+        if self.topology is None:
+            self.topology = await layer2(self.store)
+        ports: dict[str, set[str]] = {}
+        # a switch's uplinks were read with the topology (outwards from the core); a host's
+        # links need a read of their own
+        switches = {d for d in devices if self.info[d].cls == "NetworkDevice"}
+        await self.topology.reach(switches)
+        known = [link for d in switches for link in self.topology.links.get(d, ())]
+        hosts = devices - switches
+        for link in known + await uplinks(self.store, hosts):
+            cls = self.info[link.device].cls
+            if self.topology.is_uplink(cls, link.device, link.peer_class, link.peer_device):
+                ports.setdefault(link.device, set()).add(link.port)
+                self.info.setdefault(link.port, _Info("Interface", None, link.device))
+        for device, device_ports in ports.items():
+            self.needs.setdefault(device, []).append(
+                _Need(1, device_ports, "HAS_INTERFACE", Kind.DISCOVERED)
+            )
+
+    # ------------------------------------------------------------ the walk
     async def run(self, start: list[str]) -> None:
         known = await self.store.get_cis(start)
         for ci_id, ci in known.items():
-            self.info[ci_id] = (ci.cls, ci.name)
+            self.info[ci_id] = _Info(ci.cls, ci.name, ci.attributes.get("host"))
             self.state[ci_id] = "down"
             self.depth[ci_id] = 0
+            self.because[ci_id] = {}
         frontier = sorted(known)
         level = 0
         while frontier and level < self.max_depth:
             level += 1
-            # a down CI takes down what needs it or is part of it; a degraded one only
-            # degrades the services and groups that depend on it
-            down = [ci for ci in frontier if self.state[ci] == "down"]
-            degraded = [ci for ci in frontier if self.state[ci] != "down"]
-            rows = await impact_hop(self.store, down, HOP_TYPES)
-            rows += await impact_hop(self.store, degraded, ("DEPENDS_ON",))
-            proposals: list[tuple[str, str, str]] = []  # (effect, cause, kind)
-            for _rid, rel_type, src, dst, src_cls, dst_cls, src_name, dst_name in rows:
-                self.info.setdefault(src, (src_cls, src_name))
-                self.info.setdefault(dst, (dst_cls, dst_name))
-                src_state, dst_state = self.state.get(src), self.state.get(dst)
-                needs_dst = rel_type in DEPENDENCY and dst_state == "down"
-                degraded_need = rel_type == "DEPENDS_ON" and src_cls in DEGRADED_REACHES
-                if needs_dst or (degraded_need and dst_state):
-                    proposals.append((src, dst, "depends"))
-                if src_state == "down" and rel_type in CONTAINS:
-                    proposals.append((dst, src, "part"))
-                if rel_type == LINK:
-                    if src_state == "down":
-                        proposals.append((dst, src, "link"))
-                    if dst_state == "down":
-                        proposals.append((src, dst, "link"))
-                if (
-                    rel_type == "HAS_INTERFACE"
-                    and dst_state == "down"
-                    and src_cls in DEVICES
-                    and src_state != "down"
-                ):
-                    proposals.append((src, dst, "uplink"))
-            await self._load_groups(
-                {e for e, _c, _k in proposals if self.info[e][0] == "RedundancyGroup"}
-            )
-            await self._load_ports({e for e, _c, kind in proposals if kind == "uplink"})
-            changed: list[str] = []
-            for effect, cause, kind in proposals:
-                self.effects.setdefault(cause, set()).add(effect)
-                if kind == "uplink" and effect not in self.ports:
-                    continue  # that port is not one the device depends on
-                self._raise(effect, self._evaluate(effect, self.state.get(cause)), level, changed)
-            # a group or device re-evaluates when a member or port got worse
-            queue = list(changed)
-            while queue:
-                ci = queue.pop()
-                for watcher in (*self.groups_of.get(ci, ()), self.device_of_port.get(ci)):
-                    if watcher is not None:
-                        before = len(changed)
-                        self._raise(watcher, self._evaluate(watcher, None), level, changed)
-                        queue.extend(changed[before:])
-            frontier = sorted(set(changed))
+            down = [ci for ci in frontier if self.state.get(ci) == "down"]
+            degraded = [ci for ci in frontier if self.state.get(ci) == "degraded"]
+            rows = await impact_hop(self.store, down, (*HOP_TYPES, LIFECYCLE_TYPE))
+            rows += await impact_hop(self.store, degraded, (*DEGRADED_HOP_TYPES, LIFECYCLE_TYPE))
+            on_frontier = set(frontier)
+            await self._frontier_assets(rows, on_frontier, set(start))
+            proposals: list[tuple[str, str, str, tuple[str, Kind]]] = []
+            reevaluate: dict[str, set[str]] = {"group": set(), "client": set(), "device": set()}
+            for row in rows:
+                if row.type == LIFECYCLE_TYPE:
+                    continue
+                self._note(row)
+                for here in (row.src, row.dst):
+                    if here in on_frontier and here not in self.gone:
+                        self._propose(row, here, proposals, reevaluate)
+            await self._load_groups(reevaluate["group"])
+            await self._load_clients(reevaluate["client"])
+            await self._load_devices(reevaluate["device"])
+            changed: set[str] = set()
+            for effect, new, cause, via in proposals:
+                if self._raise(effect, new, {cause: via}, level):
+                    changed.add(effect)
+            for ci in sorted(set().union(*reevaluate.values())):
+                result = self._evaluate(ci)
+                if result and self._raise(ci, result[0], result[1], level):
+                    changed.add(ci)
+            frontier = sorted(changed)
 
-    def paths(self, start: list[str], targets: set[str]) -> dict[str, list[list[str]]]:
-        """For each target, one shortest cause chain from every failed CI that reaches it."""
-        out: dict[str, list[list[str]]] = {t: [] for t in targets}
-        for sid in start:
-            if sid not in self.state:
+    async def _frontier_assets(
+        self, rows: list[HopRow], frontier: set[str], start: set[str]
+    ) -> None:
+        """A CI whose asset is retired or disposed is not reported, nor walked through."""
+        assets = {r.src: r.dst for r in rows if r.type == LIFECYCLE_TYPE and r.dst in frontier}
+        if not assets:
+            return
+        before = set(self.gone)
+        await self._retired_assets(set(assets.values()))
+        for ci in (self.gone - before) - start:
+            self.state.pop(ci, None)
+
+    def _propose(self, row: HopRow, here: str, proposals: list, reevaluate: dict) -> None:
+        state = self.state[here]
+        for edge in dependents_of(row, here):
+            dependent, rule = edge.dependent, edge.rule
+            if dependent in self.gone:
                 continue
-            parent: dict[str, str | None] = {sid: None}
-            queue = deque([sid])
-            while queue:
-                node = queue.popleft()
-                for nxt in sorted(self.effects.get(node, ())):
-                    if nxt in self.state and nxt not in parent:
-                        parent[nxt] = node
-                        queue.append(nxt)
-            for target in targets:
-                if target in parent:
-                    chain, cur = [], target
-                    while cur is not None:
-                        chain.append(cur)
-                        cur = parent[cur]
-                    out[target].append(chain[::-1])
+            via = (row.type, rule.kind)
+            if rule.effect is Effect.CONTAINS or rule.type == "CONNECTED_TO":
+                if state == "down":
+                    proposals.append((dependent, "down", here, via))
+            elif rule.effect is Effect.FAILS:
+                if state == "down":
+                    proposals.append((dependent, "down", here, via))
+                elif self.info[dependent].cls in DEGRADED_REACHES:
+                    proposals.append((dependent, "degraded", here, via))
+            elif rule.uplink_only:
+                if state == "down":
+                    reevaluate["device"].add(dependent)
+            elif rule.type == CONNECTS:
+                if state == "down":
+                    reevaluate["client"].add(dependent)
+            else:
+                reevaluate["group"].add(dependent)
+
+    # ------------------------------------------------------------ explanations
+    def paths(
+        self, start: list[str], target: str
+    ) -> list[list[tuple[str, str | None, Kind | None]]]:
+        """One shortest cause chain from each failed CI that explains ``target``'s state:
+        (CI, relationship type to the previous step, its kind), failed CI first."""
+        nxt: dict[str, tuple[str, tuple[str, Kind]] | None] = {target: None}
+        queue = deque([target])
+        found: dict[str, None] = {}
+        starts = set(start)
+        while queue:
+            node = queue.popleft()
+            if node in starts:
+                found[node] = None
+            for cause, via in sorted(self.because.get(node, {}).items()):
+                if cause not in nxt and cause in self.state:
+                    nxt[cause] = (node, via)
+                    queue.append(cause)
+        out = []
+        for sid in sorted(found, key=lambda s: (self._chain_len(nxt, s), s)):
+            chain: list[tuple[str, str | None, Kind | None]] = []
+            cur: str | None = sid
+            via_in: tuple[str, Kind] | None = None
+            while cur is not None:
+                chain.append((cur, via_in[0] if via_in else None, via_in[1] if via_in else None))
+                step = nxt[cur]
+                cur, via_in = (step[0], step[1]) if step else (None, None)
+            out.append(chain)
         return out
 
+    @staticmethod
+    def _chain_len(nxt: dict, sid: str) -> int:
+        n, cur = 0, sid
+        while nxt.get(cur):
+            cur, n = nxt[cur][0], n + 1
+        return n
 
-async def impact(store: Store, ci_ids: list[str], depth: int = DEFAULT_DEPTH) -> dict[str, Any]:
+
+async def impact(
+    store: Store, ci_ids: list[str], depth: int = DEFAULT_DEPTH, summary: bool = False
+) -> dict[str, Any]:
+    """What fails with ``ci_ids``: ``services`` (worst first, then criticality) with state,
+    owner, SLA and the paths that explain each; ``cis`` every affected CI (class, name, host
+    for endpoints and interfaces, state, depth), left out when ``summary``; ``counts`` by
+    state for services and CIs, and CIs by class."""
     start = sorted(set(ci_ids))
-    walk = _Propagation(store, depth)
+    walk = _Walk(store, depth)
     await walk.run(start)
     state = walk.state
-    service_ids = sorted(i for i in state if walk.info[i][0] == "Service")
+    service_ids = sorted(i for i in state if walk.info[i].cls == "Service")
     details = await store.get_cis(service_ids)
-    paths = walk.paths(start, set(service_ids))
+    retired = {s for s in service_ids if details[s].attributes.get("service_status") == "retired"}
+    parents = {walk.info[i].parent for i in state if walk.info[i].parent} - set(walk.info)
+    missing = await store.get_cis(sorted(parents)) if parents else {}
+    for pid, ci in missing.items():
+        walk.info[pid] = _Info(ci.cls, ci.name)
+
+    def ref(ci: str) -> dict[str, Any]:
+        info = walk.info[ci]
+        out: dict[str, Any] = {"id": ci, "class": info.cls, "name": info.name}
+        if info.parent and info.cls in ("Endpoint", "Interface") and info.parent in walk.info:
+            key = "host" if info.cls == "Endpoint" else "device"
+            out[key] = walk.info[info.parent].name
+        return out
+
     services = []
     for sid in service_ids:
-        ci = details[sid]
-        a = ci.attributes
+        if sid in retired:
+            continue
+        a = details[sid].attributes
+        paths = []
+        for chain in walk.paths(start, sid):
+            steps = [
+                {**ref(ci), "state": state[ci], **({"via": t, "kind": k.value} if t else {})}
+                for ci, t, k in chain
+            ]
+            paths.append({"kind": path_kind([k for _c, _t, k in chain if k]), "steps": steps})
         services.append(
             {
                 "id": sid,
-                "name": ci.name,
+                "name": details[sid].name,
                 "state": state[sid],
                 "criticality": a.get("criticality"),
                 "owner": a.get("owner"),
                 "sla": a.get("sla") or {},
                 "kind": a.get("kind"),
-                "paths": sorted(paths[sid], key=lambda p: (len(p), p)),
+                "paths": paths,
             }
         )
     services.sort(
@@ -236,15 +411,31 @@ async def impact(store: Store, ci_ids: list[str], depth: int = DEFAULT_DEPTH) ->
             s["id"],
         )
     )
-    cis = [
-        {
-            "id": i,
-            "class": walk.info[i][0],
-            "name": walk.info[i][1],
-            "state": state[i],
-            "depth": walk.depth[i],
-        }
-        for i in state
-    ]
-    cis.sort(key=lambda c: (c["depth"], c["class"], c["name"] or "", c["id"]))
-    return {"start": start, "depth": depth, "services": services, "cis": cis}
+    affected = [i for i in state if i not in retired]
+    counts: dict[str, Any] = {
+        "services": _by_state(state[s["id"]] for s in services),
+        "cis": _by_state(state[i] for i in affected),
+        "classes": {},
+    }
+    for i in affected:
+        cls = walk.info[i].cls
+        counts["classes"][cls] = counts["classes"].get(cls, 0) + 1
+    answer: dict[str, Any] = {
+        "start": start,
+        "failed": [ref(i) for i in start if i in walk.info],
+        "depth": depth,
+        "counts": counts,
+        "services": services,
+    }
+    if not summary:
+        cis = [{**ref(i), "state": state[i], "depth": walk.depth[i]} for i in affected]
+        cis.sort(key=lambda c: (c["depth"], c["class"], c["name"] or "", c["id"]))
+        answer["cis"] = cis
+    return answer
+
+
+def _by_state(states) -> dict[str, int]:
+    out = {"down": 0, "degraded": 0}
+    for s in states:
+        out[s] += 1
+    return out

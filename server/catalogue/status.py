@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from graph.schema import CLASSES, IMPACT_INBOUND, IMPACT_OUTBOUND
+from graph.dependency import steps
+from graph.schema import CLASSES
 from graph.store import CI, Store
 from server.catalogue import invalid, not_found
 
@@ -109,8 +110,10 @@ async def ci_diff(store: Store, ci_id: str, start: str, end: str) -> dict[str, A
 async def dependency_graph_at(
     store: Store, root: str, at: str, depth: int = DIFF_DEPTH
 ) -> tuple[dict[str, CI], set[tuple[str, str, str]]]:
-    """What ``root`` depended on at ``at``: X -> Y when X -[t]-> Y with t an inbound
-    impact type (X depends on Y) or Y -[t]-> X with t an outbound one (Y contains X)."""
+    """What ``root`` depended on at ``at``, by the rules of ``graph.dependency`` (down to
+    the devices; the layer-2 network is not the service's): edges (X, type, Y) with X
+    depending on Y."""
+    down = steps("down", layer2=False)
     nodes: dict[str, CI] = {}
     edges: set[tuple[str, str, str]] = set()
     root_ci = await store.get_ci(root)
@@ -125,9 +128,7 @@ async def dependency_graph_at(
         for v in await store.relationships(node, include_ended=True):
             if not _valid_at(v.rel, at):
                 continue
-            depends = (v.direction == "out" and v.rel.type in IMPACT_INBOUND) or (
-                v.direction == "in" and v.rel.type in IMPACT_OUTBOUND
-            )
+            depends = v.direction in down.get(v.rel.type, ())
             if not depends or (v.other.first_seen or "") > at:
                 continue
             edges.add((node, v.rel.type, v.other.id))

@@ -76,7 +76,10 @@ async def test_core_switch_takes_down_what_hangs_only_on_it(store):
     (svc,) = result["services"]
     assert svc["state"] == "down"
     (path,) = svc["paths"]
-    assert path[0] == "core1" and path[-1] == "svc" and "a2" in path and "h2" in path
+    ids = [step["id"] for step in path["steps"]]
+    assert ids[0] == "core1" and ids[-1] == "svc" and "a2" in ids and "h2" in ids
+    assert all(step["state"] == "down" for step in path["steps"])  # a down service: failures
+    assert path["kind"] == "declared"
 
 
 async def test_both_cores_down_take_down_everything_below(store):
@@ -89,3 +92,47 @@ async def test_a_host_failing_does_not_take_down_its_switch(store):
     await build(store)
     got = states(await impact(store, ["h1"]))
     assert got == {"h1": "down"}
+
+
+async def build_three_tier(store) -> None:
+    """core1 and core2 hold the hosts' default gateway 10.0.0.1 (no tier declared); dist1
+    is uplinked to core1 only and links down to access switches a1 and a2; h1 on a1, h2 on
+    a2; svc depends on h1. dist1 has three switch links and one uplink."""
+    t = Topology()
+    c1 = t.device("core1", "NetworkDevice", 2)
+    c2 = t.device("core2", "NetworkDevice", 1)
+    d1 = t.device("dist1", "NetworkDevice", 3)
+    a1 = t.device("a1", "NetworkDevice", 2)
+    a2 = t.device("a2", "NetworkDevice", 2)
+    t.ci("vip", "IPAddress", address="10.0.0.1", net_scope="global")
+    t.rel("HAS_IP", c1[1], "vip")
+    t.rel("HAS_IP", c2[0], "vip")
+    t.rel("CONNECTED_TO", d1[0], c1[0])
+    t.rel("CONNECTED_TO", a1[0], d1[1])  # access below distribution: a downlink of dist1
+    t.rel("CONNECTED_TO", d1[2], a2[0])
+    gateway = [{"family": "inet", "address": "10.0.0.1", "interface": "p0", "is_default": True}]
+    for host, port in (("h1", a1[1]), ("h2", a2[1])):
+        (nic,) = t.device(host, "Host", 1)
+        t.cis[-2].attributes["gateways"] = gateway
+        t.rel("CONNECTED_TO", nic, port)
+    t.ci("svc", "Service", name="svc", criticality="high", owner="ops")
+    t.rel("DEPENDS_ON", "svc", "h1")
+    await t.load(store)
+
+
+async def test_core_failure_takes_down_through_distribution_downlinks(store):
+    """The old rule took every switch-to-switch link for an uplink, so dist1 kept 'working
+    uplinks' to its access switches and only degraded; the gateways say where the core is."""
+    await build_three_tier(store)
+    result = await impact(store, ["core1"])
+    got = states(result)
+    assert {got.get(x) for x in ("dist1", "a1", "a2", "h1", "h2")} == {"down"}
+    assert "core2" not in got
+    (svc,) = result["services"]
+    assert svc["state"] == "down"
+
+
+async def test_access_switch_failure_does_not_climb_to_the_core(store):
+    await build_three_tier(store)
+    got = states(await impact(store, ["a1"]))
+    assert got == {"a1": "down", "h1": "down", "svc": "down"}

@@ -91,7 +91,8 @@ async def test_service_contract_and_impact(api):
         "criticality": "critical",
         "owner": "team-a",
     }
-    assert service["paths"][0][0] == db1 and service["paths"][0][-1] == svc["id"]
+    steps = service["paths"][0]["steps"]
+    assert steps[0]["id"] == db1 and steps[-1]["id"] == svc["id"]
     assert all({"id", "class", "name"} <= set(c) for c in result["cis"])
     r = await client.post(
         "/api/v1/impact", json={"cis": [db1, db2]}, headers=auth(tokens["reader"])

@@ -1,0 +1,144 @@
+"""The one table of dependency rules (graph.dependency), read alike by impact and by the
+dependencies walk (``GET /api/v1/cis/{id}/dependencies``), on both stores."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from graph.dependency import HOP_TYPES, RULES, Effect, edges, steps
+from graph.queries import dependency_walk
+from graph.records import HopRow
+from graph.store import CI, ChangeSet, Rel
+from server.catalogue.impact import impact
+from server.staleness import sweep
+from tests.store.test_impact_ha import ha
+
+pytestmark = pytest.mark.asyncio
+T0 = "2026-11-20T10:00:00.000Z"
+
+
+def row(rel_type: str, src_class: str, dst_class: str) -> HopRow:
+    return HopRow("r", rel_type, "a", "b", src_class, dst_class, "a", "b", "live", "live")
+
+
+def test_the_table_reads_each_relationship_once():
+    # a group's members are one-of-several; a service needs what it depends on
+    (group,) = edges(row("DEPENDS_ON", "RedundancyGroup", "Host"))
+    assert group.dependent == "a" and group.rule.effect is Effect.DEGRADES
+    (service,) = edges(row("DEPENDS_ON", "Service", "Host"))
+    assert service.rule.effect is Effect.FAILS
+    # an endpoint is part of its host; its failure does not fail the host
+    (part,) = edges(row("LISTENS_ON", "Host", "Endpoint"))
+    assert (part.dependent, part.dependency, part.rule.effect) == ("b", "a", Effect.CONTAINS)
+    # a device's port: contained, and an uplink the device may need
+    port = {(e.dependent, e.rule.effect) for e in edges(row("HAS_INTERFACE", "Host", "Interface"))}
+    assert port == {("b", Effect.CONTAINS), ("a", Effect.DEGRADES)}
+    # observed connections are inferred one-of-several dependencies of the client
+    (conn,) = edges(row("CONNECTS_TO", "Host", "Endpoint"))
+    assert conn.dependent == "a" and conn.rule.kind == "inferred"
+    # what is not in the table is no dependency
+    assert edges(row("INSTALLED", "Host", "Software")) == []
+    assert set(HOP_TYPES) == {r.type for r in RULES}
+
+
+def test_up_and_down_are_each_others_reverse():
+    up, down = steps("up"), steps("down")
+    flip = {"in": "out", "out": "in"}
+    assert up.keys() == down.keys()
+    for rel_type, ways in up.items():
+        assert set(down[rel_type]) == {flip[w] for w in ways}
+    assert up["CONNECTS_TO"] == ("in",) and up["LISTENS_ON"] == ("out",)
+
+
+async def test_dependencies_up_lists_what_impact_marks(store):
+    """The issue: `ci deps db1 --direction up` did not list app1 while impact marked it."""
+    c = await ha(store)
+    walk = await dependency_walk(store, c["db1"], "up", 8)
+    assert c["app1"] in walk.nodes
+    names = {v[1] for v in walk.nodes.values()}
+    assert {"pg-prod", "checkout-app", "checkout"} <= names
+    assert c["web9"] not in walk.nodes  # db2 is listed: it replicates from db1 (observed)
+    down = await dependency_walk(store, c["app1"], "down", 3)
+    assert c["db1"] in down.nodes and c["db2"] in down.nodes  # through its connections
+
+
+async def random_graph(store, seed: int) -> list[str]:
+    """Switches with ports and links, hosts patched in, endpoints, observed connections,
+    software, VMs, redundancy groups and services: cycles and parallel paths."""
+    rng = random.Random(seed)
+    cis: list[CI] = []
+    rels: dict[tuple[str, str, str], Rel] = {}
+
+    def ci(ci_id: str, cls: str, **attributes) -> str:
+        ci_id = f"{seed}-{ci_id}"  # one graph per seed, side by side in one store
+        cis.append(CI(id=ci_id, cls=cls, name=ci_id, attributes=attributes))
+        return ci_id
+
+    def rel(rel_type: str, src: str, dst: str) -> None:
+        if src != dst:
+            rels[(rel_type, src, dst)] = Rel(f"{rel_type}:{src}:{dst}", rel_type, src, dst)
+
+    switches = [ci(f"sw{k}", "NetworkDevice") for k in range(5)]
+    ports: list[str] = []
+    for sw in switches:
+        for p in range(6):
+            ports.append(ci(f"{sw}/p{p}", "Interface", parent=sw, name=f"p{p}"))
+            rel("HAS_INTERFACE", sw, ports[-1])
+    for _ in range(8):
+        a, b = rng.sample(ports, 2)
+        rel("CONNECTED_TO", a, b)
+    hosts = [ci(f"h{k}", "Host") for k in range(14)]
+    endpoints = []
+    for h in hosts:
+        nic = ci(f"{h}/eth0", "Interface", parent=h, name="eth0")
+        rel("HAS_INTERFACE", h, nic)
+        rel("CONNECTED_TO", nic, rng.choice(ports))
+        for port in rng.sample([5432, 6379, 8080], 2):
+            ep = ci(f"{h}:{port}", "Endpoint", host=h, protocol="tcp", port=port)
+            rel("LISTENS_ON", h, ep)
+            endpoints.append(ep)
+    for _ in range(20):
+        rel("CONNECTS_TO", rng.choice(hosts), rng.choice(endpoints))
+    for k in range(4):
+        rel("HOSTED_ON", rng.choice(hosts), rng.choice(hosts))
+        rel("RUNS_ON", ci(f"sw-pkg{k}", "Software", name=f"pkg{k}"), rng.choice(hosts))
+    services = [ci(f"svc{k}", "Service", name=f"svc{k}") for k in range(8)]
+    for k, svc in enumerate(services):
+        group = ci(f"g{k}", "RedundancyGroup", service=svc, name="g", min=rng.choice([1, 2]))
+        rel("DEPENDS_ON", svc, group)
+        for member in rng.sample(hosts + endpoints, 3):
+            rel("DEPENDS_ON", group, member)
+        rel("DEPENDS_ON", svc, rng.choice(hosts + services))
+    cs = ChangeSet(report_id=f"random-{seed}", source="manual", at=T0)
+    cs.create_cis, cs.create_rels = cis, list(rels.values())
+    await store.apply(cs)
+    return [c.id for c in cis if c.cls in ("Host", "NetworkDevice", "Endpoint", "Interface")]
+
+
+async def test_impact_never_reaches_what_dependencies_up_does_not_list(store):
+    for seed in (1, 2, 3):
+        failable = await random_graph(store, seed)
+        rng = random.Random(seed)
+        for failed in rng.sample(failable, 8):
+            result = await impact(store, [failed], depth=12)
+            up = await dependency_walk(store, failed, "up", 12)
+            marked = {c["id"] for c in result["cis"]}
+            assert marked <= set(up.nodes), (seed, failed, marked - set(up.nodes))
+
+
+async def test_a_dependency_is_not_a_sighting(store):
+    """The staleness sweep retires a silent host even when a service declared a dependency
+    on it recently: a declaration says nothing about the host being there."""
+    c = await ha(store)
+    later = datetime.now(UTC) + timedelta(days=40)
+    recent = (later - timedelta(days=1)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    svc = CI(id="declared-late", cls="Service", name="declared-late", attributes={"name": "x"})
+    cs = ChangeSet(report_id="late", source="manual", at=recent)
+    cs.create_cis = [svc]
+    cs.create_rels = [Rel("late-dep", "DEPENDS_ON", svc.id, c["db1"], recent, recent)]
+    await store.apply(cs)
+    await sweep(store, timedelta(hours=72), timedelta(days=30), now=later)
+    assert (await store.get_ci(c["db1"])).status == "retired"
