@@ -18,6 +18,7 @@ import logging
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 EXIT_USAGE = 2
 EXIT_SPOOLED = 3
@@ -75,6 +76,18 @@ def collect(sections: str | None, compact: bool) -> int:
     return 0
 
 
+def _host_text(answer: dict[str, Any], system: dict[str, Any]) -> str:
+    """``, host db1 applied (new CI)`` from the server's answer (``status``, ``created``,
+    ``ci_id``) and the report's ``system`` section (``hostname``); the id only when the
+    name is not known (collection failed and a spooled report went)."""
+    if not answer:
+        return ""
+    name = system.get("hostname") or f"CI {answer.get('ci_id')}"
+    status = answer.get("status") or "sent"
+    new = " (new CI)" if answer.get("created") else ""
+    return f", host {name} {status}{new}"
+
+
 def run(
     server: str | None,
     token_file: str | None,
@@ -106,14 +119,21 @@ def run(
     if not once:
         run_forever(server, source, spool, interval=interval, state_dir=state_dir)
         return 0
-    outcome = run_once(server, source, spool, state_dir=state_dir)
+    collected: dict[str, Any] = {}
+
+    def collect_and_remember() -> dict[str, Any]:
+        # the server's answer names the CI only by id: keep the host's name to print
+        from collectors.host import collect_report
+
+        report = collect_report().to_json()
+        collected.update(report.get("sections", {}).get("system") or {})
+        return report
+
+    outcome = run_once(server, source, spool, collect=collect_and_remember, state_dir=state_dir)
     aside = f", {outcome.set_aside} set aside" if outcome.set_aside else ""
     if outcome.ok:
-        body = outcome.last.body if outcome.last else {}
-        print(
-            f"report sent: {outcome.sent} acknowledged{aside}"
-            + (f", host CI {body.get('ci_id')} ({body.get('status')})" if body else "")
-        )
+        body = (outcome.last.body if outcome.last else None) or {}
+        print(f"report sent: {outcome.sent} acknowledged{aside}{_host_text(body, collected)}")
         for reason in outcome.reasons:
             print(f"cmdb agent: set aside: {reason}", file=sys.stderr)
         return EXIT_SET_ASIDE if outcome.set_aside else 0

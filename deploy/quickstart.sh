@@ -42,6 +42,7 @@ done
 "$CMDB" agent run --once --server "$URL" --token-file "$DATA/agent.token" \
     --spool-dir "$DATA/agent-spool"
 
+HOST_NAME=$(hostname -s 2>/dev/null || hostname)
 cat <<MSG
 
 The CMDB is running at $URL (embedded SQLite store in $DATA; log: $DATA/server.log).
@@ -53,8 +54,9 @@ $DATA/admin.password ( cat $DATA/admin.password ). More users:
 Look at this host's configuration items:
   export CMDB_SERVER=$URL CMDB_TOKEN=\$(cat $DATA/admin.token)
   .venv/bin/cmdb ci list --class Host
-  .venv/bin/cmdb ci show <ID>          # attributes and relationships
-  .venv/bin/cmdb ci deps <ID> --depth 2
+  .venv/bin/cmdb ci show $HOST_NAME          # attributes and relationships (a name, id, address or serial)
+  .venv/bin/cmdb ci history $HOST_NAME       # what changed, when, and which source saw it
+  .venv/bin/cmdb ci deps $HOST_NAME --depth 2
   curl -H "Authorization: Bearer \$CMDB_TOKEN" '$URL/api/v1/cis?class=Host'
   API description: $URL/api/v1/openapi.json
 

@@ -124,6 +124,14 @@ async def update_service(request: web.Request) -> web.Response:
     return web.json_response(record)
 
 
+@routes.delete("/api/v1/services/{id}")
+@mapped
+async def delete_service(request: web.Request) -> web.Response:
+    actor = _actor(request, "editor")
+    answer = await services.delete_service(request.app[STORE_KEY], request.match_info["id"], actor)
+    return web.json_response(answer)
+
+
 @routes.get("/api/v1/services/{id}/diff")
 @mapped
 async def service_diff(request: web.Request) -> web.Response:

@@ -489,6 +489,40 @@ async def update_service(
     return await service_record(store, await get_service(store, service.id))
 
 
+async def delete_service(store: Store, service_id: str, actor: str | None) -> dict[str, Any]:
+    """Take a service out of the catalogue: it is retired (a CMDB keeps what was, with its
+    history) and its own dependencies and groups are closed. Refused with 409 naming them
+    while live services or groups depend on it: delete those first, or change them."""
+    service = await get_service(store, service_id)
+    views = await store.relationships(service.id)
+    dependants = [
+        v.other
+        for v in views
+        if v.direction == "in" and v.rel.type == "DEPENDS_ON" and v.other.status != "retired"
+    ]
+    if dependants:
+        from server.catalogue import conflict
+
+        names = ", ".join(f"{d.cls} {d.name or d.id}" for d in dependants[:10])
+        raise conflict(
+            f"service {service.name!r} cannot be deleted: {names} depend"
+            f"{'s' if len(dependants) == 1 else ''} on it",
+            dependants=[ref(d) for d in dependants],
+        )
+    writer = ManualWriter(actor)
+    for view in views:
+        if view.direction == "out" and view.rel.type == "DEPENDS_ON":
+            writer.close_rel(view.rel)
+            if view.other.cls == "RedundancyGroup" and view.other.status != "retired":
+                for member in await store.relationships(view.other.id):
+                    if member.direction == "out":
+                        writer.close_rel(member.rel)
+                writer.update_ci(view.other, {}, status="retired")
+    writer.update_ci(service, {}, status="retired")
+    await store.apply(writer.cs)
+    return {"id": service.id, "name": service.name, "status": "retired"}
+
+
 async def import_services(
     store: Store, document: Any, actor: str | None, dry_run: bool = False
 ) -> dict[str, Any]:

@@ -6,9 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from server.cli.core import add_api_options
+from server.cli.core import add_api_options, resolve_ci_id
 from server.cli.http import ApiClient, CliError
-from server.cli.output import emit_json, emit_table
+from server.cli.output import emit_json, emit_table, emit_text, show
 
 
 def _client(args) -> ApiClient:
@@ -24,14 +24,27 @@ def _listing(args, data, rows, headers) -> int:
 
 
 def _show(args, data) -> int:
-    if args.json:
-        emit_json(data)
-        return 0
-    for key, value in data.items():
-        if isinstance(value, list | dict):
-            value = json.dumps(value)
-        print(f"{key}: {value}")
-    return 0
+    """``--json``: the API answer; else indented YAML-like text (``output.show``)."""
+    return show(args, data)
+
+
+# What people type for a CI, a service, a change or an asset: an id, a name, an address,
+# a serial, a change number (CHG-…) or an asset tag; resolved here so the API always
+# gets the id (the API takes only ids in paths and ``cis`` lists).
+def _ci(client: ApiClient, ref: str) -> str:
+    return resolve_ci_id(client, ref)
+
+
+def _service(client: ApiClient, ref: str) -> str:
+    return resolve_ci_id(client, ref, "Service")
+
+
+def _change(client: ApiClient, ref: str) -> str:
+    return resolve_ci_id(client, ref, "Change")
+
+
+def _asset(client: ApiClient, ref: str) -> str:
+    return resolve_ci_id(client, ref, "Asset")
 
 
 def _body(args) -> dict:
@@ -52,7 +65,8 @@ def cmd_service_list(args) -> int:
 
 
 def cmd_service_show(args) -> int:
-    return _show(args, _client(args).get(f"/api/v1/services/{args.id}"))
+    client = _client(args)
+    return _show(args, client.get(f"/api/v1/services/{_service(client, args.id)}"))
 
 
 def cmd_service_create(args) -> int:
@@ -60,10 +74,13 @@ def cmd_service_create(args) -> int:
     for key in ("name", "owner", "criticality", "kind", "description"):
         if getattr(args, key, None):
             body[key] = getattr(args, key)
-    deps = [{"ci": c} for c in args.ci or []] + [{"service": s} for s in args.service or []]
+    client = _client(args)
+    deps = [{"ci": _ci(client, c)} for c in args.ci or []] + [
+        {"service": _service(client, s)} for s in args.service or []
+    ]
     if deps:
         body.setdefault("depends_on", []).extend(deps)
-    return _show(args, _client(args).post("/api/v1/services", body))
+    return _show(args, client.post("/api/v1/services", body))
 
 
 def cmd_service_import(args) -> int:
@@ -119,8 +136,9 @@ def _diff_line(d: dict) -> str:
 
 
 def cmd_service_diff(args) -> int:
-    data = _client(args).get(
-        f"/api/v1/services/{args.id}/diff", **{"from": args.frm, "to": args.to}
+    client = _client(args)
+    data = client.get(
+        f"/api/v1/services/{_service(client, args.id)}/diff", **{"from": args.frm, "to": args.to}
     )
     return _show(args, data)
 
@@ -137,9 +155,14 @@ def _sla(sla: dict) -> str:
     return " ".join(f"{k}={v}" for k, v in sorted((sla or {}).items()))
 
 
-def cmd_impact(args) -> int:
-    from server.cli.core import resolve_ci_id  # names as well as ids: "cmdb impact db1"
+def _and(names: list[str]) -> str:
+    """``vm``, ``vm and db1``, ``vm, db1 and db2``."""
+    if len(names) <= 1:
+        return "".join(names)
+    return ", ".join(names[:-1]) + " and " + names[-1]
 
+
+def cmd_impact(args) -> int:
     client = _client(args)
     ids = [resolve_ci_id(client, ref) for ref in args.ids]
     body = {"cis": ids, "depth": args.depth, "summary": args.services_only}
@@ -163,11 +186,15 @@ def cmd_impact(args) -> int:
             )
         )
     counts = data["counts"]
-    failed = ", ".join(_label(c) for c in data.get("failed", []))
+    # in the order they were typed ("If vm and db1 fail"), named as the server knows them
+    order = {ci_id: n for n, ci_id in enumerate(ids)}
+    failed = sorted(data.get("failed") or [], key=lambda c: order.get(c.get("id"), len(order)))
+    names = [_label(c) for c in failed] or list(args.ids)
+    verb = "fails" if len(names) == 1 else "fail"
     emit_table(
         rows,
         ("state", "criticality", "service", "owner", "sla", "evidence", "why (first path)"),
-        f"if {failed} fail: {counts['services']['down']} services down, "
+        f"If {_and(names)} {verb}: {counts['services']['down']} services down, "
         f"{counts['services']['degraded']} degraded; {counts['cis']['down']} CIs down, "
         f"{counts['cis']['degraded']} degraded "
         f"({', '.join(f'{n} {c}' for c, n in sorted(counts['classes'].items()))})",
@@ -188,21 +215,26 @@ def cmd_asset_list(args) -> int:
 
 
 def cmd_asset_show(args) -> int:
-    return _show(args, _client(args).get(f"/api/v1/assets/{args.id}"))
+    client = _client(args)
+    return _show(args, client.get(f"/api/v1/assets/{_asset(client, args.id)}"))
 
 
 def cmd_asset_create(args) -> int:
     body = _body(args)
     body["asset_tag"] = args.tag
-    for key in ("ci", "supplier", "contract", "location", "owner", "warranty_end", "state"):
+    for key in ("supplier", "contract", "location", "owner", "warranty_end", "state"):
         if getattr(args, key, None):
             body[key] = getattr(args, key)
-    return _show(args, _client(args).post("/api/v1/assets", body))
+    client = _client(args)
+    if args.ci:
+        body["ci"] = _ci(client, args.ci)
+    return _show(args, client.post("/api/v1/assets", body))
 
 
 def cmd_asset_transition(args) -> int:
-    data = _client(args).post(f"/api/v1/assets/{args.id}/transition", {"state": args.state})
-    return _show(args, data)
+    client = _client(args)
+    path = f"/api/v1/assets/{_asset(client, args.id)}/transition"
+    return _show(args, client.post(path, {"state": args.state}))
 
 
 def cmd_asset_report(args) -> int:
@@ -231,12 +263,65 @@ def cmd_change_list(args) -> int:
     return _listing(args, data, rows, ("id", "change", "state", "start", "end", "title"))
 
 
+def impact_summary(impact: dict | None, ref: str = "ID") -> dict | None:
+    """A change's stored impact (``{"services": [{name, state, criticality, owner, paths}],
+    "cis": [{class, state}], "cis_total", "depth", "assessed_at"}``, from
+    ``GET /api/v1/changes/{id}``) as a few readable lines: each service with its state
+    and first path, and counts of CIs by state and class (``total`` counts CIs beyond
+    the stored list). The whole answer is ``--json`` (``ref`` names the change there)."""
+    if not impact:
+        return impact
+    services = impact.get("services") or []
+    cis = impact.get("cis") or []
+    states: dict[str, int] = {}
+    for s in services:
+        states[s["state"]] = states.get(s["state"], 0) + 1
+    ci_states: dict[str, int] = {}
+    classes: dict[str, int] = {}
+    for c in cis:
+        ci_states[c.get("state") or "?"] = ci_states.get(c.get("state") or "?", 0) + 1
+        classes[c["class"]] = classes.get(c["class"], 0) + 1
+    total = impact.get("cis_total", len(cis))
+    listed = []
+    for s in services:
+        path = s["paths"][0]["steps"] if s.get("paths") else []
+        detail = ", ".join(
+            part
+            for part in (s.get("criticality"), s.get("owner") and f"owner {s['owner']}")
+            if part
+        )
+        line = f"{s['state']}" + (f" ({detail})" if detail else "")
+        if path:
+            line += " via " + " > ".join(_label(step) for step in path)
+        listed.append({s["name"]: line})
+    by_state = ", ".join(f"{n} {state}" for state, n in sorted(states.items()))
+    summary = {
+        "assessed_at": impact.get("assessed_at"),
+        "services": f"{len(services)} ({by_state})" if services else "none",
+    }
+    if listed:
+        summary["affected services"] = listed
+    ci_counts = ", ".join(f"{n} {state}" for state, n in sorted(ci_states.items()))
+    ci_classes = ", ".join(f"{n} {cls}" for cls, n in sorted(classes.items()))
+    summary["cis"] = f"{total} ({ci_counts}; {ci_classes})" if cis else str(total)
+    summary["details"] = f"cmdb change show {ref} --json"
+    return summary
+
+
 def cmd_change_show(args) -> int:
-    return _show(args, _client(args).get(f"/api/v1/changes/{args.id}"))
+    client = _client(args)
+    data = client.get(f"/api/v1/changes/{_change(client, args.id)}")
+    if args.json:
+        emit_json(data)
+        return 0
+    emit_text({**data, "impact": impact_summary(data.get("impact"), data["change_id"])})
+    return 0
 
 
 def cmd_change_create(args) -> int:
-    body = {"title": args.title, "cis": args.ci, "window": {"start": args.start, "end": args.end}}
+    client = _client(args)
+    cis = [_ci(client, ref) for ref in args.ci]
+    body = {"title": args.title, "cis": cis, "window": {"start": args.start, "end": args.end}}
     expected = []
     for item in args.expect or []:
         key, _, value = item.partition("=")
@@ -245,11 +330,13 @@ def cmd_change_create(args) -> int:
         expected.append({key: int(value) if key == "port" and value.isdigit() else value})
     if expected:
         body["expected"] = expected
-    return _show(args, _client(args).post("/api/v1/changes", body))
+    return _show(args, client.post("/api/v1/changes", body))
 
 
 def cmd_change_transition(args) -> int:
-    data = _client(args).post(f"/api/v1/changes/{args.id}/transition", {"state": args.state})
+    client = _client(args)
+    path = f"/api/v1/changes/{_change(client, args.id)}/transition"
+    data = client.post(path, {"state": args.state})
     if args.json:
         emit_json(data)
         return 0
@@ -277,8 +364,10 @@ def cmd_change_conflicts(args) -> int:
 
 def cmd_change_verify(args) -> int:
     full = args.json or args.packages
-    data = _client(args).get(
-        f"/api/v1/changes/{args.id}/verification", packages="full" if full else None
+    client = _client(args)
+    data = client.get(
+        f"/api/v1/changes/{_change(client, args.id)}/verification",
+        packages="full" if full else None,
     )
     if args.json:
         emit_json(data)
@@ -334,14 +423,20 @@ def parse_ref(text: str):
     return ref
 
 
-def _rel_body(args) -> dict:
-    body = {"type": args.type, "from": parse_ref(args.frm)}
+def _rel_body(client: ApiClient, args) -> dict:
+    """The API body; a bare reference (no ``Class:``) is resolved to its CI's id here."""
+
+    def ref(text: str):
+        parsed = parse_ref(text)
+        return _ci(client, parsed) if isinstance(parsed, str) else parsed
+
+    body = {"type": args.type, "from": ref(args.frm)}
     if args.group:
         body["group"] = {"name": args.group, "min": args.min}
         if args.member:
-            body["group"]["members"] = [parse_ref(m) for m in args.member]
+            body["group"]["members"] = [ref(m) for m in args.member]
     elif args.to:
-        body["to"] = parse_ref(args.to)
+        body["to"] = ref(args.to)
     return body
 
 
@@ -357,7 +452,8 @@ def _rel_line(r: dict) -> str:
 
 
 def cmd_rel_add(args) -> int:
-    data = _client(args).post("/api/v1/relationships", _rel_body(args))
+    client = _client(args)
+    data = client.post("/api/v1/relationships", _rel_body(client, args))
     if args.json:
         emit_json(data)
     else:
@@ -366,7 +462,8 @@ def cmd_rel_add(args) -> int:
 
 
 def cmd_rel_remove(args) -> int:
-    data = _client(args).request("DELETE", "/api/v1/relationships", body=_rel_body(args))
+    client = _client(args)
+    data = client.request("DELETE", "/api/v1/relationships", body=_rel_body(client, args))
     if args.json:
         emit_json(data)
     else:
@@ -375,8 +472,9 @@ def cmd_rel_remove(args) -> int:
 
 
 def cmd_rel_list(args) -> int:
-    data = _client(args).get(
-        "/api/v1/relationships", ci=args.id, include_ended="1" if args.all else None
+    client = _client(args)
+    data = client.get(
+        "/api/v1/relationships", ci=_ci(client, args.id), include_ended="1" if args.all else None
     )
     if args.json:
         emit_json(data)
@@ -411,8 +509,9 @@ def cmd_attr_declared(args) -> int:
 
 
 def cmd_attr_set(args) -> int:
-    data = _client(args).request("PATCH", f"/api/v1/cis/{args.id}/custom", body=_pairs(args.values))
-    return _show(args, data)
+    client = _client(args)
+    path = f"/api/v1/cis/{_ci(client, args.id)}/custom"
+    return _show(args, client.request("PATCH", path, body=_pairs(args.values)))
 
 
 def cmd_attr_find(args) -> int:
@@ -430,11 +529,16 @@ def cmd_attr_find(args) -> int:
 
 
 def cmd_ci_diff(args) -> int:
-    data = _client(args).get(f"/api/v1/cis/{args.id}/diff", **{"from": args.frm, "to": args.to})
-    return _show(args, data)
+    client = _client(args)
+    path = f"/api/v1/cis/{_ci(client, args.id)}/diff"
+    return _show(args, client.get(path, **{"from": args.frm, "to": args.to}))
 
 
 # ---------------------------------------------------------------- wiring
+REF_HELP = "id, name, address or serial"
+CHANGE_HELP = "a change: its number (CHG-…) or id"
+
+
 def _paged(p) -> None:
     p.add_argument("--limit", type=int, default=50)
     p.add_argument("--offset", type=int, default=0)
@@ -454,27 +558,29 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = _cmd(svc, "list", cmd_service_list)
     p.add_argument("--q")
     _paged(p)
-    _cmd(svc, "show", cmd_service_show).add_argument("id")
+    _cmd(svc, "show", cmd_service_show).add_argument("id", help="a service: id or name")
     p = _cmd(svc, "create", cmd_service_create)
     p.add_argument("name")
     p.add_argument("--owner")
     p.add_argument("--criticality", choices=("critical", "high", "medium", "low"))
     p.add_argument("--kind", choices=("business", "technical"))
     p.add_argument("--description")
-    p.add_argument("--ci", action="append", help="a CI id it depends on (repeatable)")
-    p.add_argument("--service", action="append", help="a service id it depends on")
+    p.add_argument(
+        "--ci", action="append", help="a CI it depends on: id, name, address or serial (repeatable)"
+    )
+    p.add_argument("--service", action="append", help="a service it depends on: id or name")
     p.add_argument("--body", help="extra JSON fields (sla, groups in depends_on)")
     p = _cmd(svc, "import", cmd_service_import, "upsert services from a YAML catalogue")
     p.add_argument("file")
     p.add_argument("--dry-run", action="store_true", help="show what would change, write nothing")
     p = _cmd(svc, "diff", cmd_service_diff)
-    p.add_argument("id")
+    p.add_argument("id", help="a service: id or name")
     p.add_argument("--from", dest="frm", required=True)
     p.add_argument("--to", required=True)
 
     p = sub.add_parser("impact", help="what fails with these CIs, up to the services")
     add_api_options(p)
-    p.add_argument("ids", nargs="+", help="failed CIs: ids or names")
+    p.add_argument("ids", nargs="+", help="failed CIs: ids, names, addresses or serials")
     p.add_argument("--depth", type=int, default=10)
     p.add_argument(
         "--services-only",
@@ -489,14 +595,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = _cmd(ast, "list", cmd_asset_list)
     p.add_argument("--state")
     _paged(p)
-    _cmd(ast, "show", cmd_asset_show).add_argument("id")
+    _cmd(ast, "show", cmd_asset_show).add_argument("id", help="an asset: id, tag or serial")
     p = _cmd(ast, "create", cmd_asset_create)
     p.add_argument("tag")
-    for opt in ("ci", "supplier", "contract", "location", "owner", "warranty-end", "state"):
+    p.add_argument("--ci", help=f"the CI it is: {REF_HELP}")
+    for opt in ("supplier", "contract", "location", "owner", "warranty-end", "state"):
         p.add_argument(f"--{opt}", dest=opt.replace("-", "_"))
     p.add_argument("--body", help="extra JSON fields (cost, purchase_date, ...)")
     p = _cmd(ast, "transition", cmd_asset_transition)
-    p.add_argument("id")
+    p.add_argument("id", help="an asset: id, tag or serial")
     p.add_argument("state")
     p = _cmd(ast, "report", cmd_asset_report)
     p.add_argument("kind", choices=("unregistered", "unseen", "warranty"))
@@ -508,10 +615,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = _cmd(chg, "list", cmd_change_list)
     p.add_argument("--state")
     _paged(p)
-    _cmd(chg, "show", cmd_change_show).add_argument("id")
+    _cmd(chg, "show", cmd_change_show).add_argument("id", help=CHANGE_HELP)
     p = _cmd(chg, "create", cmd_change_create)
     p.add_argument("title")
-    p.add_argument("--ci", action="append", required=True)
+    p.add_argument(
+        "--ci", action="append", required=True, help=f"a CI it changes: {REF_HELP} (repeatable)"
+    )
     p.add_argument("--start", required=True)
     p.add_argument("--end", required=True)
     p.add_argument(
@@ -520,11 +629,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="what discovery should see: attribute=kernel, package=openssl, port=5433",
     )
     p = _cmd(chg, "transition", cmd_change_transition)
-    p.add_argument("id")
+    p.add_argument("id", help=CHANGE_HELP)
     p.add_argument("state")
     _cmd(chg, "conflicts", cmd_change_conflicts)
     p = _cmd(chg, "verify", cmd_change_verify, "verdict on what discovery saw in the window")
-    p.add_argument("id")
+    p.add_argument("id", help=CHANGE_HELP)
     p.add_argument("--packages", action="store_true", help="list every package change")
     p = _cmd(chg, "unauthorized", cmd_unauthorized, "discovered changes no change record covered")
     p.add_argument("--since")
@@ -537,13 +646,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     for verb, func in (("add", cmd_rel_add), ("remove", cmd_rel_remove)):
         p = _cmd(rel, verb, func)
         p.add_argument("type", choices=("RUNS_ON", "HOSTED_ON", "DEPENDS_ON"))
-        p.add_argument("--from", dest="frm", required=True, help="ID, Host:db1, Class:key=v,...")
-        p.add_argument("--to", help="ID, Host:db1, Endpoint:host=db1,port=5432")
+        p.add_argument(
+            "--from", dest="frm", required=True, help="db1 (id, name...), Host:db1, Class:key=v,..."
+        )
+        p.add_argument("--to", help="db1 (id, name...), Host:db1, Endpoint:host=db1,port=5432")
         p.add_argument("--group", help="a redundancy group name (DEPENDS_ON)")
         p.add_argument("--min", type=int, default=1)
         p.add_argument("--member", action="append", help="a group member (repeatable)")
     p = _cmd(rel, "list", cmd_rel_list)
-    p.add_argument("id")
+    p.add_argument("id", help=REF_HELP)
     p.add_argument("--all", action="store_true", help="ended ones too")
 
     attr = sub.add_parser("attr", help="custom attributes declared in the config").add_subparsers(
@@ -551,7 +662,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     _cmd(attr, "declared", cmd_attr_declared)
     p = _cmd(attr, "set", cmd_attr_set)
-    p.add_argument("id")
+    p.add_argument("id", help=REF_HELP)
     p.add_argument("values", nargs="+", help="NAME=VALUE (NAME= removes it)")
     p = _cmd(attr, "find", cmd_attr_find)
     p.add_argument("--class", dest="cls", required=True)
@@ -560,7 +671,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("ci-diff", help="what changed on a CI between two times")
     add_api_options(p)
-    p.add_argument("id")
+    p.add_argument("id", help=REF_HELP)
     p.add_argument("--from", dest="frm", required=True)
     p.add_argument("--to", required=True)
     p.set_defaults(func=cmd_ci_diff)

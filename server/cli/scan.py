@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import urllib.parse
 from typing import Any
 
 from server.cli.core import add_api_options
 from server.cli.http import ApiClient
-from server.cli.output import emit_json, emit_table
+from server.cli.output import emit_json, emit_table, show
 
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 
@@ -191,6 +192,13 @@ def cmd_schedule_add(args) -> int:
     return 0
 
 
+def cmd_schedule_show(args) -> int:
+    """``cmdb schedule show NAME``: the schedule as the server keeps it (secrets withheld)."""
+    client = ApiClient(args.server, args.token, cafile=getattr(args, "cafile", None))
+    data = client.get(f"/api/v1/schedules/{urllib.parse.quote(args.name, safe='')}")
+    return show(args, data)
+
+
 def cmd_schedule_list(args) -> int:
     data = ApiClient(args.server, args.token).get("/api/v1/schedules")
     if args.json:
@@ -269,6 +277,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sched.add_parser("list")
     add_api_options(p)
     p.set_defaults(func=cmd_schedule_list)
+    p = sched.add_parser("show", help="one schedule: cron, targets, site, next and last run")
+    add_api_options(p)
+    p.add_argument("name")
+    p.set_defaults(func=cmd_schedule_show)
     for verb, func in (("run", cmd_schedule_run), ("delete", cmd_schedule_delete)):
         p = sched.add_parser(verb)
         add_api_options(p)

@@ -36,7 +36,8 @@ log = logging.getLogger("cmdb.ui")
 
 PREFIX = "/ui"
 STATIC = Path(__file__).parent / "static"
-PUBLIC_PATHS = frozenset({"/ui/login"})
+FAVICON = "/favicon.ico"
+PUBLIC_PATHS = frozenset({"/ui/login", FAVICON})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # scripts only from this server; cytoscape and htmx set element styles, hence the
 # inline-style allowance; no frames, no plugins, forms post only here
@@ -49,7 +50,7 @@ CSP = (
 
 def is_ui_path(path: str) -> bool:
     """Paths the UI authenticates with its session cookie instead of a bearer token."""
-    return path == "/" or path == PREFIX or path.startswith(PREFIX + "/")
+    return path in ("/", PREFIX, FAVICON) or path.startswith(PREFIX + "/")
 
 
 def _exempt_from_bearer(app: web.Application) -> None:
@@ -133,6 +134,16 @@ async def _root(request: web.Request) -> web.Response:
     raise web.HTTPFound(PREFIX + "/search")
 
 
+async def _favicon(request: web.Request) -> web.Response:
+    """The icon browsers ask for on their own (without the session cookie): public, and
+    SVG (pages link it too), so it is not a 401 in every server log."""
+    return web.Response(
+        body=(STATIC / "favicon.svg").read_bytes(),
+        content_type="image/svg+xml",
+        headers={"Cache-Control": "public, max-age=86400"},
+    )
+
+
 def setup_ui(app: web.Application) -> None:
     """Mount the UI on ``app``: templates, sessions, the guard, routes and static files."""
     from server.ui.views import ROUTE_TABLES
@@ -142,6 +153,7 @@ def setup_ui(app: web.Application) -> None:
     app.middlewares.append(session_middleware(InstallationCookieStorage(secure_cookies())))
     app.middlewares.append(ui_guard)
     app.router.add_get("/", _root)
+    app.router.add_get(FAVICON, _favicon)
     app.router.add_get(PREFIX, _root)
     app.router.add_get(PREFIX + "/", _root)
     for table in ROUTE_TABLES:

@@ -8,6 +8,7 @@ import json
 import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -199,3 +200,32 @@ def test_readme_impact_depth_matches_the_server():
     for match in re.finditer(r"impact [^\n]*--depth (\d+)", readme):
         assert int(match.group(1)) <= Settings().max_depth
     assert "--depth 16" not in readme, "README still says impact --depth 16"
+
+
+def test_schedule_show_prints_one_schedule_without_secrets(live, capsys):
+    """``cmdb schedule show NAME`` against a real server: no SNMP secret in the output."""
+    data = ["--data-dir", str(live.data_dir)]
+    assert main(["token", "create", "--role", "editor", "--name", "sched-editor", *data]) == 0
+    editor = capsys.readouterr().out.strip()
+    body = {
+        "name": "core",
+        "cron": "0 */4 * * *",
+        "targets": "127.0.0.1",
+        "credentials": [{"version": "2c", "community": "s3cret-community"}],
+    }
+    _post(live.url, editor, body, "/api/v1/schedules")
+    api = ["--server", live.url, "--token", editor]
+    assert main(["schedule", "show", "core", *api]) == 0
+    out = capsys.readouterr().out
+    assert "core" in out and "0 */4 * * *" in out and "s3cret-community" not in out
+
+
+def _post(url: str, token: str, body: dict, path: str) -> None:
+    request = urllib.request.Request(
+        url + path,
+        data=json.dumps(body).encode(),
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30):
+        pass

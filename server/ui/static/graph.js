@@ -11,17 +11,33 @@
     return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || "#888";
   }
 
+  // Labels sit under their node on a backdrop of the page colour, cut with "…" at
+  // LABEL_WIDTH px (the full name is in the side panel and the list under the drawing);
+  // the layout counts them in each node's size, so neighbours' labels never run together.
+  var LABEL_WIDTH = 110;
+
+  function groupWidth(n) {
+    // a group's label ("859 Software") is drawn inside its box: the box grows to fit it
+    return Math.max(44, 6.2 * String(n.data("label") || "").length + 16);
+  }
+
   function style(colours) {
     return [
       { selector: "node", style: {
         "background-color": function (n) { return colours[n.data("cls")] || "#475569"; },
         "shape": function (n) { return n.data("group") ? "round-rectangle" : (SHAPES[n.data("cls")] || "ellipse"); },
         "label": "data(label)", "font-size": 10, "color": css("--fg"),
-        "text-valign": "bottom", "text-margin-y": 3, "width": 22, "height": 22,
-        "text-max-width": 120, "text-wrap": "ellipsis", "border-width": 1, "border-color": css("--bg") } },
+        "text-valign": "bottom", "text-halign": "center", "text-margin-y": 4, "width": 22, "height": 22,
+        "text-max-width": LABEL_WIDTH, "text-wrap": "ellipsis",
+        "text-background-color": css("--bg"), "text-background-opacity": 0.9,
+        "text-background-padding": 2, "text-background-shape": "round-rectangle",
+        "border-width": 1, "border-color": css("--bg") } },
       { selector: "node[?root]", style: { "width": 32, "height": 32, "border-width": 3, "border-color": css("--fg") } },
-      { selector: "node[?group]", style: { "width": 44, "height": 26, "border-style": "dashed",
-        "border-width": 2, "border-color": css("--fg"), "font-weight": "bold" } },
+      { selector: "node[?group]", style: { "width": groupWidth, "height": 26, "border-style": "dashed",
+        "border-width": 2, "border-color": css("--fg"), "font-weight": "bold",
+        "text-valign": "center", "text-margin-y": 0, "text-max-width": 400,
+        "color": "#fff", "text-background-opacity": 0, "text-outline-width": 2,
+        "text-outline-color": function (n) { return colours[n.data("cls")] || "#475569"; } } },
       { selector: "node[status = 'stale']", style: { "border-style": "dashed", "border-width": 2, "border-color": "#b45309" } },
       { selector: "node[status = 'retired']", style: { "opacity": 0.45 } },
       { selector: "node[state = 'down']", style: { "background-color": "#dc2626", "border-color": "#7f1d1d", "border-width": 3 } },
@@ -31,7 +47,10 @@
       { selector: "edge", style: { "width": 1.5, "curve-style": "bezier", "target-arrow-shape": "triangle",
         "arrow-scale": 0.8, "line-color": css("--edge"), "target-arrow-color": css("--edge"),
         "label": function (e) { return e.data("count") > 1 ? e.data("type") + " ×" + e.data("count") : ""; },
-        "font-size": 8, "color": css("--muted") } },
+        // along the edge: labels of edges converging on one node do not stack up
+        "text-rotation": "autorotate",
+        "font-size": 8, "color": css("--muted"), "text-background-color": css("--bg"),
+        "text-background-opacity": 0.9, "text-background-padding": 1 } },
       { selector: "edge[effect = 'fails'], edge[effect = 'down']", style: { "line-color": "#dc2626", "target-arrow-color": "#dc2626", "width": 2 } },
       { selector: "edge[effect = 'degrades'], edge[effect = 'degraded']", style: { "line-color": "#d97706", "target-arrow-color": "#d97706", "line-style": "dashed", "width": 2 } },
       { selector: "edge[effect = 'contains']", style: { "line-style": "dotted" } },
@@ -40,8 +59,10 @@
   }
 
   function layout(cy) {
-    cy.layout({ name: "dagre", rankDir: "TB", nodeSep: 18, rankSep: 55, edgeSep: 6,
-      animate: false, fit: true, padding: 20 }).run();
+    // sizes include labels (nodeDimensionsIncludeLabels), so nodeSep is the gap between
+    // the edges of two labels, not between two 22 px dots
+    cy.layout({ name: "dagre", rankDir: "TB", nodeSep: 24, rankSep: 70, edgeSep: 10,
+      nodeDimensionsIncludeLabels: true, animate: false, fit: true, padding: 24 }).run();
   }
 
   function esc(text) {

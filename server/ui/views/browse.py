@@ -22,6 +22,7 @@ from server.ui.listing import (
     to_csv,
 )
 from server.ui.render import page
+from server.ui.views import values
 from server.ui.views.common import int_query, paging, store_of
 
 routes = web.RouteTableDef()
@@ -160,5 +161,8 @@ async def ci_page(request: web.Request) -> web.Response:
             "others": others,
             "as_of": as_of,
             "as_of_raw": as_of_raw,
+            # presentation of values: bytes in GiB, lists of objects item by item
+            "display": values.display,
+            "change": values.change,
         },
     )
