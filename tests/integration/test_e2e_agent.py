@@ -109,10 +109,13 @@ def test_agent_run_once_against_real_server(tmp_path):
         # the CLI reads the same through the API
         shown = cmdb("ci", "show", host["id"], "--server", url, "--token", reader_token, "--json")
         assert f'"id": "{host["id"]}"' in shown.stdout
-        deps = cmdb(
-            "ci", "deps", host["id"], "--depth", "2", "--server", url, "--token", reader_token
-        )
-        assert "Interface" in deps.stdout and "Software" in deps.stdout
+        api = ("--server", url, "--token", reader_token)
+        package = sorted(dpkg_installed())[0][0]
+        installed = cmdb("ci", "show", host["name"], "--rel", "INSTALLED", "--limit", "0", *api)
+        assert package in installed.stdout
+        # what depends on the host (its endpoints, by the dependency rules), by name
+        deps = cmdb("ci", "deps", host["name"], "--direction", "up", "--depth", "2", *api)
+        assert deps.returncode == 0 and host["name"] in deps.stdout
 
 
 def test_agent_spools_while_server_is_away_and_sends_in_order_later(tmp_path):
