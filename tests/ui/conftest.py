@@ -24,7 +24,7 @@ def _need_browser() -> None:
         pytest.skip(message)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def estate(tmp_path_factory):
     """The server, with three hosts, two services and the users ada/ed/rita."""
     data_dir = tmp_path_factory.mktemp("ui-server")
@@ -33,7 +33,7 @@ def estate(tmp_path_factory):
         yield seed(url, data_dir)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser():
     _need_browser()
     playwright = pytest.importorskip("playwright.sync_api")
