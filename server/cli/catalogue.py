@@ -69,6 +69,24 @@ def cmd_service_show(args) -> int:
     return _show(args, client.get(f"/api/v1/services/{_service(client, args.id)}"))
 
 
+def cmd_service_delete(args) -> int:
+    """Retire a service (refused, naming them, while others depend on it)."""
+    client = _client(args)
+    return _show(args, client.delete(f"/api/v1/services/{_service(client, args.id)}"))
+
+
+def cmd_asset_update(args) -> int:
+    """Change an asset's record (supplier, contract, location, owner, warranty end …)."""
+    client = _client(args)
+    body = _body(args)
+    for key in ("supplier", "contract", "location", "owner", "warranty_end"):
+        if getattr(args, key, None):
+            body[key] = getattr(args, key)
+    if args.ci:
+        body["ci"] = _ci(client, args.ci)
+    return _show(args, client.patch(f"/api/v1/assets/{_asset(client, args.id)}", body))
+
+
 def cmd_service_create(args) -> int:
     body = _body(args)
     for key in ("name", "owner", "criticality", "kind", "description"):
@@ -559,6 +577,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--q")
     _paged(p)
     _cmd(svc, "show", cmd_service_show).add_argument("id", help="a service: id or name")
+    _cmd(svc, "delete", cmd_service_delete).add_argument(
+        "id", help="a service: id or name (retired; refused while others depend on it)"
+    )
     p = _cmd(svc, "create", cmd_service_create)
     p.add_argument("name")
     p.add_argument("--owner")
@@ -602,6 +623,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     for opt in ("supplier", "contract", "location", "owner", "warranty-end", "state"):
         p.add_argument(f"--{opt}", dest=opt.replace("-", "_"))
     p.add_argument("--body", help="extra JSON fields (cost, purchase_date, ...)")
+    p = _cmd(ast, "update", cmd_asset_update)
+    p.add_argument("id", help="an asset: id, tag or serial")
+    p.add_argument("--ci", help=f"the CI it is: {REF_HELP}")
+    for opt in ("supplier", "contract", "location", "owner", "warranty-end"):
+        p.add_argument(f"--{opt}", dest=opt.replace("-", "_"))
+    p.add_argument("--body", help="other JSON fields (cost, purchase_date, ...)")
     p = _cmd(ast, "transition", cmd_asset_transition)
     p.add_argument("id", help="an asset: id, tag or serial")
     p.add_argument("state")

@@ -132,3 +132,18 @@ def test_impact_reads_as_a_sentence(cli):
     assert status == 0 and "\nIf db1 fails: " in out
     status, out, _ = cli("impact", "db1", "db2")
     assert status == 0 and "\nIf db1 and db2 fail: " in out
+
+
+def test_service_delete_names_dependants_then_retires(cli):
+    _json(cli, "service", "create", "backend", "--owner", "ops", "--ci", "db2")
+    _json(cli, "service", "create", "frontend", "--service", "backend")
+    status, _, err = cli("service", "delete", "backend")
+    assert status == 1 and "409" in err and "frontend" in err
+    assert _json(cli, "service", "delete", "frontend")["status"] == "retired"
+    assert _json(cli, "service", "delete", "backend")["status"] == "retired"
+
+
+def test_asset_update_by_tag(cli):
+    _json(cli, "asset", "create", "TAG-0077", "--ci", "db2")
+    updated = _json(cli, "asset", "update", "TAG-0077", "--location", "DC2 R4")
+    assert updated["location"] == "DC2 R4"
