@@ -20,6 +20,7 @@ Normalisation, field by field:
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Any
 
@@ -152,19 +153,30 @@ def identity_values(cls: CIClass, attributes: dict[str, Any]) -> dict[str, str]:
     real: rule name -> normalised fields joined with ``|``."""
     values: dict[str, str] = {}
     for rule in cls.identity:
-        optional = OPTIONAL_KEY_PARTS.get(rule.name, frozenset())
-        parts = []
-        for fld in rule.fields:
-            raw = attributes.get(fld)
-            if _missing(fld, raw):
-                if fld not in optional:
-                    break
-                parts.append("")
-                continue
-            parts.append(normalise(fld, raw))
-        else:
-            values[rule.name] = "|".join(parts)
+        raws = tuple(attributes.get(fld) for fld in rule.fields)
+        try:
+            value = _rule_value(rule.name, rule.fields, raws)
+        except TypeError:  # an unhashable field value (a list): computed without the cache
+            value = _rule_value.__wrapped__(rule.name, rule.fields, raws)
+        if value is not None:
+            values[rule.name] = value
     return values
+
+
+@functools.lru_cache(maxsize=65536)
+def _rule_value(rule: str, fields: tuple[str, ...], raws: tuple[Any, ...]) -> str | None:
+    """One rule's value from its fields' raw values (cached: every host of a fleet reports
+    the same packages, whose keys are computed once)."""
+    optional = OPTIONAL_KEY_PARTS.get(rule, frozenset())
+    parts = []
+    for fld, raw in zip(fields, raws, strict=True):
+        if _missing(fld, raw):
+            if fld not in optional:
+                return None
+            parts.append("")
+            continue
+        parts.append(normalise(fld, raw))
+    return "|".join(parts)
 
 
 def key_of(cls_name: str, rule: str, **fields: Any) -> str | None:

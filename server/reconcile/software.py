@@ -45,6 +45,7 @@ Architecture
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -170,6 +171,19 @@ def normalise_arch(arch: str | None) -> str | None:
 
 
 def software_attributes(
+    ecosystem_hint: str | None,
+    name: str | None,
+    version: str | None,
+    arch: str | None,
+    vendor: str | None = None,
+) -> dict[str, Any] | None:
+    """See ``_software_attributes``; a fresh dict each call (the computation is cached)."""
+    attrs = _software_attributes(ecosystem_hint, name, version, arch, vendor)
+    return dict(attrs) if attrs is not None else None
+
+
+@functools.lru_cache(maxsize=65536)  # a fleet reports the same packages on every host
+def _software_attributes(
     ecosystem_hint: str | None,
     name: str | None,
     version: str | None,
