@@ -29,6 +29,8 @@ from typing import Any
 import pytest
 
 from agent.client import send_report
+from server.config import load_settings
+from server.shared_state import open_shared_state
 from tests.processes import cmdb, neo4j_env, running_server
 from tests.reports import agent_report, nic
 
@@ -51,6 +53,13 @@ class Cluster:
     urls: tuple[str, str]
     agent_tokens: tuple[str, str]
     driver: Any  # neo4j.Driver
+    state: Any = None  # the servers' shared state (tokens live in Neo4j)
+
+    def host_token(self, name: str) -> tuple[str, str]:
+        """A fresh agent token for one host, the same on both servers (shared state): an
+        agent token speaks only for the host its first report describes."""
+        token = self.state.create_token("agent", name)[1]
+        return token, token
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +70,7 @@ def cluster(neo4j_server, tmp_path_factory) -> Iterator[Cluster]:
     with ExitStack() as stack:
         urls, tokens = [], []
         for name in ("a", "b"):
-            # tokens live per data directory today: each server gets its own agent token
+            # with Neo4j, tokens live in the shared state: one made here works on both
             data_dir = tmp_path_factory.mktemp(f"server-{name}")
             tokens.append(
                 cmdb(
@@ -74,7 +83,9 @@ def cluster(neo4j_server, tmp_path_factory) -> Iterator[Cluster]:
         driver = stack.enter_context(
             GraphDatabase.driver(neo4j_server.uri, auth=(neo4j_server.user, neo4j_server.password))
         )
-        yield Cluster((urls[0], urls[1]), (tokens[0], tokens[1]), driver)
+        state = open_shared_state(load_settings(environ=env))
+        yield Cluster((urls[0], urls[1]), (tokens[0], tokens[1]), driver, state)
+        state.close()
 
 
 # ---------------------------------------------------------------- invented hosts
@@ -348,7 +359,7 @@ def lone_keys(cluster: Cluster) -> frozenset[str]:
     host made in a race must hold too."""
     rng = random.Random(f"{RUN}:lone")
     host = new_host(rng, f"race-{RUN}-lone", subnet(rng), 5)
-    delivery = deliver("A", cluster.urls[0], cluster.agent_tokens[0], host.report([]))
+    delivery = deliver("A", cluster.urls[0], cluster.host_token(host.hostname)[0], host.report([]))
     assert delivery.acknowledged, delivery.describe()
     hosts = hosts_of(cluster.driver, host.hostname, [host.system_uuid])
     assert len(hosts) == 1, hosts
@@ -375,12 +386,13 @@ def test_one_new_host_reported_to_two_servers_at_once_is_one_ci(
         packages = new_packages(tag)
         first = host.report(packages)
         second = first if same_report else host.report(packages)
+        tokens = cluster.host_token(host.hostname)  # the host's own token, on both servers
         trial = Trial(
             number,
             at_once(
                 [
-                    ("A", cluster.urls[0], cluster.agent_tokens[0], first),
-                    ("B", cluster.urls[1], cluster.agent_tokens[1], second),
+                    ("A", cluster.urls[0], tokens[0], first),
+                    ("B", cluster.urls[1], tokens[1], second),
                 ]
             ),
         )
@@ -413,8 +425,8 @@ def test_two_new_hosts_sharing_new_packages_at_once_make_one_software_ci_each(
             number,
             at_once(
                 [
-                    ("A", cluster.urls[0], cluster.agent_tokens[0], a.report(packages)),
-                    ("B", cluster.urls[1], cluster.agent_tokens[1], b.report(packages)),
+                    ("A", cluster.urls[0], cluster.host_token(a.hostname)[0], a.report(packages)),
+                    ("B", cluster.urls[1], cluster.host_token(b.hostname)[1], b.report(packages)),
                 ]
             ),
         )
