@@ -201,3 +201,28 @@ def steps(direction: str, layer2: bool = True) -> dict[str, tuple[str, ...]]:
             ways = {"in" if towards_src else "out"}
         out.setdefault(rule.type, set()).update(ways)
     return {t: tuple(sorted(w)) for t, w in out.items()}
+
+
+# A hop's type may carry the end the frontier CI stands on: ">T" reads T only from its src
+# (out), "<T" only from its dst (in); a bare "T" reads either end. The impact walk reads
+# only the ends the rules go up from, not every relationship from both ends.
+OUT, IN = ">", "<"
+
+
+def directed(direction: str, types: tuple[str, ...] | None = None) -> tuple[str, ...]:
+    """Hop types for a walk ``direction`` (``steps``), limited to ``types``: a bare type
+    when the walk follows it both ways, else ``>T`` (from src) or ``<T`` (from dst)."""
+    out = []
+    for rel_type, ways in steps(direction).items():
+        if types is not None and rel_type not in types:
+            continue
+        out.append(rel_type if len(ways) == 2 else (OUT if ways == ("out",) else IN) + rel_type)
+    return tuple(out)
+
+
+def split_directed(types: tuple[str, ...]) -> tuple[list[str], list[str]]:
+    """The types read from the frontier's src end and from its dst end (a bare type is in
+    both lists): what the stores' hop queries are generated from."""
+    from_src = [t.removeprefix(OUT) for t in types if not t.startswith(IN)]
+    from_dst = [t.removeprefix(IN) for t in types if not t.startswith(OUT)]
+    return from_src, from_dst

@@ -34,8 +34,11 @@ def cmdb(*args: str, env: dict[str, str] | None = None, check: bool = True, time
     )
 
 
-def create_token(data_dir: Path, role: str) -> str:
-    return cmdb("token", "create", "--role", role, "--data-dir", str(data_dir)).stdout.strip()
+def create_token(data_dir: Path, role: str, env: dict[str, str] | None = None) -> str:
+    """A token made by the CLI; ``env`` points it at the server's store (with Neo4j, tokens
+    live in the graph: pass ``neo4j_env(...)``)."""
+    args = ("token", "create", "--role", role, "--data-dir", str(data_dir))
+    return cmdb(*args, env=env).stdout.strip()
 
 
 @contextmanager

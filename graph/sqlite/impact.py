@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from graph.dependency import LINK_TYPE, PORT_TYPE, steps
+from graph.dependency import LINK_TYPE, PORT_TYPE, split_directed, steps
 from graph.records import HopRow, Uplink
 
 
@@ -16,21 +16,28 @@ def _marks(values: tuple[str, ...] | list[str]) -> str:
 
 
 def hop(conn: sqlite3.Connection, ids: list[str], types: tuple[str, ...]) -> list[HopRow]:
-    """Open relationships of ``types`` touching ``ids`` (either end), with both ends'
-    class, name and status: one query for a whole frontier."""
-    marks = _marks(types)
+    """Open relationships of ``types`` touching ``ids``, with both ends' class, name and
+    status: one query for a whole frontier. A bare type is read from either end, ``>T``
+    only where the frontier CI is its src, ``<T`` only its dst (``split_directed``)."""
+    from_src, from_dst = split_directed(types)
+    arms, params = [], [json.dumps(ids)]
+    for near, wanted in (("src", from_src), ("dst", from_dst)):
+        if wanted:
+            arms.append(
+                f"SELECT rel.id, rel.type, rel.src, rel.dst FROM f CROSS JOIN rel "
+                f"ON rel.{near} = f.id AND rel.ended_at IS NULL "
+                f"AND rel.type IN ({_marks(wanted)})"
+            )
+            params += wanted
+    if not arms:
+        return []
     sql = (
-        "WITH f(id) AS (SELECT value FROM json_each(?)), "
-        "r AS ("
-        f"SELECT rel.id, rel.type, rel.src, rel.dst FROM f CROSS JOIN rel ON rel.src = f.id "
-        f"AND rel.ended_at IS NULL AND rel.type IN ({marks}) "
-        f"UNION SELECT rel.id, rel.type, rel.src, rel.dst FROM f CROSS JOIN rel ON rel.dst = f.id "
-        f"AND rel.ended_at IS NULL AND rel.type IN ({marks})) "
-        "SELECT r.id, r.type, r.src, r.dst, a.class, b.class, a.name, b.name, a.status, b.status "
-        "FROM r JOIN ci a ON a.id = r.src JOIN ci b ON b.id = r.dst"
+        "WITH f(id) AS (SELECT value FROM json_each(?)), r AS ("
+        + " UNION ".join(arms)
+        + ") SELECT r.id, r.type, r.src, r.dst, a.class, b.class, a.name, b.name, "
+        "a.status, b.status FROM r JOIN ci a ON a.id = r.src JOIN ci b ON b.id = r.dst"
     )
-    rows = conn.execute(sql, [json.dumps(ids), *types, *types]).fetchall()
-    return [HopRow(*row) for row in rows]
+    return [HopRow(*row) for row in conn.execute(sql, params).fetchall()]
 
 
 def uplinks(conn: sqlite3.Connection, device_ids: list[str]) -> list[Uplink]:

@@ -1,9 +1,10 @@
 """Impact: what fails with the given CIs, up to the services, and why.
 
 Breadth-first from the failed CIs, one batched store read per level
-(``graph.queries.impact_hop`` over ``graph.dependency.HOP_TYPES``), deciding states as
-the walk goes by the rules of ``graph.dependency`` (the same for both stores). States only
-grow, so the walk is cycle-safe and its answer does not depend on the order of the reads.
+(``graph.queries.impact_hop``, each relationship read only from the end the rules of
+``graph.dependency`` go up from), deciding states as the walk goes by those rules (the
+same for both stores). States only grow, so the walk is cycle-safe and its answer does not
+depend on the order of the reads.
 Each state keeps the causes that justify it (a down CI only down causes), and the paths
 are the shortest cause chains from a failed CI, so a down service is explained through
 failed dependencies, never through a group that merely degraded.
@@ -19,13 +20,14 @@ from graph.dependency import (
     DECLARED_TYPES,
     DEGRADED_HOP_TYPES,
     GROUP,
-    HOP_TYPES,
+    IN,
     LIFECYCLE_TYPE,
     RETIRED_ASSET_STATES,
     Effect,
     Kind,
     dependencies_of,
     dependents_of,
+    directed,
     path_kind,
 )
 from graph.queries import Layer2, impact_hop, layer2, uplinks
@@ -40,6 +42,10 @@ DEFAULT_DEPTH = 16
 DEGRADED_REACHES = ("Service", GROUP)
 CONNECTS = "CONNECTS_TO"
 MEMBERSHIP = ("DEPENDS_ON", "MEMBER_OF")
+# the walk reads each relationship only from the end the rules go up from (a host's
+# endpoints from the host, not the host again from each endpoint), and a CI's asset
+UP_FROM_DOWN = (*directed("up"), IN + LIFECYCLE_TYPE)
+UP_FROM_DEGRADED = (*directed("up", DEGRADED_HOP_TYPES), IN + LIFECYCLE_TYPE)
 
 
 @dataclass(slots=True)
@@ -252,8 +258,8 @@ class _Walk:
             level += 1
             down = [ci for ci in frontier if self.state.get(ci) == "down"]
             degraded = [ci for ci in frontier if self.state.get(ci) == "degraded"]
-            rows = await impact_hop(self.store, down, (*HOP_TYPES, LIFECYCLE_TYPE))
-            rows += await impact_hop(self.store, degraded, (*DEGRADED_HOP_TYPES, LIFECYCLE_TYPE))
+            rows = await impact_hop(self.store, down, UP_FROM_DOWN)
+            rows += await impact_hop(self.store, degraded, UP_FROM_DEGRADED)
             on_frontier = set(frontier)
             await self._frontier_assets(rows, on_frontier, set(start))
             proposals: list[tuple[str, str, str, tuple[str, Kind]]] = []
@@ -315,41 +321,55 @@ class _Walk:
                 reevaluate["group"].add(dependent)
 
     # ------------------------------------------------------------ explanations
-    def paths(
-        self, start: list[str], target: str
-    ) -> list[list[tuple[str, str | None, Kind | None]]]:
-        """One shortest cause chain from each failed CI that explains ``target``'s state:
-        (CI, relationship type to the previous step, its kind), failed CI first."""
-        nxt: dict[str, tuple[str, tuple[str, Kind]] | None] = {target: None}
-        queue = deque([target])
-        found: dict[str, None] = {}
-        starts = set(start)
-        while queue:
-            node = queue.popleft()
-            if node in starts:
-                found[node] = None
-            for cause, via in sorted(self.because.get(node, {}).items()):
-                if cause not in nxt and cause in self.state:
-                    nxt[cause] = (node, via)
-                    queue.append(cause)
-        out = []
-        for sid in sorted(found, key=lambda s: (self._chain_len(nxt, s), s)):
-            chain: list[tuple[str, str | None, Kind | None]] = []
-            cur: str | None = sid
-            via_in: tuple[str, Kind] | None = None
-            while cur is not None:
-                chain.append((cur, via_in[0] if via_in else None, via_in[1] if via_in else None))
-                step = nxt[cur]
-                cur, via_in = (step[0], step[1]) if step else (None, None)
-            out.append(chain)
-        return out
+    def explanations(self, start: list[str]) -> dict[str, dict[str, tuple[str, tuple[str, Kind]]]]:
+        """For each failed CI, a shortest-cause tree: effect -> (its cause one step nearer
+        that failed CI, the relationship type and kind between them). One breadth-first pass
+        per failed CI over the causes every state keeps, shared by all services (a backward
+        search per service re-read the same causes once per service)."""
+        effects: dict[str, list[tuple[str, tuple[str, Kind]]]] = {}
+        for node, causes in self.because.items():
+            if node not in self.state:
+                continue
+            for cause, via in causes.items():
+                if cause in self.state:
+                    effects.setdefault(cause, []).append((node, via))
+        trees: dict[str, dict[str, tuple[str, tuple[str, Kind]]]] = {}
+        for sid in sorted(set(start) & self.state.keys()):
+            parent: dict[str, tuple[str, tuple[str, Kind]]] = {}
+            seen = {sid}
+            queue = deque([sid])
+            while queue:
+                node = queue.popleft()
+                # by id: the same chains whatever order the store returned rows in
+                for effect, via in sorted(effects.get(node, ())):
+                    if effect not in seen:
+                        seen.add(effect)
+                        parent[effect] = (node, via)
+                        queue.append(effect)
+            trees[sid] = parent
+        return trees
 
     @staticmethod
-    def _chain_len(nxt: dict, sid: str) -> int:
-        n, cur = 0, sid
-        while nxt.get(cur):
-            cur, n = nxt[cur][0], n + 1
-        return n
+    def paths(
+        trees: dict[str, dict[str, tuple[str, tuple[str, Kind]]]], target: str
+    ) -> list[list[tuple[str, str | None, Kind | None]]]:
+        """One shortest cause chain from each failed CI that explains ``target``'s state:
+        (CI, relationship type to the previous step, its kind), failed CI first; the
+        shortest chains first (``explanations`` gives the trees)."""
+        out = []
+        for sid, parent in trees.items():
+            if target != sid and target not in parent:
+                continue
+            back: list[tuple[str, str | None, Kind | None]] = []
+            cur = target
+            while cur != sid:
+                cause, (rel_type, kind) = parent[cur]
+                back.append((cur, rel_type, kind))
+                cur = cause
+            back.append((sid, None, None))
+            out.append(back[::-1])
+        out.sort(key=lambda chain: (len(chain), chain[0][0]))
+        return out
 
 
 async def impact(
@@ -379,13 +399,14 @@ async def impact(
             out[key] = walk.info[info.parent].name
         return out
 
+    trees = walk.explanations(start)
     services = []
     for sid in service_ids:
         if sid in retired:
             continue
         a = details[sid].attributes
         paths = []
-        for chain in walk.paths(start, sid):
+        for chain in walk.paths(trees, sid):
             steps = [
                 {**ref(ci), "state": state[ci], **({"via": t, "kind": k.value} if t else {})}
                 for ci, t, k in chain

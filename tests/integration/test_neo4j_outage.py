@@ -81,10 +81,11 @@ def test_neo4j_restart_mid_ingest_loses_no_acknowledged_report(tmp_path):
     data_dir.mkdir()
     hosts = 12
     # one agent token per host: a token speaks only for the host it first reported
-    agent_tokens = [create_token(data_dir, "agent") for _ in range(hosts)]
-    reader_token = create_token(data_dir, "reader")
+    env = neo4j_env(uri, password)
+    agent_tokens = [create_token(data_dir, "agent", env) for _ in range(hosts)]
+    reader_token = create_token(data_dir, "reader", env)
     try:
-        with running_server(data_dir, env=neo4j_env(uri, password)) as (url, _proc):
+        with running_server(data_dir, env=env) as (url, _proc):
             from agent.runner import flush
             from agent.spool import Spool
 
