@@ -30,7 +30,10 @@ from collections.abc import Iterable
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from graph.records import HopRow, Uplink
 
 # the id of the HTTP request (or scan) being served: every change set built while it runs
 # records it in its history entries and relationship events (server.api.requestid sets it)
@@ -488,11 +491,13 @@ class Store(Protocol):
         CIs (the nearest, ties by id) and ``truncated`` set when some were left out."""
 
     # ------------------------------------------------------------ impact, time, lookups
-    async def impact_hop(self, ids: list[str], types: tuple[str, ...]) -> list[tuple]:
-        """One hop for a whole frontier: (rel id, type, src, dst, src class, dst class,
-        src name, dst name) of every open relationship of ``types`` touching ``ids``."""
+    async def impact_hop(self, ids: list[str], types: tuple[str, ...]) -> list[HopRow]:
+        """One hop for a whole frontier: a ``graph.records.HopRow`` (relationship id, type,
+        both ends' ids, classes, names and statuses) for every open relationship of
+        ``types`` touching ``ids``. A type written ``>T`` is read only where ``ids`` are its
+        source, ``<T`` only where they are its target (``graph.dependency.split_directed``)."""
 
-    async def uplinks(self, device_ids: list[str]) -> list[tuple]:
+    async def uplinks(self, device_ids: list[str]) -> list[Uplink]:
         """Open layer-2 links of devices to switches: (device, its interface, the peer
         interface, the peer's device, that device's class)."""
 
