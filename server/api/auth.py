@@ -5,6 +5,7 @@ but agent and poller may post reports: an admin token is not a way to forge one.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterable
 
 from aiohttp import web
@@ -46,7 +47,9 @@ def setup_auth(app: web.Application) -> None:
     async def authenticate(request: web.Request, handler):
         if request.path in PUBLIC_PATHS or request.method == "OPTIONS":
             return await handler(request)
-        principal = authenticate_request(request, throttle, proxies)
+        # in a worker thread: with Neo4j the token lookup is a network call (cached for a
+        # few seconds), and a store outage must not stall every request on the event loop
+        principal = await asyncio.to_thread(authenticate_request, request, throttle, proxies)
         if certified_only and principal.role in CERTIFIED_ROLES and not _peer_cert(request):
             raise _forbidden(
                 f"this server takes {principal.role} tokens only with a client certificate "

@@ -215,12 +215,17 @@ class Scheduler:
         now = now or datetime.now(UTC)
         started = []
         moment = stamp(now)
-        for schedule in self.all():
+        # the shared state may be Neo4j, over the network: its calls run in a worker thread,
+        # so a store outage never stalls the server's event loop
+        for schedule in await asyncio.to_thread(self.all):
             due = schedule.get("next_run") or ""
             if not schedule.get("enabled", True) or schedule.get("site") or due > moment:
                 continue
             # compare-and-set: of every server that read this next_run, one moves it on
-            if self.control.schedule_claim(schedule["name"], due, next_run(schedule, now)) is None:
+            claim = await asyncio.to_thread(
+                self.control.schedule_claim, schedule["name"], due, next_run(schedule, now)
+            )
+            if claim is None:
                 continue
             try:
                 state = self.run_now(schedule, slot=due)
