@@ -94,6 +94,7 @@ def test_neo4j_restart_mid_ingest_loses_no_acknowledged_report(tmp_path):
             generated: list[str] = []
             stop = threading.Event()
             saw_503 = threading.Event()
+            first_round = threading.Event()  # every host has reported at least once
 
             def agents() -> None:
                 # every host reports again and again; each report goes through its spool
@@ -112,17 +113,21 @@ def test_neo4j_restart_mid_ingest_loses_no_acknowledged_report(tmp_path):
                             generated.append(report["report_id"])
                             spool.put(report)
                         before = {p.name for p in spool.pending()}
-                        outcome = flush(url, agent_tokens[i], spool, timeout=10)
+                        outcome = flush(url, agent_tokens[i], spool, timeout=30)
                         if outcome.last is not None and outcome.last.status == 503:
                             saw_503.set()
                         after = {p.name for p in spool.pending()}
                         acknowledged.extend(before - after)
                     rounds += 1
+                    first_round.set()
                     time.sleep(0.05)
 
             worker = threading.Thread(target=agents)
             worker.start()
-            time.sleep(3)
+            # a cold Neo4j on a busy machine can take a while for the first reports: the
+            # outage starts once every host is known, so it interrupts steady ingest
+            assert first_round.wait(timeout=180), "the first round of reports never finished"
+            time.sleep(1)
             _launcher("stop", str(neo4j_dir))
             time.sleep(4)
             _launcher("start", str(neo4j_dir), "--bolt-port", str(bolt))
