@@ -163,15 +163,21 @@ async def test_update_touch_close_and_derived_last_seen(neo4j_store: Neo4jStore)
     assert total == 5
     closing = entries[0]
     assert (closing.at, closing.kind, closing.field) == (T1, "relationship", "HOSTED_ON")
+    # told from h2's side: h1 HOSTED_ON h2 points at it
     assert (closing.ci_id, closing.other_id, closing.old, closing.new) == (
-        "h1",
         "h2",
-        {"id": "h2"},
+        "h1",
+        {"id": "h1", "name": "h1", "direction": "in"},
         None,
     )
     assert (closing.source, closing.report_id) == ("agent", "rep-1")
-    assert [e.ci_id for e in entries[1:4]] == ["sw2", "h2", "h1"]  # by relationship id
-    assert entries[1].new == {"id": "h2", "name": "h2"} and entries[1].report_id == "rep-0"
+    # by relationship id, each told from h2's side (direction in: it points at h2)
+    assert [(e.ci_id, e.other_id, e.new) for e in entries[1:4]] == [
+        ("h2", "sw2", {"id": "sw2", "name": "nginx", "direction": "in"}),
+        ("h2", "h1", {"id": "h1", "name": "h1"}),
+        ("h2", "h1", {"id": "h1", "name": "h1", "direction": "in"}),
+    ]
+    assert entries[1].report_id == "rep-0"
     assert (entries[4].kind, entries[4].field) == ("ci", "created")
     entries, total = await neo4j_store.history("h1", limit=1, offset=0, since=T1)
     assert total == 1 and entries[0].field == "HOSTED_ON" and entries[0].new is None
