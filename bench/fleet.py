@@ -20,8 +20,8 @@ ports. Per server count:
    timeout: how many were answered 503 + Retry-After, how many timed out (must be 0),
    how many were applied after their retries.
 
-Tokens are made in each server's control database before it starts (one per agent and
-server: tokens are per server until they move to the graph store).
+Tokens are made in the servers' shared state in Neo4j (one per agent, valid on every
+server).
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
 
-from server.control import ControlDB  # noqa: E402
+from server.config import load_settings  # noqa: E402
+from server.shared_state import open_shared_state  # noqa: E402
 from tests.processes import CMDB, free_port, neo4j_env  # noqa: E402
 from tests.reports import agent_report, nic  # noqa: E402
 
@@ -145,13 +146,10 @@ class Fleet:
 
 def start_servers(count: int, env: dict[str, str], agents: list[Agent], tmp: Path):
     procs, urls = [], []
+    make_tokens(agents, env, count)
     for s in range(count):
         data = tmp / f"server{s}"
         data.mkdir()
-        control = ControlDB(data / "control.db")
-        for agent in agents:
-            agent.tokens.append(control.create_token("agent", agent.name)[1])
-        control.close()
         port = free_port()
         log = open(data / "server.log", "w")  # noqa: SIM115 - closed with the process
         procs.append(
@@ -224,9 +222,7 @@ async def run(count: int, args: argparse.Namespace, env: dict[str, str], passwor
 
                 if args.burst:
                     burst = [Agent(run_id + "b", i, pool) for i in range(args.burst)]
-                    for agent in burst:  # the same tokens' servers: make theirs
-                        agent.tokens = []
-                    await make_tokens(burst, Path(tmp), count)
+                    make_tokens(burst, env, count)
                     fleet = Fleet(urls, timeout=30)
                     started = time.perf_counter()
                     codes = await asyncio.gather(
@@ -245,14 +241,16 @@ async def run(count: int, args: argparse.Namespace, env: dict[str, str], passwor
                 proc.wait(timeout=30)
 
 
-async def make_tokens(agents: list[Agent], tmp: Path, count: int) -> None:
-    """Tokens for agents that come later, through each running server's control database
-    (SQLite WAL: the servers see them at once)."""
-    for s in range(count):
-        control = ControlDB(tmp / f"server{s}" / "control.db")
+def make_tokens(agents: list[Agent], env: dict[str, str], count: int) -> None:
+    """One agent token per simulated host, in the servers' shared state (Neo4j): the same
+    token works on every server (``tokens[s]`` for server ``s``)."""
+    state = open_shared_state(load_settings(environ=env))
+    try:
         for agent in agents:
-            agent.tokens.append(control.create_token("agent", agent.name)[1])
-        control.close()
+            token = state.create_token("agent", agent.name)[1]
+            agent.tokens = [token] * count
+    finally:
+        state.close()
 
 
 def duplicates(args: argparse.Namespace, password: str, uuids: list[str]) -> int:
