@@ -278,7 +278,7 @@ def report_time(collected_at: str, meta: ReportMeta, last_at: str | None) -> str
     collected = _parse(collected_at)
     if meta.skew is not None:
         moment = min(collected - timedelta(seconds=meta.skew), received)
-    elif -SKEW_TOLERANCE_S <= (received - collected).total_seconds() <= meta.max_lag_s:
+    elif _plausible(collected_at, meta):
         moment = min(collected, received)
     else:
         moment = received
@@ -293,10 +293,16 @@ def clock_skew(collected_at: str, meta: ReportMeta) -> float:
     collection time is plausible: no evidence of a wrong clock)."""
     if meta.skew is not None:
         return meta.skew
-    lag = (_parse(meta.received_at) - _parse(collected_at)).total_seconds()
-    if -SKEW_TOLERANCE_S <= lag <= meta.max_lag_s:
+    if _plausible(collected_at, meta):
         return 0.0
-    return -lag
+    return (_parse(collected_at) - _parse(meta.received_at)).total_seconds()
+
+
+def _plausible(collected_at: str, meta: ReportMeta) -> bool:
+    """A collection time that is not in the future beyond the tolerance nor older than a
+    report could have waited in a spool (``meta.max_lag_s``): the agent's clock is right."""
+    lag = (_parse(meta.received_at) - _parse(collected_at)).total_seconds()
+    return -SKEW_TOLERANCE_S <= lag <= meta.max_lag_s
 
 
 def _parse(text: str) -> datetime:
