@@ -1,7 +1,7 @@
-"""``python -m agent``: the light agent command (see ``agent.cli``)."""
+"""``python -m cmdb.agent``: the light agent command (see ``cmdb.agent.cli``)."""
 
 import sys
 
-from agent.cli import main
+from cmdb.agent.cli import main
 
 sys.exit(main())

@@ -1,7 +1,7 @@
-"""The agent's own command: ``cmdb-agent collect | run`` (also ``python -m agent``).
+"""The agent's own command: ``cmdb-agent collect | run`` (also ``python -m cmdb.agent``).
 
 This is the agent's whole command path, so it imports only what collection and sending
-need: the standard library, ``collectors.host`` (psutil, netifaces), ``collectors.model``
+need: the standard library, ``cmdb.collectors.host`` (psutil, netifaces), ``cmdb.collectors.model``
 and ``agent.*``. No server code, no aiohttp, neo4j or pysnmp (a test checks
 ``sys.modules`` after a run). The server's ``cmdb agent …`` commands call the same
 functions, so both spellings behave alike.
@@ -65,7 +65,7 @@ def default_spool_dir() -> Path:
 
 def collect(sections: str | None, compact: bool) -> int:
     """Print this host's report as JSON (stdout)."""
-    from collectors.host import collect_report
+    from cmdb.collectors.host import collect_report
 
     try:
         report = collect_report(sections.split(",") if sections else None).to_json()
@@ -98,8 +98,8 @@ def run(
     interval: float,
 ) -> int:
     """Collect and send: one collection (``once``) or forever every ``interval`` seconds."""
-    from agent.runner import run_forever, run_once
-    from agent.token import TokenError, token_source
+    from cmdb.agent.runner import run_forever, run_once
+    from cmdb.agent.token import TokenError, token_source
 
     if not logging.getLogger().handlers:
         logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
@@ -123,7 +123,7 @@ def run(
 
     def collect_and_remember() -> dict[str, Any]:
         # the server's answer names the CI only by id: keep the host's name to print
-        from collectors.host import collect_report
+        from cmdb.collectors.host import collect_report
 
         report = collect_report().to_json()
         collected.update(report.get("sections", {}).get("system") or {})
@@ -180,7 +180,7 @@ def add_run_arguments(p: argparse.ArgumentParser) -> None:
         default=3600.0,
         help="seconds between collections without --once (default 3600)",
     )
-    from agent.client import add_tls_arguments
+    from cmdb.agent.client import add_tls_arguments
 
     add_tls_arguments(p)  # --cafile, --cert, --key
 
@@ -195,7 +195,7 @@ def dispatch(args: argparse.Namespace) -> int:
     """Run the parsed ``collect`` or ``run`` command (shared with ``cmdb agent``)."""
     if args.agent_command == "collect":
         return collect(args.sections, args.compact)
-    from agent.client import configure_tls
+    from cmdb.agent.client import configure_tls
 
     configure_tls(args.cafile, args.cert, args.key)  # flags win over CMDB_CAFILE etc.
     return run(

@@ -1,7 +1,7 @@
 """Send one report to the server: gzip JSON, bearer token, the answer as data.
 
 This module only speaks HTTP; what the agent does with each answer is decided in
-``agent.protocol``. Every failure is a value: a network error, a proxy's HTML page or a
+``cmdb.agent.protocol``. Every failure is a value: a network error, a proxy's HTML page or a
 cut-off body never raises out of :func:`send_report`.
 """
 
@@ -19,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from collectors.model import utc_now_iso
+from cmdb.collectors.model import utc_now_iso
 
 
 @dataclass
@@ -41,8 +41,8 @@ class SendResult:
 
     @property
     def retry(self) -> bool:
-        """Not taken now, but the same report may be taken later (agent.protocol)."""
-        from agent.protocol import Verdict, classify  # protocol builds on this module
+        """Not taken now, but the same report may be taken later (cmdb.agent.protocol)."""
+        from cmdb.agent.protocol import Verdict, classify  # protocol builds on this module
 
         return classify(self) is Verdict.RETRY
 
@@ -143,7 +143,7 @@ def send_report(
     the answer is read after the broken pipe instead of being lost as a network error.
     """
     # the agent's clock at the moment of sending: the server measures this host's clock
-    # skew from it and stamps the report on its own clock (see server.ingest)
+    # skew from it and stamps the report on its own clock (see cmdb.server.ingest)
     body = encode({**report, "sent_at": utc_now_iso()})
     parts = urllib.parse.urlsplit(server.rstrip("/"))
     path = (parts.path or "") + "/api/v1/reports"

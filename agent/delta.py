@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from agent.files import disk_problem, private_dir, write_private
+from cmdb.agent.files import disk_problem, private_dir, write_private
 
 log = logging.getLogger("cmdb.agent.delta")
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from agent.client import SendResult
+from cmdb.agent.client import SendResult
 
 
 class Verdict(Enum):

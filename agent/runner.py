@@ -1,7 +1,7 @@
 """The agent's loop: collect, spool, send in order; act on each answer; never stop.
 
 One report's journey (``deliver``): the delta for this server, then as the server
-answers (``agent.protocol``) the whole report at once (409 full_report_required, or a
+answers (``cmdb.agent.protocol``) the whole report at once (409 full_report_required, or a
 delta refused as invalid), the report without its largest sections (413), or a final
 verdict. The queue (``flush``) goes oldest first and stops only while the server cannot
 take reports (no answer, 5xx, 429, 401); a file that is not a report, or a report
@@ -22,13 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from agent.client import SendResult, send_report
-from agent.delta import DeltaState
-from agent.protocol import Verdict, classify
-from agent.sequence import Sequence
-from agent.spool import Spool, SpoolCorrupt, SpoolUnavailable
-from agent.token import TokenError
-from agent.trim import leave_out, next_to_leave_out
+from cmdb.agent.client import SendResult, send_report
+from cmdb.agent.delta import DeltaState
+from cmdb.agent.protocol import Verdict, classify
+from cmdb.agent.sequence import Sequence
+from cmdb.agent.spool import Spool, SpoolCorrupt, SpoolUnavailable
+from cmdb.agent.token import TokenError
+from cmdb.agent.trim import leave_out, next_to_leave_out
 
 log = logging.getLogger("cmdb.agent")
 
@@ -248,7 +248,7 @@ def default_state_dir(spool_dir: str | Path) -> Path:
 
 def prepare(report: dict[str, Any], sequence: Sequence) -> dict[str, Any]:
     """Stamp a collected report with its sequence and group its connections."""
-    from collectors.host.sockets import aggregate_connections
+    from cmdb.collectors.host.sockets import aggregate_connections
 
     sections = report.get("sections") or {}
     if isinstance(sections.get("connections"), list):
@@ -261,7 +261,7 @@ def prepare(report: dict[str, Any], sequence: Sequence) -> dict[str, Any]:
 
 
 def _collect() -> dict[str, Any]:
-    from collectors.host import collect_report
+    from cmdb.collectors.host import collect_report
 
     return collect_report().to_json()
 

@@ -18,7 +18,7 @@ import time
 import uuid
 from pathlib import Path
 
-from agent.files import FILE_MODE, disk_problem, private_dir, write_private
+from cmdb.agent.files import FILE_MODE, disk_problem, private_dir, write_private
 
 log = logging.getLogger("cmdb.agent.sequence")
 

@@ -24,7 +24,7 @@ import zlib
 from pathlib import Path
 from typing import Any
 
-from agent.files import FILE_MODE, disk_problem, private_dir, write_private
+from cmdb.agent.files import FILE_MODE, disk_problem, private_dir, write_private
 
 log = logging.getLogger("cmdb.agent.spool")
 

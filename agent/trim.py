@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from agent.delta import ALWAYS_SENT
+from cmdb.agent.delta import ALWAYS_SENT
 
 # the sections that grow without bound on a busy host, largest first
 FIRST_TO_GO = ("connections", "processes", "packages")

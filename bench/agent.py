@@ -6,7 +6,7 @@
 Each tool runs as a child process: ours as the installed agent (``--deb``: the package
 built by deploy/build-agent-deb.sh, unpacked with ``dpkg-deb -x`` and run by
 /usr/bin/python3 with Debian's psutil and netifaces, as it runs once installed; or any
-command given with ``--ours``; default ``python -m collectors.host`` from this tree):
+command given with ``--ours``; default ``python -m cmdb.collectors.host`` from this tree):
 the full report, JSON on stdout; the peer as ``fusioninventory-agent --local DIR``
 (its full default inventory, an XML file in DIR). One warm-up run of each is
 discarded, then ``--runs`` timed runs of each alternate, then the same number
@@ -137,7 +137,7 @@ def run_once(cmd: list[str], stdout, cwd: Path, sample: bool) -> tuple[float, fl
 
 # ------------------------------------------------------------------ the peers
 def ours_cmd(python: str) -> list[str]:
-    return [python, "-m", "collectors.host"]
+    return [python, "-m", "cmdb.collectors.host"]
 
 
 def unpack_deb(deb: Path, into: Path) -> list[str]:

@@ -46,8 +46,8 @@ sys.path.insert(0, str(REPO))
 
 import aiohttp  # noqa: E402
 
-from server.config import load_settings  # noqa: E402
-from server.shared_state import open_shared_state  # noqa: E402
+from cmdb.server.config import load_settings  # noqa: E402
+from cmdb.server.shared_state import open_shared_state  # noqa: E402
 from tests.processes import CMDB, free_port, neo4j_env  # noqa: E402
 from tests.reports import agent_report, nic  # noqa: E402
 
@@ -257,7 +257,7 @@ def duplicates(args: argparse.Namespace, password: str, uuids: list[str]) -> int
     """Hosts beyond one per agent identity, read from Neo4j itself."""
     from neo4j import GraphDatabase
 
-    from graph.identity import canonical_uuid
+    from cmdb.graph.identity import canonical_uuid
 
     keys = [canonical_uuid(u) for u in uuids]
     with GraphDatabase.driver(args.neo4j_uri, auth=("neo4j", password)) as driver:

@@ -52,13 +52,13 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from graph.dependency import HOP_TYPES  # noqa: E402
-from graph.identity import identity_values  # noqa: E402
-from graph.schema import CLASSES  # noqa: E402
-from graph.sqlite.ddl import all_statements  # noqa: E402
-from graph.store import CI, ChangeSet, Rel  # noqa: E402
-from server.ingest import Ingestor  # noqa: E402
-from server.reconcile import host as host_transform  # noqa: E402
+from cmdb.graph.dependency import HOP_TYPES  # noqa: E402
+from cmdb.graph.identity import identity_values  # noqa: E402
+from cmdb.graph.schema import CLASSES  # noqa: E402
+from cmdb.graph.sqlite.ddl import all_statements  # noqa: E402
+from cmdb.graph.store import CI, ChangeSet, Rel  # noqa: E402
+from cmdb.server.ingest import Ingestor  # noqa: E402
+from cmdb.server.reconcile import host as host_transform  # noqa: E402
 from tests.reports import agent_report, nic  # noqa: E402
 
 NS = uuid.UUID("6f1c2a3e-0d4b-4c5e-9f8a-7b6c5d4e3f21")
@@ -78,7 +78,7 @@ def pct(values: list[float], q: float) -> float:
 
 # ------------------------------------------------------------------ stores
 async def open_sqlite(path: Path):
-    from graph.sqlite.store import SQLiteStore
+    from cmdb.graph.sqlite.store import SQLiteStore
 
     store = SQLiteStore(path)
     await store.open()
@@ -86,7 +86,7 @@ async def open_sqlite(path: Path):
 
 
 async def open_neo4j(uri: str, password: str):
-    from graph.neo4j.store import Neo4jStore
+    from cmdb.graph.neo4j.store import Neo4jStore
 
     store = Neo4jStore(uri, "neo4j", password)
     await store.open()

@@ -20,7 +20,7 @@ The graph is loaded with big change sets (one batched statement per class or
 relationship type) without history. Three timings per store, side by side:
 
 * ``closure``: the store's raw limit for the same failure, ids only, following every rule
-  of ``graph.dependency`` upwards without states or redundancy: one recursive CTE on
+  of ``cmdb.graph.dependency`` upwards without states or redundancy: one recursive CTE on
   SQLite; on Neo4j one query per level over the whole frontier with the visited set kept
   by the caller (the single quantified-path query enumerates paths: minutes at 69k CIs);
 * ``full``: the whole ``POST /api/v1/impact`` computation minus HTTP (walk, states,
@@ -42,11 +42,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from graph.identity import identity_values  # noqa: E402
-from graph.queries import layer2  # noqa: E402
-from graph.schema import CLASSES  # noqa: E402
-from graph.store import CI, ChangeSet, Rel  # noqa: E402
-from server.catalogue import impact as impact_mod  # noqa: E402
+from cmdb.graph.identity import identity_values  # noqa: E402
+from cmdb.graph.queries import layer2  # noqa: E402
+from cmdb.graph.schema import CLASSES  # noqa: E402
+from cmdb.graph.store import CI, ChangeSet, Rel  # noqa: E402
+from cmdb.server.catalogue import impact as impact_mod  # noqa: E402
 
 AT = "2026-11-28T00:00:00.000Z"
 
@@ -196,10 +196,10 @@ async def uplink_ports(store) -> list[str]:
 async def closure(store, start: str, ports: list[str]) -> list[str]:
     """The store's raw closure query for the failure of ``start`` (ids only)."""
     if hasattr(store, "conn"):
-        from graph.sqlite import impact as reads
+        from cmdb.graph.sqlite import impact as reads
 
         return await store._run(reads.closure, store.conn, [start], ports)
-    from graph.neo4j import impact as reads
+    from cmdb.graph.neo4j import impact as reads
 
     # one query per level, visited set here: the single quantified-path query
     # (reads.closure_query) did not finish in 8 minutes on the single-homed failure
@@ -272,7 +272,7 @@ async def main() -> int:
         g, core = build(args.hosts, redundant=design == "redundant")
         print(f"{design}: {len(g.cis)} CIs, {len(g.rels)} relationships; failing core {core}")
         with tempfile.TemporaryDirectory() as tmp:
-            from graph.sqlite.store import SQLiteStore
+            from cmdb.graph.sqlite.store import SQLiteStore
 
             store = SQLiteStore(Path(tmp) / "bench.db")
             await store.open()
@@ -281,7 +281,7 @@ async def main() -> int:
             print(f"  sqlite: {results[f'{design}/sqlite']}")
             await store.close()
         if not args.skip_neo4j and args.neo4j_uri:
-            from graph.neo4j.store import Neo4jStore
+            from cmdb.graph.neo4j.store import Neo4jStore
 
             password = Path(args.neo4j_password_file).read_text().strip()
             store = Neo4jStore(args.neo4j_uri, args.neo4j_user, password)

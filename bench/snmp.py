@@ -48,9 +48,9 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from collectors.snmp.inventory import SUBTREES, collect_device  # noqa: E402
-from collectors.snmp.session import Credential, open_session  # noqa: E402
-from collectors.snmp.sweep import sweep  # noqa: E402
+from cmdb.collectors.snmp.inventory import SUBTREES, collect_device  # noqa: E402
+from cmdb.collectors.snmp.session import Credential, open_session  # noqa: E402
+from cmdb.collectors.snmp.sweep import sweep  # noqa: E402
 from deploy.snmpsim import simulator  # noqa: E402
 
 BUDGET = 50  # var-binds per GETBULK response, both sides

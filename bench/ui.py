@@ -73,7 +73,7 @@ def pages(graph: Synthetic, rng: random.Random) -> dict[str, list[str]]:
         ],
         "graph page": [f"/ui/cis/{h}/graph" for h in hosts],
         # depth 4: at the default (max_depth 20) the impact engine itself takes minutes on
-        # this graph (server.catalogue.impact, measured apart); the page adds its rendering
+        # this graph (cmdb.server.catalogue.impact, measured apart); the page adds its rendering
         "impact (host, depth 4)": [f"/ui/impact?ci={h}&depth=4" for h in hosts],
         "services": ["/ui/services"],
         "service page": [f"/ui/services/{s}" for s in services],

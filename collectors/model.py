@@ -356,7 +356,7 @@ HOST_SECTION_SCHEMAS: dict[str, dict[str, Any]] = {
             {
                 "protocol": {"enum": ["tcp", "tcp6", "udp", "udp6"]},
                 "local_address": {"type": "string"},
-                # the ephemeral side of an aggregated row is null (agent.runner.prepare)
+                # the ephemeral side of an aggregated row is null (cmdb.agent.runner.prepare)
                 "local_port": _PORT_OR_NULL,
                 "remote_address": {"type": "string"},
                 "remote_port": _PORT_OR_NULL,
@@ -373,7 +373,7 @@ HOST_SECTION_SCHEMAS: dict[str, dict[str, Any]] = {
 
 
 # ---------------------------------------------------------------- SNMP sections
-# What ``collectors.snmp`` reads (records in collectors/snmp/records.py). Every
+# What ``cmdb.collectors.snmp`` reads (records in collectors/snmp/records.py). Every
 # field is optional (``null`` = the device did not say); the descriptions name
 # the MIB object each comes from. Only the keys a record cannot lack are required.
 def _d(schema: dict[str, Any], description: str) -> dict[str, Any]:

@@ -3,8 +3,8 @@
 #   deploy/build-agent-deb.sh [OUT_DIR]          (default ./dist)  → cmdb-agent_VERSION_all.deb
 #
 # Offline by design: the package holds only our Python code (agent/, collectors/model.py,
-# collectors/host/, in /usr/lib/cmdb-agent, off sys.path so its generic package names
-# never meet another program's) and runs it with Debian's python3 and Debian's psutil and
+# collectors/host/, as the cmdb namespace in /usr/lib/cmdb-agent, off sys.path so it
+# never meets another installation of cmdb) and runs it with Debian's python3 and Debian's psutil and
 # netifaces (Depends:), so `dpkg -i` / `apt install ./cmdb-agent_*.deb` needs no network
 # and no pip, on any architecture (Architecture: all). postinst compiles the bytecode.
 #
@@ -33,7 +33,7 @@ import sys
 # ../lib/cmdb-agent from this file: /usr/lib/cmdb-agent once installed, and the same
 # place inside an unpacked package (dpkg-deb -x), which the tests and the bench run
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.realpath(__file__)), "..", "lib", "cmdb-agent"))
-from agent.cli import main  # noqa: E402
+from cmdb.agent.cli import main  # noqa: E402
 
 sys.exit(main())
 PY

@@ -1,16 +1,16 @@
-"""The schema governs writes: every change set is checked against ``graph.schema`` before a
+"""The schema governs writes: every change set is checked against ``cmdb.graph.schema`` before a
 backend writes it, so a CI of an undeclared class, an undeclared attribute, or a
 relationship whose ends the schema forbids fails with a full sentence instead of landing.
 """
 
 from __future__ import annotations
 
-from graph.schema import CLASSES, RELS, SchemaError
-from graph.store import ChangeSet
+from cmdb.graph.schema import CLASSES, RELS, SchemaError
+from cmdb.graph.store import ChangeSet
 
 
 def validate_changes(cs: ChangeSet) -> None:
-    """Raise ``SchemaError`` naming the first write ``graph.schema`` does not allow.
+    """Raise ``SchemaError`` naming the first write ``cmdb.graph.schema`` does not allow.
 
     Checked: the class and attribute names of created and updated CIs, the type of every
     new relationship, its attribute names, and its ends' classes where the change set
@@ -27,14 +27,14 @@ def validate_changes(cs: ChangeSet) -> None:
         declared = RELS.get(rel.type)
         if declared is None:
             raise SchemaError(
-                f"Relationship {rel.id} has type {rel.type!r}, which graph.schema does not "
+                f"Relationship {rel.id} has type {rel.type!r}, which cmdb.graph.schema does not "
                 f"declare (known: {', '.join(sorted(RELS))})."
             )
         extra = set(rel.attributes) - set(declared.attributes)
         if extra:
             raise SchemaError(
                 f"Relationship {rel.type} {rel.id} carries {', '.join(sorted(extra))}, "
-                f"not attributes graph.schema declares for {rel.type}."
+                f"not attributes cmdb.graph.schema declares for {rel.type}."
             )
         for end, allowed, side in (
             (rel.src, declared.starts, "start"),
@@ -44,7 +44,7 @@ def validate_changes(cs: ChangeSet) -> None:
             if cls is not None and cls not in allowed:
                 raise SchemaError(
                     f"A {rel.type} relationship cannot {side} at a {cls} ({end}); "
-                    f"graph.schema allows {', '.join(allowed)}."
+                    f"cmdb.graph.schema allows {', '.join(allowed)}."
                 )
 
 
@@ -52,12 +52,12 @@ def _check_ci(ci_id: str, cls: str, attributes: dict) -> None:
     declared = CLASSES.get(cls)
     if declared is None:
         raise SchemaError(
-            f"CI {ci_id} has class {cls!r}, which graph.schema does not declare "
+            f"CI {ci_id} has class {cls!r}, which cmdb.graph.schema does not declare "
             f"(known: {', '.join(sorted(CLASSES))})."
         )
     extra = set(attributes) - set(declared.attributes)
     if extra:
         raise SchemaError(
             f"CI {ci_id} of class {cls} carries {', '.join(sorted(extra))}, "
-            f"not attributes graph.schema declares for {cls}."
+            f"not attributes cmdb.graph.schema declares for {cls}."
         )

@@ -1,8 +1,8 @@
 """The dependency rules: the one table that says which relationships make a CI depend on
 another, and what a failure does along them.
 
-Impact (``server.catalogue.impact``), the dependencies API (``direction=up`` lists the
-dependents, ``down`` the dependencies), the service diff (``server.catalogue.status``) and
+Impact (``cmdb.server.catalogue.impact``), the dependencies API (``direction=up`` lists the
+dependents, ``down`` the dependencies), the service diff (``cmdb.server.catalogue.status``) and
 both stores' impact reads (their relationship types come from ``HOP_TYPES``) all read this
 table; no other module lists dependency types.
 
@@ -47,7 +47,7 @@ import functools
 from dataclasses import dataclass
 from enum import StrEnum
 
-from graph.records import HopRow
+from cmdb.graph.records import HopRow
 
 
 class Effect(StrEnum):

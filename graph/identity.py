@@ -1,5 +1,5 @@
 """Identity keys: the one function that turns a CI's attributes into the values of its
-identification rules (``graph.schema``), and the normalisation each field needs.
+identification rules (``cmdb.graph.schema``), and the normalisation each field needs.
 
 Every writer (reconciliation, the catalogue, topology, benchmarks) builds keys here; no
 other module joins key strings by hand. A rule's value is its fields, normalised, joined
@@ -24,7 +24,7 @@ import functools
 import re
 from typing import Any
 
-from graph.schema import CIClass
+from cmdb.graph.schema import CIClass
 
 PLACEHOLDERS = frozenset(
     s.lower()
@@ -184,7 +184,7 @@ def key_of(cls_name: str, rule: str, **fields: Any) -> str | None:
     protocol="tcp", port=5432)``), built and normalised as ``identity_values`` builds it;
     None when a field is missing or a placeholder. Lookups use this instead of joining
     key strings by hand, so a lookup and the stored key can never disagree."""
-    from graph.schema import CLASSES
+    from cmdb.graph.schema import CLASSES
 
     cls = CLASSES[cls_name]
     cls.rule(rule)  # KeyError with a sentence for an unknown rule
@@ -192,7 +192,7 @@ def key_of(cls_name: str, rule: str, **fields: Any) -> str | None:
 
 
 def alias_values(cls: CIClass, attributes: dict[str, Any]) -> list[tuple[str, str]]:
-    """(rule, value) for every item of the class's identity aliases (``graph.schema``):
+    """(rule, value) for every item of the class's identity aliases (``cmdb.graph.schema``):
     each stack member's vendor + serial for ``chassis_serial``. Items lacking a field take
     it from the CI; placeholder values give nothing."""
     found: list[tuple[str, str]] = []

@@ -4,13 +4,13 @@ by name, Interfaces by parent, interfaces holding an IP.
 Topology needs "which Interface has this MAC" for hundreds of MACs at once. Each function
 here is one store read per batch (never one per row) through the store's ``*_pairs``
 methods, then one ``get_cis`` for the CIs found. The looked-up attributes are declared in
-``graph.schema.LOOKUP_ATTRIBUTES``, and both stores index them from that list.
+``cmdb.graph.schema.LOOKUP_ATTRIBUTES``, and both stores index them from that list.
 """
 
 from __future__ import annotations
 
-from graph.schema import LOOKUP_ATTRIBUTES
-from graph.store import CI, Store
+from cmdb.graph.schema import LOOKUP_ATTRIBUTES
+from cmdb.graph.store import CI, Store
 
 _CHUNK = 500
 

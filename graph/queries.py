@@ -1,15 +1,15 @@
 """Reads for impact, dependencies and history by time, with their inputs normalised (empty
 batches cost no round trip, ids sorted and unique). Each backend implements the batched
-reads as store methods; the walks here follow the rules of ``graph.dependency``."""
+reads as store methods; the walks here follow the rules of ``cmdb.graph.dependency``."""
 
 from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, field
 
-from graph.dependency import DEVICES, Edge, dependencies_of, dependents_of
-from graph.records import HopRow, Uplink
-from graph.store import HistoryEntry, Store
+from cmdb.graph.dependency import DEVICES, Edge, dependencies_of, dependents_of
+from cmdb.graph.records import HopRow, Uplink
+from cmdb.graph.store import HistoryEntry, Store
 
 _CHUNK = 2000  # ids per batched read: bounded statements on both stores
 GATEWAY_SAMPLE = 64  # hosts whose default gateways locate the core
@@ -206,7 +206,7 @@ async def dependency_walk(
     """Breadth-first along the dependency rules: ``up`` to what depends on ``root`` (what
     impact may reach), ``down`` to what it depends on, ``both``. A device's port counts as
     its dependency only when it is an uplink (``layer2``). One batched read per level."""
-    from graph.dependency import HOP_TYPES
+    from cmdb.graph.dependency import HOP_TYPES
 
     found = await store.get_cis([root])
     if root not in found:

@@ -28,7 +28,7 @@ RESERVED_PROPERTIES = frozenset(
 )
 
 # who opened and who closed a relationship, stored on it: relationships are end-dated,
-# never deleted, so these make a relationship its own history (see graph.store)
+# never deleted, so these make a relationship its own history (see cmdb.graph.store)
 REL_PROVENANCE = (
     "opened_by",
     "opened_source",
@@ -149,11 +149,11 @@ CI_CLASSES: tuple[CIClass, ...] = (
     ),
     CIClass(
         label="NetworkDevice",
-        # server.reconcile.snmp fills these; a neighbour's placeholder fills the ones the
-        # neighbour told (server.reconcile.topology)
+        # cmdb.server.reconcile.snmp fills these; a neighbour's placeholder fills the ones the
+        # neighbour told (cmdb.server.reconcile.topology)
         identity=(
             _rule("chassis_serial", "vendor", "serial", unique=True),
-            # lldpLocChassisId by subtype (server.reconcile.neighbours.chassis_key)
+            # lldpLocChassisId by subtype (cmdb.server.reconcile.neighbours.chassis_key)
             _rule("lldp_chassis_id", unique=True),
             _rule("base_mac", unique=True),  # dot1dBaseBridgeAddress
             _rule("cdp_device_id", unique=True),  # what CDP neighbours call it
@@ -223,7 +223,7 @@ CI_CLASSES: tuple[CIClass, ...] = (
     ),
     CIClass(
         label="Software",
-        # one CI per package build, whoever reports it (server.reconcile.software): the
+        # one CI per package build, whoever reports it (cmdb.server.reconcile.software): the
         # vendor is what a source says about it, not part of what it is
         identity=(_rule("software_key", "ecosystem", "name", "version", "arch", unique=True),),
         attributes=("ecosystem", "name", "version", "arch", "epoch", "vendor", "manager"),
@@ -294,7 +294,7 @@ CI_CLASSES: tuple[CIClass, ...] = (
             "requested_by",
             "impact",
             # what discovery should see ([{attribute|package|port|relationship: ...}]) and
-            # who approved it with which warnings (server.catalogue.changes)
+            # who approved it with which warnings (cmdb.server.catalogue.changes)
             "expected",
             "approved_by",
             "approval_warnings",
@@ -326,7 +326,7 @@ REL_TYPES: tuple[RelType, ...] = (
     RelType("RUNS_ON", ("Software", "Service", "Endpoint"), _NETWORKED),
     RelType("HOSTED_ON", ("Host",), ("Host",), "VM on hypervisor"),
     RelType("MEMBER_OF", _ALL, ("RedundancyGroup",)),
-    # declared by the catalogue or by hand (server.catalogue.relationships) between any two
+    # declared by the catalogue or by hand (cmdb.server.catalogue.relationships) between any two
     # working CIs: an application on a host discovery cannot see, a host on a group of peers
     RelType("DEPENDS_ON", _OPERATIONAL, _ALL),
     RelType("REPRESENTS", ("Asset",), _ALL),
@@ -336,7 +336,7 @@ REL_TYPES: tuple[RelType, ...] = (
 )
 
 # Which relationships are dependencies, and what a failure does along them, is one table:
-# graph.dependency.RULES (impact, the dependencies API, the service diff and the stores'
+# cmdb.graph.dependency.RULES (impact, the dependencies API, the service diff and the stores'
 # impact queries all read it).
 
 # attributes looked up by value in batches (topology: which Interface has this MAC), each
@@ -349,8 +349,8 @@ LOOKUP_ATTRIBUTES = (
     ("IPAddress", "address"),
 )
 
-# curated attributes an installation declares per class in its config (server.config
-# ``[custom_attributes]``): one attribute document per CI, validated by server.catalogue.custom
+# curated attributes an installation declares per class in its config (cmdb.server.config
+# ``[custom_attributes]``): one attribute document per CI, validated by cmdb.server.catalogue.custom
 CUSTOM_ATTRIBUTE = "custom"
 CI_CLASSES = tuple(
     dataclasses.replace(c, attributes=(*c.attributes, CUSTOM_ATTRIBUTE))

@@ -3,7 +3,7 @@ serial numbers and package names, answered as CIs grouped by class, each with th
 it matched.
 
 Only store-protocol reads: ``list_cis`` (name contains the text), ``attribute_pairs`` on
-the indexed lookup attributes (``graph.schema.LOOKUP_ATTRIBUTES``: IP addresses, MACs,
+the indexed lookup attributes (``cmdb.graph.schema.LOOKUP_ATTRIBUTES``: IP addresses, MACs,
 management addresses), ``traverse`` to climb from an address or interface to the host or
 device that holds it, and ``get_cis``. Serial numbers are not indexed: they are matched
 by reading the CIs of the classes that carry one (hosts, network devices, assets) only
@@ -16,7 +16,7 @@ import ipaddress
 import re
 from dataclasses import dataclass, field
 
-from graph.store import CI, Store
+from cmdb.graph.store import CI, Store
 
 # classes shown first, in this order; the rest follow by name
 CLASS_ORDER = (

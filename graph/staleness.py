@@ -7,7 +7,7 @@ report, and the derived last_seen of any open relationship that points at it
 
 from __future__ import annotations
 
-from graph.store import CI, Store
+from cmdb.graph.store import CI, Store
 
 DISCOVERED_CLASSES = (
     "Host",

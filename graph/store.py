@@ -33,10 +33,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from graph.records import HopRow, Uplink
+    from cmdb.graph.records import HopRow, Uplink
 
 # the id of the HTTP request (or scan) being served: every change set built while it runs
-# records it in its history entries and relationship events (server.api.requestid sets it)
+# records it in its history entries and relationship events (cmdb.server.api.requestid sets it)
 REQUEST_ID: ContextVar[str | None] = ContextVar("cmdb_request_id", default=None)
 
 
@@ -232,9 +232,9 @@ class PriorIdentity:
 @dataclass(slots=True)
 class SourceState:
     """What the store remembers of one source instance's last applied report: its time
-    (server-side, see ``server.ingest``), its id (the base a delta must name), the agent's
+    (server-side, see ``cmdb.server.ingest``), its id (the base a delta must name), the agent's
     sequence number, and per section the item count last applied plus a shrink awaiting
-    confirmation (``server.reconcile.completeness``)."""
+    confirmation (``cmdb.server.reconcile.completeness``)."""
 
     scope: str
     source: str
@@ -401,12 +401,12 @@ class BreadthFirst:
 
 
 class Store(Protocol):
-    """One protocol, two backends (``graph.sqlite``, ``graph.neo4j``)."""
+    """One protocol, two backends (``cmdb.graph.sqlite``, ``cmdb.graph.neo4j``)."""
 
     name: str
 
     async def open(self) -> None:
-        """Connect and create constraints and indexes derived from ``graph.schema``."""
+        """Connect and create constraints and indexes derived from ``cmdb.graph.schema``."""
 
     async def close(self) -> None: ...
 
@@ -417,7 +417,7 @@ class Store(Protocol):
     async def apply(self, changes: ChangeSet) -> None:
         """Write a change set atomically (one transaction); raise StoreUnavailable on outage,
         StoreConflict when a concurrent writer took a unique identity value meanwhile, and
-        graph.schema.SchemaError for a write the schema does not allow."""
+        cmdb.graph.schema.SchemaError for a write the schema does not allow."""
 
     def transaction(self, lock_keys: Iterable[str] = ()) -> AbstractAsyncContextManager[Store]:
         """A view of the store whose reads and ``apply`` calls form one write transaction,
@@ -492,10 +492,10 @@ class Store(Protocol):
 
     # ------------------------------------------------------------ impact, time, lookups
     async def impact_hop(self, ids: list[str], types: tuple[str, ...]) -> list[HopRow]:
-        """One hop for a whole frontier: a ``graph.records.HopRow`` (relationship id, type,
+        """One hop for a whole frontier: a ``cmdb.graph.records.HopRow`` (relationship id, type,
         both ends' ids, classes, names and statuses) for every open relationship of
         ``types`` touching ``ids``. A type written ``>T`` is read only where ``ids`` are its
-        source, ``<T`` only where they are its target (``graph.dependency.split_directed``)."""
+        source, ``<T`` only where they are its target (``cmdb.graph.dependency.split_directed``)."""
 
     async def uplinks(self, device_ids: list[str]) -> list[Uplink]:
         """Open layer-2 links of devices to switches: (device, its interface, the peer
@@ -521,7 +521,7 @@ class Store(Protocol):
         self, cls: str, attr: str, values: list[str]
     ) -> list[tuple[str, str]]:
         """(value, CI id) for CIs of ``cls`` whose ``attr`` is one of ``values``; only the
-        pairs of ``graph.schema.LOOKUP_ATTRIBUTES`` (indexed) are accepted."""
+        pairs of ``cmdb.graph.schema.LOOKUP_ATTRIBUTES`` (indexed) are accepted."""
 
     async def name_pairs(self, classes: tuple[str, ...], names: list[str]) -> list[tuple[str, str]]:
         """(lower-case name, CI id) for CIs of ``classes`` named one of ``names`` (lower-case),

@@ -12,18 +12,18 @@ from datetime import timedelta
 
 from aiohttp import web
 
-from graph.store import Store, StoreError, StoreUnavailable
-from server.api import cis, meta, reports, tokens
-from server.api.auth import THROTTLE_KEY, setup_auth
-from server.api.errors import setup_errors
-from server.api.keys import CONTROL_KEY, EXTRA_KEY, INGEST_KEY, SETTINGS_KEY, STORE_KEY
-from server.api.requestid import request_id_middleware
-from server.api.security import setup_security_headers
-from server.config import Settings
-from server.connections import ConnectionGuard, body_timeout_middleware
-from server.ingest import Ingestor
-from server.logs import AccessLogger, configure_logging
-from server.metrics import (
+from cmdb.graph.store import Store, StoreError, StoreUnavailable
+from cmdb.server.api import cis, meta, reports, tokens
+from cmdb.server.api.auth import THROTTLE_KEY, setup_auth
+from cmdb.server.api.errors import setup_errors
+from cmdb.server.api.keys import CONTROL_KEY, EXTRA_KEY, INGEST_KEY, SETTINGS_KEY, STORE_KEY
+from cmdb.server.api.requestid import request_id_middleware
+from cmdb.server.api.security import setup_security_headers
+from cmdb.server.config import Settings
+from cmdb.server.connections import ConnectionGuard, body_timeout_middleware
+from cmdb.server.ingest import Ingestor
+from cmdb.server.logs import AccessLogger, configure_logging
+from cmdb.server.metrics import (
     AUTH_THROTTLED,
     TimedStore,
     connection_closed,
@@ -31,11 +31,11 @@ from server.metrics import (
     instrument_ingestor,
     setup_metrics,
 )
-from server.private_files import prepare_data_dir, server_databases
-from server.shared_state import open_shared_state
-from server.staleness import setup_staleness
-from server.stores import make_store
-from server.tls import server_ssl_context
+from cmdb.server.private_files import prepare_data_dir, server_databases
+from cmdb.server.shared_state import open_shared_state
+from cmdb.server.staleness import setup_staleness
+from cmdb.server.stores import make_store
+from cmdb.server.tls import server_ssl_context
 
 log = logging.getLogger("cmdb.server")
 
@@ -46,7 +46,7 @@ EXTENSIONS: list = []
 
 def _load_extensions() -> None:
     """Optional feature packages add their routes if present."""
-    for module_name in ("server.api.scans", "server.api.catalogue"):
+    for module_name in ("cmdb.server.api.scans", "cmdb.server.api.catalogue"):
         try:
             module = __import__(module_name, fromlist=["register"])
         except ModuleNotFoundError as exc:
@@ -58,7 +58,7 @@ def _load_extensions() -> None:
 
 
 def create_app(settings: Settings, store: Store | None = None) -> web.Application:
-    # bodies are decompressed by server.api.body within both size limits, not by aiohttp
+    # bodies are decompressed by cmdb.server.api.body within both size limits, not by aiohttp
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         # request lines and headers the app itself can answer (a 400 in JSON naming the
@@ -90,7 +90,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
         prepare_data_dir(settings.data_dir, server_databases(settings.store))
         # tokens, users, scans, schedules: control.db on SQLite, the graph itself on Neo4j
         control = open_shared_state(settings)
-        # every store call the server makes is timed (server.metrics: store latency)
+        # every store call the server makes is timed (cmdb.server.metrics: store latency)
         graph = TimedStore(store if store is not None else make_store(settings))
         await graph.open()
         app[CONTROL_KEY] = control
@@ -112,7 +112,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
     _load_extensions()
     for module in EXTENSIONS:
         module.register(app)
-    __import__("server.ui", fromlist=["setup_ui"]).setup_ui(app)  # web UI at /ui, / redirects
+    __import__("cmdb.server.ui", fromlist=["setup_ui"]).setup_ui(app)  # web UI at /ui, / redirects
     return app
 
 
@@ -122,7 +122,7 @@ def _ssl_context(settings: Settings) -> ssl.SSLContext | None:
 
 async def listen(runner: web.AppRunner, settings: Settings) -> asyncio.AbstractServer:
     """Listen on ``settings.listen`` with each connection behind the ConnectionGuard
-    (server.connections: connection limit, request-head timeout), TLS when configured.
+    (cmdb.server.connections: connection limit, request-head timeout), TLS when configured.
     Not a web.TCPSite: the site has no hook for the protocol factory."""
     guard = ConnectionGuard(
         runner.server,

@@ -38,7 +38,7 @@ class Settings:
     scan_max_addresses: int = 65536
     scan_concurrency: int = 64
     log_level: str = "info"
-    # JSON log lines (server.logs) or text; auto: JSON unless stderr is a terminal
+    # JSON log lines (cmdb.server.logs) or text; auto: JSON unless stderr is a terminal
     log_format: str = "auto"
     # TLS (docs/deployment-tls.md): the server's certificate chain and key (PEM)
     tls_cert: str | None = None
@@ -48,14 +48,14 @@ class Settings:
     # required (every connection, at the handshake), optional (checked when presented)
     tls_client_ca: str | None = None
     tls_client_auth: str | None = None
-    # abuse limits (server.connections): open connections at once (when full, the oldest
+    # abuse limits (cmdb.server.connections): open connections at once (when full, the oldest
     # connection still sending its request head is dropped); seconds for a whole request
     # head; seconds between two reads of a request body; seconds an idle keep-alive lasts
     max_connections: int = 1024
     client_header_timeout: float = 10.0
     client_body_timeout: float = 30.0
     keepalive_timeout: float = 75.0
-    # failed authentications per source address (server.api.throttle): more than
+    # failed authentications per source address (cmdb.server.api.throttle): more than
     # auth_fail_limit unknown tokens within auth_fail_window seconds are answered 429
     auth_fail_limit: int = 20
     auth_fail_window: float = 60.0
@@ -65,7 +65,7 @@ class Settings:
     metrics_access: str = "open"
     schedules: list[dict[str, Any]] = field(default_factory=list)
     # curated attributes per CI class ([custom_attributes.CLASS.NAME] type, allowed,
-    # description), checked at load by server.catalogue.custom.parse_declarations
+    # description), checked at load by cmdb.server.catalogue.custom.parse_declarations
     custom_attributes: dict[str, Any] = field(default_factory=dict)
     # a change's requester may approve it themselves (small teams); CAB practice says no
     allow_self_approval: bool = False
@@ -169,7 +169,7 @@ def load_settings(
     for name in ("max_wire_bytes", "max_body_bytes"):
         if getattr(settings, name) < 1024:
             raise ConfigError(f"{name} must be at least 1024 bytes, not {getattr(settings, name)}")
-    from server.catalogue.custom import parse_declarations
+    from cmdb.server.catalogue.custom import parse_declarations
 
     try:
         parse_declarations(settings.custom_attributes)

@@ -2,7 +2,7 @@
 
 aiohttp waits for a request head without a deadline of its own and accepts connections
 until file descriptors run out; 1,100 half-sent requests used to make ``/healthz`` time
-out. Three rules here, nginx's in spirit (settings in ``server.config``):
+out. Three rules here, nginx's in spirit (settings in ``cmdb.server.config``):
 
 * ``client_header_timeout`` (10 s): a connection must deliver its first request head
   (through the blank line) within this time; else it gets a JSON 408 and is closed. The
@@ -16,7 +16,7 @@ out. Three rules here, nginx's in spirit (settings in ``server.config``):
   be at most this far apart; else the read fails with 408 and the connection is closed
   (:func:`body_timeout_middleware`).
 
-Closings are counted (``server.metrics``) and logged at debug level only: a flood must
+Closings are counted (``cmdb.server.metrics``) and logged at debug level only: a flood must
 not become a flood of log lines.
 """
 
@@ -31,7 +31,7 @@ from typing import Any
 
 from aiohttp import web
 
-from server.api.errors import ApiError
+from cmdb.server.api.errors import ApiError
 
 log = logging.getLogger("cmdb.connections")
 

@@ -2,8 +2,8 @@
 scans, schedules, device claims and a small key/value store.
 
 This is the embedded, single-server backend. With ``store = "neo4j"`` the same typed
-methods are served from Neo4j (``server.shared_state.neo4j``), so several servers share
-them; ``server.shared_state.open_shared_state`` picks one. ``execute`` (raw SQL) exists
+methods are served from Neo4j (``cmdb.server.shared_state.neo4j``), so several servers share
+them; ``cmdb.server.shared_state.open_shared_state`` picks one. ``execute`` (raw SQL) exists
 only here: code that must work on both backends calls the typed methods.
 """
 
@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from collectors.model import utc_now_iso
-from server.private_files import private_dir, private_sqlite
+from cmdb.collectors.model import utc_now_iso
+from cmdb.server.private_files import private_dir, private_sqlite
 
 # agent: its host's reports; poller: SNMP reports (remote scanners); reader: reads;
-# editor: also writes; admin: also manages tokens (server.api.auth has the grants)
+# editor: also writes; admin: also manages tokens (cmdb.server.api.auth has the grants)
 ROLES = ("agent", "poller", "reader", "editor", "admin")
 TOKEN_PREFIX = "cmdb_"
 # key/value namespaces of the typed records
@@ -48,7 +48,7 @@ _DDL = (
         updated_at TEXT NOT NULL,
         PRIMARY KEY (namespace, key)
     )""",
-    # people who sign in to the web UI (server.users)
+    # people who sign in to the web UI (cmdb.server.users)
     """CREATE TABLE IF NOT EXISTS ui_user (
         id INTEGER PRIMARY KEY,
         name TEXT NOT NULL UNIQUE COLLATE NOCASE,
@@ -325,7 +325,7 @@ class ControlDB:
             if raw and json.loads(raw).get("owner") == owner:
                 self.delete(CLAIM_NS, target)
 
-    # ------------------------------------------------------------ users (server.users)
+    # ------------------------------------------------------------ users (cmdb.server.users)
     def user_insert(self, name: str, role: str, digest: str, now: str) -> int | None:
         """A new user's id, or None when the name (case-insensitive) is taken."""
         try:

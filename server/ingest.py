@@ -24,21 +24,21 @@ from typing import Any
 
 import fastjsonschema
 
-from collectors.model import (
+from cmdb.collectors.model import (
     AGENT_REPORT_SCHEMA,
     HOST_SECTION_SCHEMAS,
     REPORT_SCHEMA,
     SUPPORTED_SCHEMA_VERSIONS,
 )
-from graph.identity import identity_values
-from graph.schema import CLASSES
-from graph.store import ServerBusy, Store, StoreConflict, StoreUnavailable
-from server.catalogue.connections import connection_hook
-from server.reconcile import ReconcileResult, reconcile
-from server.reconcile import host as host_transform
-from server.reconcile.completeness import noted_sections, section_digests, section_sizes
-from server.reconcile.desired import Desired
-from server.reconcile.engine import DEFAULT_RENAME_GRACE, ReportMeta
+from cmdb.graph.identity import identity_values
+from cmdb.graph.schema import CLASSES
+from cmdb.graph.store import ServerBusy, Store, StoreConflict, StoreUnavailable
+from cmdb.server.catalogue.connections import connection_hook
+from cmdb.server.reconcile import ReconcileResult, reconcile
+from cmdb.server.reconcile import host as host_transform
+from cmdb.server.reconcile.completeness import noted_sections, section_digests, section_sizes
+from cmdb.server.reconcile.desired import Desired
+from cmdb.server.reconcile.engine import DEFAULT_RENAME_GRACE, ReportMeta
 
 log = logging.getLogger("cmdb.ingest")
 
@@ -210,9 +210,9 @@ EXTENSIONS = {"agent": connection_hook}
 
 def _load_optional_sources() -> None:
     try:
-        snmp_transform = importlib.import_module("server.reconcile.snmp")
+        snmp_transform = importlib.import_module("cmdb.server.reconcile.snmp")
     except ModuleNotFoundError as exc:
-        if exc.name != "server.reconcile.snmp":
+        if exc.name != "cmdb.server.reconcile.snmp":
             raise
         return
     TRANSFORMS.setdefault("snmp", snmp_transform.transform)

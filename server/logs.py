@@ -1,5 +1,5 @@
 """Structured logs: one JSON object per line, with the request id of the request that
-caused the line (``server.api.requestid``), and an access log with fields.
+caused the line (``cmdb.server.api.requestid``), and an access log with fields.
 
 The standard library's logging with a JSON formatter, not structlog: every module keeps
 ``logging.getLogger(...)`` and its messages, and nothing new is installed. A line is::
@@ -23,7 +23,7 @@ from typing import Any
 from aiohttp import web
 from aiohttp.abc import AbstractAccessLogger
 
-from server.api.requestid import REQUEST_ID_KEY, current_request_id
+from cmdb.server.api.requestid import REQUEST_ID_KEY, current_request_id
 
 # attributes every LogRecord has: anything else on a record came from ``extra``
 _STANDARD = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}

@@ -14,8 +14,8 @@ Metrics (all prefixed ``cmdb_``; the process and Python collectors come along):
   ``cmdb_scan_partial_sections_total{section,kind}``: :func:`record_scan_device`, which
   the scan manager calls per reconciled device;
 * ``cmdb_cis{status}``: CIs live, stale, retired (read at scrape time, cached 30 s);
-* ``cmdb_connections_closed_total{reason}`` (``server.connections``) and
-  ``cmdb_auth_throttled_total`` (``server.api.throttle``).
+* ``cmdb_connections_closed_total{reason}`` (``cmdb.server.connections``) and
+  ``cmdb_auth_throttled_total`` (``cmdb.server.api.throttle``).
 
 ``outcome`` is the answer's status word: applied, unchanged, duplicate, superseded,
 full_report_required, forbidden, rejected, too_large, invalid, unauthorized, throttled,
@@ -157,8 +157,8 @@ def counted_report(
 ) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     """Decorate the report route: each answer, success or error, counts once in
     ``cmdb_reports_total`` (errors are counted as the errors middleware will render them)."""
-    from graph.store import ServerBusy, StoreUnavailable
-    from server.api.errors import ApiError
+    from cmdb.graph.store import ServerBusy, StoreUnavailable
+    from cmdb.server.api.errors import ApiError
 
     @functools.wraps(handler)
     async def counted(request: web.Request) -> web.StreamResponse:
@@ -278,7 +278,7 @@ async def _timed_transaction(manager: Any):
 # ------------------------------------------------------------------ scans
 def record_scan_device(device: dict[str, Any]) -> None:
     """Count one device a scan reconciled. ``device`` is the scan's device entry
-    (``server.scans.manager``: ``status``, ``complete``, ``partial_sections``,
+    (``cmdb.server.scans.manager``: ``status``, ``complete``, ``partial_sections``,
     ``missing_sections``)."""
     status = device.get("status")
     status = status if isinstance(status, str) and len(status) <= 32 else "other"
@@ -332,7 +332,7 @@ def is_loopback(address: str | None) -> bool:
 
 
 async def _refresh_ci_counts(app: web.Application) -> None:
-    from server.api.keys import STORE_KEY
+    from cmdb.server.api.keys import STORE_KEY
 
     state = app[_CI_COUNTS_KEY]
     if time.monotonic() - state.get("at", -CI_COUNT_TTL) < CI_COUNT_TTL:
@@ -352,9 +352,9 @@ _CI_COUNTS_KEY: web.AppKey[dict[str, float]] = web.AppKey("metrics_ci_counts")
 
 async def metrics_handler(request: web.Request) -> web.Response:
     """``GET /metrics``: the registry in the Prometheus text format (access: see module)."""
-    from server.api.auth import THROTTLE_KEY, authenticate_request, require
-    from server.api.errors import ApiError
-    from server.api.keys import PRINCIPAL_KEY, SETTINGS_KEY
+    from cmdb.server.api.auth import THROTTLE_KEY, authenticate_request, require
+    from cmdb.server.api.errors import ApiError
+    from cmdb.server.api.keys import PRINCIPAL_KEY, SETTINGS_KEY
 
     access = request.app[SETTINGS_KEY].metrics_access
     if access == "loopback" and not is_loopback(request.remote):
@@ -379,7 +379,7 @@ def setup_metrics(app: web.Application) -> None:
 
 
 def connection_closed(reason: str) -> None:
-    """For ``server.connections.ConnectionGuard(on_close=...)``."""
+    """For ``cmdb.server.connections.ConnectionGuard(on_close=...)``."""
     CONNECTIONS_CLOSED.labels(reason).inc()
 
 

@@ -8,7 +8,7 @@ A retired CI no longer holds its interfaces and addresses: retirement end-dates 
 open HAS_INTERFACE and HAS_IP relationships (and the HAS_IP of a retired host's
 interfaces) in the same transaction, closed by the sweep (``closed_source`` =
 ``staleness``, ``closed_by`` = the sweep's id), so a reused address belongs to its new
-holder only (``server.reconcile.holders``).
+holder only (``cmdb.server.reconcile.holders``).
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ from datetime import UTC, datetime, timedelta
 
 from aiohttp import web
 
-from collectors.model import utc_now_iso
-from graph.staleness import holding_rels, unseen_since
-from graph.store import ChangeSet, HistoryEntry, Store, StoreError, StoreUnavailable
-from server.api.keys import SETTINGS_KEY, STORE_KEY
+from cmdb.collectors.model import utc_now_iso
+from cmdb.graph.staleness import holding_rels, unseen_since
+from cmdb.graph.store import ChangeSet, HistoryEntry, Store, StoreError, StoreUnavailable
+from cmdb.server.api.keys import SETTINGS_KEY, STORE_KEY
 
 log = logging.getLogger("cmdb.staleness")
 

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from graph.store import Store
-from server.config import Settings
+from cmdb.graph.store import Store
+from cmdb.server.config import Settings
 
 
 def make_store(settings: Settings) -> Store:
     if settings.store == "neo4j":
-        from graph.neo4j.store import Neo4jStore
+        from cmdb.graph.neo4j.store import Neo4jStore
 
         return Neo4jStore(
             settings.neo4j_uri,
@@ -21,6 +21,6 @@ def make_store(settings: Settings) -> Store:
             connection_acquisition_timeout=settings.neo4j_timeout * 2,
             max_transaction_retry_time=settings.neo4j_timeout,
         )
-    from graph.sqlite.store import SQLiteStore
+    from cmdb.graph.sqlite.store import SQLiteStore
 
     return SQLiteStore(settings.graph_db)

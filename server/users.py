@@ -1,10 +1,10 @@
 """People who sign in to the web UI: a name, an argon2id password hash and one role.
 
-Users live in the shared state beside the API tokens (``server.shared_state``: table
+Users live in the shared state beside the API tokens (``cmdb.server.shared_state``: table
 ``ui_user`` of ``DATA_DIR/control.db``, or ``CmdbUser`` nodes in Neo4j with ``store =
 "neo4j"``), through its typed ``user_*`` methods, so every server process of one
-installation sees the same users. Roles are the human roles of ``server.control.ROLES``
-(reader, editor, admin); ``server.api.auth.GRANTS`` decides what each may do, for the UI
+installation sees the same users. Roles are the human roles of ``cmdb.server.control.ROLES``
+(reader, editor, admin); ``cmdb.server.api.auth.GRANTS`` decides what each may do, for the UI
 as for the API.
 
 Passwords are hashed with argon2id (``argon2-cffi``'s ``PasswordHasher`` defaults: RFC 9106
@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from collectors.model import utc_now_iso
-from server.control import ControlDB  # or the Neo4j shared state: same user_* methods
+from cmdb.collectors.model import utc_now_iso
+from cmdb.server.control import ControlDB  # or the Neo4j shared state: same user_* methods
 
 USER_ROLES = ("reader", "editor", "admin")
 MIN_PASSWORD = 10

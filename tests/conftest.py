@@ -22,7 +22,7 @@ IN_CI = os.environ.get("CI") == "true"
 @pytest.fixture(params=["sqlite", "neo4j"])
 async def store(request, tmp_path):
     if request.param == "sqlite":
-        from graph.sqlite.store import SQLiteStore
+        from cmdb.graph.sqlite.store import SQLiteStore
 
         backend = SQLiteStore(tmp_path / "graph.db")
         await backend.open()

@@ -12,7 +12,7 @@ import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
-CMDB = [sys.executable, "-m", "server.cli"]
+CMDB = [sys.executable, "-m", "cmdb.server.cli"]
 ROOT = Path(__file__).resolve().parent.parent
 
 

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from server.ingest import Ingestor
+from cmdb.server.ingest import Ingestor
 
 
 def agent_report(

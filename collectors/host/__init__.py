@@ -14,13 +14,13 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from collectors.host._common import SectionUnavailable, WithNotes
-from collectors.model import HOST_SECTIONS, Note, Report
+from cmdb.collectors.host._common import SectionUnavailable, WithNotes
+from cmdb.collectors.model import HOST_SECTIONS, Note, Report
 
 AGENT_NAME = "cmdb-agent"
 AGENT_VERSION = "0.1.0"
 
-# section name -> module under collectors.host with a collect() function
+# section name -> module under cmdb.collectors.host with a collect() function
 SECTION_MODULES: dict[str, str] = {
     "system": "system",
     "os": "osinfo",
@@ -45,7 +45,7 @@ def collector_for(section: str) -> Callable[[], Any]:
     """The ``collect`` function of a section's module."""
     if section not in SECTION_MODULES:
         raise ValueError(f"unknown host section {section!r}; known: {', '.join(HOST_SECTIONS)}")
-    module = importlib.import_module(f"collectors.host.{SECTION_MODULES[section]}")
+    module = importlib.import_module(f"cmdb.collectors.host.{SECTION_MODULES[section]}")
     return module.collect
 
 

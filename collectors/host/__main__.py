@@ -1,4 +1,4 @@
-"""``python -m collectors.host [--sections a,b] [--indent N]``: print one JSON report."""
+"""``python -m cmdb.collectors.host [--sections a,b] [--indent N]``: print one JSON report."""
 
 from __future__ import annotations
 
@@ -6,12 +6,12 @@ import argparse
 import json
 import sys
 
-from collectors.host import collect_report
-from collectors.model import HOST_SECTIONS
+from cmdb.collectors.host import collect_report
+from cmdb.collectors.model import HOST_SECTIONS
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m collectors.host", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m cmdb.collectors.host", description=__doc__)
     parser.add_argument(
         "--sections",
         help=f"comma-separated subset of: {','.join(HOST_SECTIONS)} (default: all)",

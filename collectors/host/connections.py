@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collectors.host import sockets
-from collectors.host._common import SectionUnavailable
-from collectors.model import Connection
+from cmdb.collectors.host import sockets
+from cmdb.collectors.host._common import SectionUnavailable
+from cmdb.collectors.model import Connection
 
 
 def collect() -> list[Connection]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-from collectors.host._common import SectionUnavailable
-from collectors.model import CPUInfo
+from cmdb.collectors.host._common import SectionUnavailable
+from cmdb.collectors.model import CPUInfo
 
 CPUINFO_PATH = "/proc/cpuinfo"
 SYS_CPU_DIR = "/sys/devices/system/cpu"

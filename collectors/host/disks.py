@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import os
 
-from collectors.host._common import SectionUnavailable, read_int, read_text
-from collectors.model import Disk
+from cmdb.collectors.host._common import SectionUnavailable, read_int, read_text
+from cmdb.collectors.model import Disk
 
 SYS_BLOCK = "/sys/block"
 _SKIP_PREFIXES = ("loop", "ram", "zram", "fd")

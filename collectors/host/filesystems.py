@@ -6,8 +6,8 @@ import os
 
 import psutil
 
-from collectors.host._common import WithNotes
-from collectors.model import Filesystem
+from cmdb.collectors.host._common import WithNotes
+from cmdb.collectors.model import Filesystem
 
 # psutil's all=False already drops nodev filesystems (proc, tmpfs, overlay, ...);
 # squashfs remains: read-only snap and live images on loop devices

@@ -6,7 +6,7 @@ import socket
 
 import netifaces
 
-from collectors.model import Gateway
+from cmdb.collectors.model import Gateway
 
 _FAMILIES = {socket.AF_INET: 4, socket.AF_INET6: 6}
 

@@ -13,8 +13,8 @@ import socket
 
 import psutil
 
-from collectors.host._common import SectionUnavailable, read_int, read_text
-from collectors.model import Address, NetInterface
+from cmdb.collectors.host._common import SectionUnavailable, read_int, read_text
+from cmdb.collectors.model import Address, NetInterface
 
 PROC_NET_DEV = "/proc/net/dev"
 SYS_CLASS_NET = "/sys/class/net"

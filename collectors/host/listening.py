@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collectors.host import sockets
-from collectors.host._common import SectionUnavailable, WithNotes
-from collectors.model import ListeningSocket
+from cmdb.collectors.host import sockets
+from cmdb.collectors.host._common import SectionUnavailable, WithNotes
+from cmdb.collectors.model import ListeningSocket
 
 
 def select_listening(raw: list[sockets.RawSocket]) -> list[sockets.RawSocket]:

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collectors.host._common import SectionUnavailable
-from collectors.model import MemoryInfo
+from cmdb.collectors.host._common import SectionUnavailable
+from cmdb.collectors.model import MemoryInfo
 
 MEMINFO_PATH = "/proc/meminfo"
 

@@ -7,8 +7,8 @@ import shlex
 
 import psutil
 
-from collectors.host._common import SectionUnavailable, iso_utc
-from collectors.model import OSInfo
+from cmdb.collectors.host._common import SectionUnavailable, iso_utc
+from cmdb.collectors.model import OSInfo
 
 OS_RELEASE_PATHS = ("/etc/os-release", "/usr/lib/os-release")
 

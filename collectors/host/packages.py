@@ -17,8 +17,8 @@ import os
 import shutil
 import subprocess
 
-from collectors.host._common import SectionUnavailable, iso_utc
-from collectors.model import Package
+from cmdb.collectors.host._common import SectionUnavailable, iso_utc
+from cmdb.collectors.model import Package
 
 DPKG_STATUS = "/var/lib/dpkg/status"
 DPKG_INFO = "/var/lib/dpkg/info"

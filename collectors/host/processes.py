@@ -1,7 +1,7 @@
 """Running processes: pid, name, executable, user, command line.
 
 Attributes the agent may not read (another user's exe without root) are None. Command
-lines are redacted (``collectors.host.redact``) before they are cut to CMDLINE_MAX, so
+lines are redacted (``cmdb.collectors.host.redact``) before they are cut to CMDLINE_MAX, so
 no token or password given on a command line leaves the host, and a cut never leaves
 half a secret behind.
 """
@@ -12,8 +12,8 @@ import pwd
 
 import psutil
 
-from collectors.host.redact import redact_cmdline
-from collectors.model import Process
+from cmdb.collectors.host.redact import redact_cmdline
+from cmdb.collectors.model import Process
 
 _ATTRS = ["pid", "name", "exe", "uids", "cmdline"]
 CMDLINE_MAX = 4096

@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import socket
 
-from collectors.host._common import WithNotes, read_text
-from collectors.model import SystemInfo
+from cmdb.collectors.host._common import WithNotes, read_text
+from cmdb.collectors.model import SystemInfo
 
 DMI_DIR = "/sys/class/dmi/id"
 MACHINE_ID_PATHS = ("/etc/machine-id", "/var/lib/dbus/machine-id")

@@ -3,7 +3,7 @@
 
 Import the pieces from their modules, e.g.::
 
-    from collectors.snmp.session import Credential, open_session
-    from collectors.snmp.inventory import collect_device
-    from collectors.snmp.sweep import sweep
+    from cmdb.collectors.snmp.session import Credential, open_session
+    from cmdb.collectors.snmp.inventory import collect_device
+    from cmdb.collectors.snmp.sweep import sweep
 """

@@ -7,10 +7,10 @@ Cisco serves under community@vlan are not walked.
 
 from __future__ import annotations
 
-from collectors.snmp.convert import enum, integer, mac, mac_from_index
-from collectors.snmp.mib import Column, Scalars, Table, read_scalars, read_table
-from collectors.snmp.records import BridgeInfo, BridgePort, FdbEntry
-from collectors.snmp.session import SnmpSession
+from cmdb.collectors.snmp.convert import enum, integer, mac, mac_from_index
+from cmdb.collectors.snmp.mib import Column, Scalars, Table, read_scalars, read_table
+from cmdb.collectors.snmp.records import BridgeInfo, BridgePort, FdbEntry
+from cmdb.collectors.snmp.session import SnmpSession
 
 FDB_STATUS = {1: "other", 2: "invalid", 3: "learned", 4: "self", 5: "mgmt"}
 

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from collectors.snmp.convert import hex_or_text, integer, ip_from_octets, raw, text
-from collectors.snmp.mib import Column, Table, read_table
-from collectors.snmp.records import CdpNeighbor, Interface
-from collectors.snmp.session import SnmpSession
+from cmdb.collectors.snmp.convert import hex_or_text, integer, ip_from_octets, raw, text
+from cmdb.collectors.snmp.mib import Column, Table, read_table
+from cmdb.collectors.snmp.records import CdpNeighbor, Interface
+from cmdb.collectors.snmp.session import SnmpSession
 
 CACHE = Table(
     "cdpCacheTable",

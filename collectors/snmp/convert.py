@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any
 
-from collectors.snmp.session import Oid, Value, parse_oid
+from cmdb.collectors.snmp.session import Oid, Value, parse_oid
 
 _PRINTABLE = set(string.printable.encode()) - set(b"\x0b\x0c")
 

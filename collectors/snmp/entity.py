@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import re
 
-from collectors.snmp.convert import enum, integer, text
-from collectors.snmp.mib import Column, Table, read_table
-from collectors.snmp.records import ChassisMember, PhysicalEntity
-from collectors.snmp.session import SnmpSession
+from cmdb.collectors.snmp.convert import enum, integer, text
+from cmdb.collectors.snmp.mib import Column, Table, read_table
+from cmdb.collectors.snmp.records import ChassisMember, PhysicalEntity
+from cmdb.collectors.snmp.session import SnmpSession
 
 PHYSICAL_CLASS = {
     1: "other",

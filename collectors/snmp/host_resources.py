@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collectors.snmp.convert import date_and_time, enum, integer, oid_text, text
-from collectors.snmp.mib import Column, Table, read_table
-from collectors.snmp.records import InstalledSoftware, Storage
-from collectors.snmp.session import SnmpSession
+from cmdb.collectors.snmp.convert import date_and_time, enum, integer, oid_text, text
+from cmdb.collectors.snmp.mib import Column, Table, read_table
+from cmdb.collectors.snmp.records import InstalledSoftware, Storage
+from cmdb.collectors.snmp.session import SnmpSession
 
 SW_TYPE = {1: "unknown", 2: "operatingSystem", 3: "deviceDriver", 4: "application"}
 STORAGE_TYPES = {  # hrStorageTypes.N

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collectors.snmp.convert import enum, first, integer, mac, positive, text
-from collectors.snmp.mib import Column, Table, read_table
-from collectors.snmp.records import Interface
-from collectors.snmp.session import SnmpSession
+from cmdb.collectors.snmp.convert import enum, first, integer, mac, positive, text
+from cmdb.collectors.snmp.mib import Column, Table, read_table
+from cmdb.collectors.snmp.records import Interface
+from cmdb.collectors.snmp.session import SnmpSession
 
 IF_TYPE = {
     1: "other",

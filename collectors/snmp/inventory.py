@@ -21,8 +21,8 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from collectors.model import Note
-from collectors.snmp import (
+from cmdb.collectors.model import Note
+from cmdb.collectors.snmp import (
     bridge,
     cdp,
     entity,
@@ -32,9 +32,9 @@ from collectors.snmp import (
     lldp,
     system,
 )
-from collectors.snmp.convert import legacy_charset
-from collectors.snmp.mib import TableLog, recording
-from collectors.snmp.records import (
+from cmdb.collectors.snmp.convert import legacy_charset
+from cmdb.collectors.snmp.mib import TableLog, recording
+from cmdb.collectors.snmp.records import (
     SNMP_SECTIONS,
     UNITS,
     CollectorStats,
@@ -42,7 +42,7 @@ from collectors.snmp.records import (
     note_name,
     unit_order,
 )
-from collectors.snmp.session import SnmpError, SnmpSession, SnmpTimeout
+from cmdb.collectors.snmp.session import SnmpError, SnmpSession, SnmpTimeout
 
 # section -> the subtrees it reads (for benchmarks and diagnostics)
 SUBTREES: dict[str, list[str]] = {

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collectors.snmp.convert import (
+from cmdb.collectors.snmp.convert import (
     enum,
     inet_address_from_index,
     integer,
@@ -13,9 +13,9 @@ from collectors.snmp.convert import (
     prefixlen_from_pointer,
     raw,
 )
-from collectors.snmp.mib import Column, Table, read_table
-from collectors.snmp.records import ArpEntry, IPAddress
-from collectors.snmp.session import SnmpSession
+from cmdb.collectors.snmp.mib import Column, Table, read_table
+from cmdb.collectors.snmp.records import ArpEntry, IPAddress
+from cmdb.collectors.snmp.session import SnmpSession
 
 IP_ADDR = Table(  # deprecated but what most agents still fill; IPv4 only
     "ipAddrTable",

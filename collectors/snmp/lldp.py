@@ -23,11 +23,23 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from collectors.snmp.convert import enum, hex_or_text, inet_address_from_index, ip_from_octets, mac
-from collectors.snmp.convert import text as text_
-from collectors.snmp.mib import Column, Scalars, Table, read_scalars, read_table
-from collectors.snmp.records import BridgeInfo, Interface, LldpLocal, LldpLocalPort, LldpNeighbor
-from collectors.snmp.session import SnmpSession, Value
+from cmdb.collectors.snmp.convert import (
+    enum,
+    hex_or_text,
+    inet_address_from_index,
+    ip_from_octets,
+    mac,
+)
+from cmdb.collectors.snmp.convert import text as text_
+from cmdb.collectors.snmp.mib import Column, Scalars, Table, read_scalars, read_table
+from cmdb.collectors.snmp.records import (
+    BridgeInfo,
+    Interface,
+    LldpLocal,
+    LldpLocalPort,
+    LldpNeighbor,
+)
+from cmdb.collectors.snmp.session import SnmpSession, Value
 
 CHASSIS_SUBTYPE = {
     1: "chassisComponent",

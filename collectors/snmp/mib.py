@@ -25,8 +25,8 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from collectors.snmp.convert import raw
-from collectors.snmp.session import Oid, SnmpSession, Value, format_oid, parse_oid
+from cmdb.collectors.snmp.convert import raw
+from cmdb.collectors.snmp.session import Oid, SnmpSession, Value, format_oid, parse_oid
 
 Row = dict[str, Any]
 

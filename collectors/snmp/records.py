@@ -5,7 +5,7 @@ Unknown values are ``None``. A section the collector could not read at all is
 ``notes``; a section read only in part (a table that failed, or rows up to a
 fault) is present and has a ``Note`` with ``partial=True``; an empty tuple
 means "read completely, and there is nothing". Field meanings and their MIB
-objects: ``collectors.model.SNMP_SECTION_SCHEMAS``.
+objects: ``cmdb.collectors.model.SNMP_SECTION_SCHEMAS``.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.model import Note, Report, to_jsonable
-from collectors.snmp.mib import TableStatus
+from cmdb.collectors.model import Note, Report, to_jsonable
+from cmdb.collectors.snmp.mib import TableStatus
 
 # What a DeviceInventory collects, each its own unit of completeness, in order.
 UNITS = (
@@ -286,7 +286,7 @@ class DeviceInventory:
         return len(self.lldp or ()) + len(self.cdp or ())
 
     def to_report(self, collector: dict[str, Any] | None = None) -> Report:
-        """The inventory as a ``collectors.model.Report`` (source ``snmp``)."""
+        """The inventory as a ``cmdb.collectors.model.Report`` (source ``snmp``)."""
         sections: dict[str, Any] = {
             s: to_jsonable(getattr(self, s)) for s in self.delivered_sections
         }
@@ -299,7 +299,7 @@ class DeviceInventory:
             "lldp_local": to_jsonable(self.lldp_local),
         }
         info: dict[str, Any] = {
-            "name": "collectors.snmp",
+            "name": "cmdb.collectors.snmp",
             "credential": self.credential,
             "complete": self.complete,
             "tables": {

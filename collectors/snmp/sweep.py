@@ -17,9 +17,9 @@ from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from collectors.snmp.inventory import DEFAULT_BUDGET, collect_device
-from collectors.snmp.records import DeviceInventory
-from collectors.snmp.session import (
+from cmdb.collectors.snmp.inventory import DEFAULT_BUDGET, collect_device
+from cmdb.collectors.snmp.records import DeviceInventory
+from cmdb.collectors.snmp.session import (
     Credential,
     SnmpError,
     SnmpTimeout,

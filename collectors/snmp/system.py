@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collectors.snmp.convert import integer, oid_text, text
-from collectors.snmp.mib import Column, Scalars, read_scalars
-from collectors.snmp.records import SystemInfo
-from collectors.snmp.session import SnmpSession
-from collectors.snmp.vendors import vendor_from_sys_object_id
+from cmdb.collectors.snmp.convert import integer, oid_text, text
+from cmdb.collectors.snmp.mib import Column, Scalars, read_scalars
+from cmdb.collectors.snmp.records import SystemInfo
+from cmdb.collectors.snmp.session import SnmpSession
+from cmdb.collectors.snmp.vendors import vendor_from_sys_object_id
 
 SYSTEM = Scalars(
     "system",

@@ -1,4 +1,4 @@
-"""Cypher for the Neo4j backend, generated from ``graph.schema``.
+"""Cypher for the Neo4j backend, generated from ``cmdb.graph.schema``.
 
 Graph model:
 
@@ -27,7 +27,7 @@ import json
 import re
 from typing import Any
 
-from graph.schema import (
+from cmdb.graph.schema import (
     CI_CLASSES,
     CLASSES,
     LOOKUP_ATTRIBUTES,
@@ -103,7 +103,7 @@ def ddl_statements() -> list[str]:
             out.append(
                 f"CREATE INDEX rel_{base}_{prop} IF NOT EXISTS FOR ()-[r:{rtype}]-() ON (r.{prop})"
             )
-    for label, attr in LOOKUP_ATTRIBUTES:  # graph.lookup
+    for label, attr in LOOKUP_ATTRIBUTES:  # cmdb.graph.lookup
         out.append(
             f"CREATE INDEX {label.lower()}_{attr} IF NOT EXISTS "
             f"FOR (n:{ident(label)}) ON (n.{ident(attr)})"
@@ -513,7 +513,7 @@ RELATIONSHIPS = (
     f"{_RS} {_SS} RETURN {REL_MAP} AS rel, direction, {CI_MAP} AS ci"
 )
 
-# relationship events (see graph.store) as history rows: ``event`` opened or closed, ordered
+# relationship events (see cmdb.graph.store) as history rows: ``event`` opened or closed, ordered
 # after the CI entries of the same instant (``rank``), by relationship id among themselves
 _OPENED = (
     "{ci_id: startNode(r).id, other_id: endNode(r).id, kind: 'relationship', field: type(r), "

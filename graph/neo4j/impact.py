@@ -2,14 +2,14 @@
 walk for a whole frontier, the layer-2 links of devices to switches, and the raw closure of
 a failure (one variable-length query; the benchmark's yardstick). Each answers ONE record
 holding a list: the driver's per-record cost, not the data, dominated on frontiers of
-thousands of CIs. Relationship types come from ``graph.dependency``.
+thousands of CIs. Relationship types come from ``cmdb.graph.dependency``.
 """
 
 from __future__ import annotations
 
-from graph.dependency import LINK_TYPE, PORT_TYPE, split_directed, steps
-from graph.neo4j import cypher
-from graph.records import HopRow, Uplink
+from cmdb.graph.dependency import LINK_TYPE, PORT_TYPE, split_directed, steps
+from cmdb.graph.neo4j import cypher
+from cmdb.graph.records import HopRow, Uplink
 
 __all__ = [
     "HopRow",

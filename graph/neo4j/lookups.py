@@ -5,8 +5,8 @@ every attribute is projected to, with the range indexes ``cypher.ddl_statements`
 
 from __future__ import annotations
 
-from graph.neo4j.cypher import CI_LABEL, ident
-from graph.schema import LOOKUP_ATTRIBUTES
+from cmdb.graph.neo4j.cypher import CI_LABEL, ident
+from cmdb.graph.schema import LOOKUP_ATTRIBUTES
 
 
 def attribute_pairs(cls: str, attr: str) -> str:
@@ -29,7 +29,7 @@ INTERFACE_IP_PAIRS = (
 )
 
 # a CI is seen at the later of its own last_seen, its scope's last report and the derived
-# last_seen of any open relationship pointing at it (see graph.staleness)
+# last_seen of any open relationship pointing at it (see cmdb.graph.staleness)
 UNSEEN_SINCE = f"""
 MATCH (c:{ident(CI_LABEL)}) WHERE c.status IN $statuses AND any(l IN labels(c) WHERE l IN $classes)
 OPTIONAL MATCH (ss:SourceState {{scope: c.scope}})

@@ -4,7 +4,7 @@ Every change set is one managed write transaction (``execute_write`` retries
 transient failures) made of batched ``UNWIND $rows`` statements, grouped by
 label or relationship type where Cypher needs those in the query text. Reads
 are managed read transactions, so ``neo4j://`` routing URIs work as well as
-``bolt://``. Semantics follow ``graph.sqlite.store`` (the reference backend):
+``bolt://``. Semantics follow ``cmdb.graph.sqlite.store`` (the reference backend):
 derived ``last_seen``, the first holder keeping a unique identity value,
 history newest first.
 """
@@ -26,11 +26,11 @@ import neo4j
 from neo4j import AsyncGraphDatabase, AsyncManagedTransaction
 from neo4j import exceptions as nx
 
-from graph.changes import validate_changes
-from graph.dependency import SIGHTING_TYPES
-from graph.neo4j import cypher, lookups
-from graph.neo4j import impact as impact_reads
-from graph.store import (
+from cmdb.graph.changes import validate_changes
+from cmdb.graph.dependency import SIGHTING_TYPES
+from cmdb.graph.neo4j import cypher, lookups
+from cmdb.graph.neo4j import impact as impact_reads
+from cmdb.graph.store import (
     CI,
     ChangeSet,
     HistoryEntry,
@@ -686,7 +686,7 @@ class Neo4jStore:
             classes=list(classes),
             before=before,
             limit=int(limit),
-            # a dependency is not a sighting: only these keep a CI seen (graph.dependency)
+            # a dependency is not a sighting: only these keep a CI seen (cmdb.graph.dependency)
             sightings=list(SIGHTING_TYPES),
         )
         return [r["id"] for r in rows]
@@ -768,7 +768,7 @@ class _WritePlan:
             if rel.type not in cypher.REL_TYPE_NAMES:
                 raise StoreError(
                     f"relationship {rel.id} has type {rel.type!r}, "
-                    "which graph.schema does not declare"
+                    "which cmdb.graph.schema does not declare"
                 )
             key = (rel.type, rel.src, rel.dst)
             if key in pairs:

@@ -1,4 +1,4 @@
-"""SQLite DDL derived from ``graph.schema``.
+"""SQLite DDL derived from ``cmdb.graph.schema``.
 
 CIs of every class share one table (their attributes are a JSON document), so
 a new CI class needs no migration; what the schema changes is the identity
@@ -7,7 +7,7 @@ index: unique identification rules get a partial unique index each.
 
 from __future__ import annotations
 
-from graph.schema import CI_CLASSES, LOOKUP_ATTRIBUTES, REL_PROVENANCE, REL_TYPES
+from cmdb.graph.schema import CI_CLASSES, LOOKUP_ATTRIBUTES, REL_PROVENANCE, REL_TYPES
 
 BASE_DDL = (
     """CREATE TABLE IF NOT EXISTS ci (
@@ -64,7 +64,7 @@ BASE_DDL = (
     "CREATE INDEX IF NOT EXISTS rel_scope_open ON rel (scope) WHERE ended_at IS NULL",
     "CREATE UNIQUE INDEX IF NOT EXISTS rel_open_unique ON rel (type, src, dst) "
     "WHERE ended_at IS NULL",
-    # relationship events by time, for history across all CIs (graph.sqlite.history)
+    # relationship events by time, for history across all CIs (cmdb.graph.sqlite.history)
     "CREATE INDEX IF NOT EXISTS rel_opened_at ON rel (first_seen) WHERE opened_source IS NOT NULL",
     "CREATE INDEX IF NOT EXISTS rel_closed_at ON rel (ended_at) WHERE closed_source IS NOT NULL",
     """CREATE TABLE IF NOT EXISTS history (
@@ -134,7 +134,7 @@ def unique_index_names() -> set[str]:
 
 
 def lookup_indexes() -> list[str]:
-    """An expression index per looked-up attribute (graph.lookup), partial to its class."""
+    """An expression index per looked-up attribute (cmdb.graph.lookup), partial to its class."""
     return [
         f"CREATE INDEX IF NOT EXISTS ci_{label.lower()}_{attr} "
         f"ON ci (json_extract(attributes, '$.{attr}')) WHERE class = '{label}'"
@@ -148,7 +148,7 @@ def rel_type_check() -> str:
     return (
         "CREATE TRIGGER IF NOT EXISTS rel_type_known BEFORE INSERT ON rel "
         f"WHEN NEW.type NOT IN ({names}) "
-        "BEGIN SELECT RAISE(ABORT, 'relationship type not in graph.schema'); END"
+        "BEGIN SELECT RAISE(ABORT, 'relationship type not in cmdb.graph.schema'); END"
     )
 
 

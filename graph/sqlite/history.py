@@ -1,5 +1,5 @@
 """History reads on SQLite: the ``history`` rows merged with the relationship events that
-``rel`` rows carry (opened at ``first_seen``, closed at ``ended_at``; see ``graph.store``).
+``rel`` rows carry (opened at ``first_seen``, closed at ``ended_at``; see ``cmdb.graph.store``).
 
 One ``UNION ALL`` per read, so SQLite sorts and pages the merged sequence itself. Within
 one instant, events sort after the CI entries of the same change set (``rank``), which is
@@ -11,7 +11,7 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
-from graph.store import HistoryEntry, history_from_stored, seen_from
+from cmdb.graph.store import HistoryEntry, history_from_stored, seen_from
 
 COLUMNS = (
     "ci_id",
@@ -78,7 +78,7 @@ def _time_range(f: _Filter, since: str | None, until: str | None) -> None:
 
 def _entries(rows: Any, ci_id: str | None = None) -> list[HistoryEntry]:
     """History entries from rows; with ``ci_id``, relationship events as that CI sees them
-    (``graph.store.seen_from``)."""
+    (``cmdb.graph.store.seen_from``)."""
     out = []
     for row in rows:
         stored = dict(zip(COLUMNS, (*row[:12], row[14], row[15]), strict=True))

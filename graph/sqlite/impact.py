@@ -1,14 +1,14 @@
 """Impact reads on SQLite: one hop of a dependency walk for a whole frontier, the layer-2
 links of devices to switches, and the raw closure of a failure (one recursive CTE; the
-benchmark's yardstick). Relationship types come from ``graph.dependency``."""
+benchmark's yardstick). Relationship types come from ``cmdb.graph.dependency``."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 
-from graph.dependency import LINK_TYPE, PORT_TYPE, split_directed, steps
-from graph.records import HopRow, Uplink
+from cmdb.graph.dependency import LINK_TYPE, PORT_TYPE, split_directed, steps
+from cmdb.graph.records import HopRow, Uplink
 
 
 def _marks(values: tuple[str, ...] | list[str]) -> str:
@@ -60,7 +60,7 @@ def uplinks(conn: sqlite3.Connection, device_ids: list[str]) -> list[Uplink]:
 
 
 def closure_sql() -> str:
-    """The recursive CTE that follows every dependency of ``graph.dependency`` upwards,
+    """The recursive CTE that follows every dependency of ``cmdb.graph.dependency`` upwards,
     without states or redundancy: what could be affected. A port leads to its device only
     when it is a host's port or one of the given switch uplinks (``?2``)."""
     arms = []

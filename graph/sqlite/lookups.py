@@ -2,7 +2,7 @@
 
 Each takes a batch of values (at most ``_MAX_SQL_VARS`` bound at once) and answers
 ``(key, CI id)`` pairs in one statement; attribute lookups read the JSON attributes
-through ``json_extract``, matching the expression indexes ``graph.sqlite.ddl`` creates.
+through ``json_extract``, matching the expression indexes ``cmdb.graph.sqlite.ddl`` creates.
 """
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable
 
-from graph.dependency import SIGHTING_TYPES
-from graph.schema import LOOKUP_ATTRIBUTES
+from cmdb.graph.dependency import SIGHTING_TYPES
+from cmdb.graph.schema import LOOKUP_ATTRIBUTES
 
 _MAX_SQL_VARS = 900
 
@@ -81,7 +81,7 @@ def unseen_since(
 ) -> list[str]:
     statuses, classes = list(statuses), list(classes)
     # a relationship keeps its target seen only if its source reports the target exists
-    # (an interface, a package): a dependency is not a sighting (graph.dependency)
+    # (an interface, a package): a dependency is not a sighting (cmdb.graph.dependency)
     sql = _UNSEEN.format(
         statuses=",".join("?" * len(statuses)),
         classes=",".join("?" * len(classes)),

@@ -18,13 +18,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from graph.changes import validate_changes
-from graph.schema import REL_PROVENANCE
-from graph.sqlite import history as history_reads
-from graph.sqlite import impact as impact_reads
-from graph.sqlite import lookups
-from graph.sqlite.ddl import all_statements, unique_index_names
-from graph.store import (
+from cmdb.graph.changes import validate_changes
+from cmdb.graph.schema import REL_PROVENANCE
+from cmdb.graph.sqlite import history as history_reads
+from cmdb.graph.sqlite import impact as impact_reads
+from cmdb.graph.sqlite import lookups
+from cmdb.graph.sqlite.ddl import all_statements, unique_index_names
+from cmdb.graph.store import (
     CI,
     BreadthFirst,
     ChangeSet,

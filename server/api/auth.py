@@ -10,12 +10,12 @@ from collections.abc import Iterable
 
 from aiohttp import web
 
-from server.api.errors import ApiError
-from server.api.keys import CONTROL_KEY, PRINCIPAL_KEY, SETTINGS_KEY
-from server.api.throttle import AuthThrottle, client_address
-from server.control import Principal
+from cmdb.server.api.errors import ApiError
+from cmdb.server.api.keys import CONTROL_KEY, PRINCIPAL_KEY, SETTINGS_KEY
+from cmdb.server.api.throttle import AuthThrottle, client_address
+from cmdb.server.control import Principal
 
-# /metrics decides its own access (server.metrics: open, loopback or a reader token)
+# /metrics decides its own access (cmdb.server.metrics: open, loopback or a reader token)
 PUBLIC_PATHS = frozenset({"/healthz", "/api/v1/openapi.json", "/metrics"})
 THROTTLE_KEY: web.AppKey[AuthThrottle] = web.AppKey("auth_throttle")
 # roles that must come with a verified client certificate under tls_client_auth = agents

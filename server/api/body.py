@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
-from server.api.errors import ApiError
+from cmdb.server.api.errors import ApiError
 
 # Content-Encoding token -> zlib wbits (47: gzip or zlib header, auto-detected; the
 # deflate encoding is zlib-wrapped by RFC 9110, but some clients send it raw, see _inflater)
@@ -166,5 +166,5 @@ async def read_body(request: web.Request, limits: BodyLimits) -> bytes:
 
 
 def limits_of(settings) -> BodyLimits:
-    """The body limits a server's settings give (see server.config.Settings)."""
+    """The body limits a server's settings give (see cmdb.server.config.Settings)."""
     return BodyLimits(wire=settings.max_wire_bytes, decompressed=settings.max_body_bytes)

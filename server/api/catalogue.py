@@ -1,5 +1,5 @@
 """Routes of the service catalogue, asset register, impact, change review and status
-accounting (loaded by ``server.app._load_extensions``)."""
+accounting (loaded by ``cmdb.server.app._load_extensions``)."""
 
 from __future__ import annotations
 
@@ -9,12 +9,12 @@ from typing import Any
 import yaml
 from aiohttp import web
 
-from graph.store import StoreError
-from server.api.auth import require
-from server.api.errors import ApiError, read_json
-from server.api.keys import SETTINGS_KEY, STORE_KEY
-from server.api.params import int_param, page
-from server.catalogue import (
+from cmdb.graph.store import StoreError
+from cmdb.server.api.auth import require
+from cmdb.server.api.errors import ApiError, read_json
+from cmdb.server.api.keys import SETTINGS_KEY, STORE_KEY
+from cmdb.server.api.params import int_param, page
+from cmdb.server.catalogue import (
     CatalogueError,
     assets,
     changes,
@@ -23,8 +23,8 @@ from server.catalogue import (
     services,
     status,
 )
-from server.catalogue.common import check_id, parse_time, resolve_ids
-from server.catalogue.impact import impact
+from cmdb.server.catalogue.common import check_id, parse_time, resolve_ids
+from cmdb.server.catalogue.impact import impact
 
 routes = web.RouteTableDef()
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from graph.queries import dependency_walk
-from graph.schema import CI_STATUSES, CLASSES
-from server.api.auth import require
-from server.api.errors import ApiError
-from server.api.keys import SETTINGS_KEY, STORE_KEY
-from server.api.params import choice_param, int_param, known_params, page, time_param
+from cmdb.graph.queries import dependency_walk
+from cmdb.graph.schema import CI_STATUSES, CLASSES
+from cmdb.server.api.auth import require
+from cmdb.server.api.errors import ApiError
+from cmdb.server.api.keys import SETTINGS_KEY, STORE_KEY
+from cmdb.server.api.params import choice_param, int_param, known_params, page, time_param
 
 routes = web.RouteTableDef()
 
@@ -59,9 +59,9 @@ async def show_ci(request: web.Request) -> web.Response:
 
 async def _show_as_of(request: web.Request, ci) -> web.Response:
     """The CI as it was at ``as_of``: attributes rolled back through the history."""
-    from server.catalogue import CatalogueError
-    from server.catalogue.common import parse_time
-    from server.catalogue.status import ci_as_of
+    from cmdb.server.catalogue import CatalogueError
+    from cmdb.server.catalogue.common import parse_time
+    from cmdb.server.catalogue.status import ci_as_of
 
     try:
         at = parse_time(request.query["as_of"], "query parameter 'as_of'")
@@ -99,7 +99,7 @@ async def ci_dependencies(request: web.Request) -> web.Response:
     # a dependency answer of thousands of CIs helps nobody: the nearest ``limit`` CIs
     # (ties by id), and ``truncated`` says that more are reachable
     limit = int_param(request, "limit", DEPENDENCY_LIMIT, 1, MAX_DEPENDENCY_LIMIT)
-    # the dependency rules (graph.dependency), the ones impact follows: ``up`` lists what
+    # the dependency rules (cmdb.graph.dependency), the ones impact follows: ``up`` lists what
     # depends on the CI (what its failure may reach), ``down`` what it depends on
     walk = await dependency_walk(request.app[STORE_KEY], ci.id, direction, depth, limit)
     nodes = sorted(walk.nodes.items(), key=lambda kv: (kv[1][3], kv[1][0], kv[1][1] or "", kv[0]))

@@ -12,7 +12,7 @@ from typing import Any
 
 from aiohttp import web
 
-from graph.store import ServerBusy, StoreUnavailable
+from cmdb.graph.store import ServerBusy, StoreUnavailable
 
 log = logging.getLogger("cmdb.api")
 
@@ -105,9 +105,9 @@ def setup_errors(app: web.Application, max_body_bytes: int) -> None:
 
 async def read_json(request: web.Request) -> Any:
     """The request body as JSON (any supported Content-Encoding undone, within the
-    server's limits: ``server.api.body``), or a 400 that says where the JSON broke."""
-    from server.api.body import limits_of, read_body  # body builds on ApiError, defined here
-    from server.api.keys import SETTINGS_KEY
+    server's limits: ``cmdb.server.api.body``), or a 400 that says where the JSON broke."""
+    from cmdb.server.api.body import limits_of, read_body  # body builds on ApiError, defined here
+    from cmdb.server.api.keys import SETTINGS_KEY
 
     return parse_json(await read_body(request, limits_of(request.app[SETTINGS_KEY])))
 

@@ -7,10 +7,10 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from graph.store import Store
-    from server.config import Settings
-    from server.control import ControlDB, Principal
-    from server.ingest import Ingestor
+    from cmdb.graph.store import Store
+    from cmdb.server.config import Settings
+    from cmdb.server.control import ControlDB, Principal
+    from cmdb.server.ingest import Ingestor
 
 SETTINGS_KEY: web.AppKey[Settings] = web.AppKey("settings")
 STORE_KEY: web.AppKey[Store] = web.AppKey("store")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from graph.store import StoreUnavailable
-from server.api.keys import STORE_KEY
-from server.api.openapi import openapi_document
+from cmdb.graph.store import StoreUnavailable
+from cmdb.server.api.keys import STORE_KEY
+from cmdb.server.api.openapi import openapi_document
 
 routes = web.RouteTableDef()
 

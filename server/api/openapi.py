@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from collectors.model import REPORT_SCHEMA
+from cmdb.collectors.model import REPORT_SCHEMA
 
 ERROR = {
     "type": "object",

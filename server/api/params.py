@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.api.errors import ApiError
+from cmdb.server.api.errors import ApiError
 
 # a store's integers are 64-bit: anything larger is a client error, not an overflow deep down
 INT64_MAX = 2**63 - 1
@@ -61,8 +61,8 @@ def known_params(request: web.Request, *names: str) -> None:
 def time_param(request: web.Request, name: str) -> str | None:
     """An ISO 8601 query parameter as the store's instant (UTC, ms, Z), compared as a time
     whatever its spelling (``…T00:00:00Z`` = ``…T00:00:00.000+00:00``); None if absent."""
-    from server.catalogue import CatalogueError
-    from server.catalogue.common import parse_time
+    from cmdb.server.catalogue import CatalogueError
+    from cmdb.server.catalogue.common import parse_time
 
     raw = request.query.get(name)
     if raw is None or raw == "":

@@ -17,11 +17,11 @@ from typing import Any
 
 from aiohttp import web
 
-from collectors.model import utc_now_iso
-from server.api.auth import require
-from server.api.errors import ApiError, read_json
-from server.api.keys import CONTROL_KEY
-from server.scans.scheduler import SITE_RE, next_run, public_view, stamp
+from cmdb.collectors.model import utc_now_iso
+from cmdb.server.api.auth import require
+from cmdb.server.api.errors import ApiError, read_json
+from cmdb.server.api.keys import CONTROL_KEY
+from cmdb.server.scans.scheduler import SITE_RE, next_run, public_view, stamp
 
 routes = web.RouteTableDef()
 POLLER_LEASE = 120.0  # a poller's scan record is interrupted when not updated this long

@@ -1,21 +1,21 @@
 """POST /api/v1/reports: the door for agents (``source: agent``) and pollers (``snmp``).
 
-The body is read within the server's two size limits (``server.api.body``); the token's
-role decides which report sources it may post (``server.api.auth.REPORT_SOURCES``)."""
+The body is read within the server's two size limits (``cmdb.server.api.body``); the token's
+role decides which report sources it may post (``cmdb.server.api.auth.REPORT_SOURCES``)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from graph.store import StoreError
-from server.api.auth import require_report_source, require_reporter
-from server.api.body import limits_of, read_body
-from server.api.errors import ApiError, parse_json
-from server.api.keys import INGEST_KEY, SETTINGS_KEY
-from server.ingest import ReportInvalid
-from server.metrics import counted_report, note_report
-from server.reconcile import ReconcileError
-from server.reconcile.engine import FullReportRequired, ReportForbidden
+from cmdb.graph.store import StoreError
+from cmdb.server.api.auth import require_report_source, require_reporter
+from cmdb.server.api.body import limits_of, read_body
+from cmdb.server.api.errors import ApiError, parse_json
+from cmdb.server.api.keys import INGEST_KEY, SETTINGS_KEY
+from cmdb.server.ingest import ReportInvalid
+from cmdb.server.metrics import counted_report, note_report
+from cmdb.server.reconcile import ReconcileError
+from cmdb.server.reconcile.engine import FullReportRequired, ReportForbidden
 
 routes = web.RouteTableDef()
 

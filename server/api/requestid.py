@@ -1,5 +1,5 @@
 """Request ids: every request gets one, answered in ``X-Request-Id``, logged on every line
-the request causes (``server.logs``) and readable by the code the request runs through
+the request causes (``cmdb.server.logs``) and readable by the code the request runs through
 :func:`current_request_id` (a contextvar), so writes can record it in history.
 
 A sane incoming ``X-Request-Id`` (1 to 128 characters of letters, digits and ``-._:``,
@@ -19,8 +19,8 @@ from contextvars import ContextVar
 from aiohttp import web
 
 try:  # the lowest layer holds the variable, so graph's ChangeSet can default to it
-    from graph.store import REQUEST_ID as _REQUEST_ID  # type: ignore[attr-defined]
-except ImportError:  # until graph.store declares it
+    from cmdb.graph.store import REQUEST_ID as _REQUEST_ID  # type: ignore[attr-defined]
+except ImportError:  # until cmdb.graph.store declares it
     _REQUEST_ID = ContextVar("cmdb_request_id", default=None)
 
 REQUEST_ID: ContextVar[str | None] = _REQUEST_ID
@@ -44,7 +44,7 @@ def pick_request_id(incoming: str | None) -> str:
 @web.middleware
 async def request_id_middleware(request: web.Request, handler):
     """Outermost: the id is set before anything else runs and answered on every response
-    (the header is added in ``server.api.security``'s response hook, errors included)."""
+    (the header is added in ``cmdb.server.api.security``'s response hook, errors included)."""
     request_id = pick_request_id(request.headers.get(HEADER))
     request[REQUEST_ID_KEY] = request_id
     token = REQUEST_ID.set(request_id)

@@ -8,15 +8,15 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
-from server.api.auth import require
-from server.api.errors import ApiError, read_json
-from server.api.keys import CONTROL_KEY, INGEST_KEY, SETTINGS_KEY
-from server.scans.credentials import CredentialError, parse_credentials
-from server.scans.manager import DEFAULT_BUDGET, ScanManager, ScanRequest
-from server.scans.scheduler import ScheduleError, Scheduler, public_view, validate_schedule
-from server.scans.targets import TargetError, TargetsTooLarge, expand_targets, split_targets
-from server.shared_state import ensure_app_state
-from server.shared_state.secrets import SecretsError, secret_box
+from cmdb.server.api.auth import require
+from cmdb.server.api.errors import ApiError, read_json
+from cmdb.server.api.keys import CONTROL_KEY, INGEST_KEY, SETTINGS_KEY
+from cmdb.server.scans.credentials import CredentialError, parse_credentials
+from cmdb.server.scans.manager import DEFAULT_BUDGET, ScanManager, ScanRequest
+from cmdb.server.scans.scheduler import ScheduleError, Scheduler, public_view, validate_schedule
+from cmdb.server.scans.targets import TargetError, TargetsTooLarge, expand_targets, split_targets
+from cmdb.server.shared_state import ensure_app_state
+from cmdb.server.shared_state.secrets import SecretsError, secret_box
 
 SCANS_KEY: web.AppKey[ScanManager] = web.AppKey("scans")
 SCHEDULER_KEY: web.AppKey[Scheduler] = web.AppKey("scheduler")
@@ -197,7 +197,7 @@ async def delete_schedule(request: web.Request) -> web.Response:
 
 
 def register(app: web.Application) -> None:
-    from server.api import poller
+    from cmdb.server.api import poller
 
     app.router.add_routes(routes)
     app.router.add_routes(poller.routes)

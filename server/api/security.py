@@ -11,7 +11,7 @@
 * ``Strict-Transport-Security`` when the server speaks TLS (one year).
 * ``Cache-Control: no-store`` on API answers that did not say otherwise: they carry
   inventory and, once, token secrets.
-* ``X-Request-Id``: the request's id (``server.api.requestid``).
+* ``X-Request-Id``: the request's id (``cmdb.server.api.requestid``).
 
 Set in ``on_response_prepare``, which runs for every response a route, a middleware or
 an HTTP exception produces.
@@ -21,8 +21,8 @@ from __future__ import annotations
 
 from aiohttp import web, web_response
 
-from server.api.requestid import HEADER as REQUEST_ID_HEADER
-from server.api.requestid import REQUEST_ID_KEY
+from cmdb.server.api.requestid import HEADER as REQUEST_ID_HEADER
+from cmdb.server.api.requestid import REQUEST_ID_KEY
 
 SERVER_NAME = "cmdb"
 HTML_CSP = (

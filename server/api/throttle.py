@@ -43,7 +43,7 @@ class AuthThrottle:
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._throttled: set[str] = set()
         self.throttled_total = 0  # episodes: an address went from allowed to throttled
-        # called with the address at each episode's start (server.metrics counts them)
+        # called with the address at each episode's start (cmdb.server.metrics counts them)
         self.on_throttle: Callable[[str], None] = lambda address: None
 
     def retry_after(self, address: str) -> int | None:

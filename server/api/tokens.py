@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.api.auth import require
-from server.api.errors import ApiError, read_json
-from server.api.keys import CONTROL_KEY
-from server.control import ROLES
+from cmdb.server.api.auth import require
+from cmdb.server.api.errors import ApiError, read_json
+from cmdb.server.api.keys import CONTROL_KEY
+from cmdb.server.control import ROLES
 
 routes = web.RouteTableDef()
 

@@ -3,7 +3,7 @@ impact analysis, status accounting and observed application dependencies.
 
 Everything here writes through ``store.apply(ChangeSet)`` (one change set per
 request, history carrying the caller's token name and source ``manual``) and
-reads through the store protocol plus ``graph.queries``; nothing here knows HTTP.
+reads through the store protocol plus ``cmdb.graph.queries``; nothing here knows HTTP.
 """
 
 from __future__ import annotations

@@ -10,10 +10,10 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from graph.schema import CLASSES
-from graph.store import CI, Store
-from server.catalogue import conflict, invalid, not_found, unprocessable
-from server.catalogue.common import (
+from cmdb.graph.schema import CLASSES
+from cmdb.graph.store import CI, Store
+from cmdb.server.catalogue import conflict, invalid, not_found, unprocessable
+from cmdb.server.catalogue.common import (
     all_of_class,
     check_id,
     next_state,
@@ -22,7 +22,7 @@ from server.catalogue.common import (
     ref,
     req_str,
 )
-from server.catalogue.writes import ManualWriter
+from cmdb.server.catalogue.writes import ManualWriter
 
 STATES = (
     "planned",

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
-from graph.queries import history_between
-from graph.store import CI, HistoryEntry, Store
-from server.catalogue import CatalogueError, conflict, invalid, not_found
-from server.catalogue.common import (
+from cmdb.graph.queries import history_between
+from cmdb.graph.store import CI, HistoryEntry, Store
+from cmdb.server.catalogue import CatalogueError, conflict, invalid, not_found
+from cmdb.server.catalogue.common import (
     all_of_class,
     check_id,
     next_state,
@@ -22,10 +22,10 @@ from server.catalogue.common import (
     ref,
     resolve_ids,
 )
-from server.catalogue.impact import impact
-from server.catalogue.refs import labels, text
-from server.catalogue.review import describe, entry_labels, fold_packages, is_package
-from server.catalogue.writes import ManualWriter
+from cmdb.server.catalogue.impact import impact
+from cmdb.server.catalogue.refs import labels, text
+from cmdb.server.catalogue.review import describe, entry_labels, fold_packages, is_package
+from cmdb.server.catalogue.writes import ManualWriter
 
 STATES = (
     "draft",
@@ -427,7 +427,7 @@ async def verification(store: Store, change_id: str, packages: bool = False) -> 
     """What discovery saw change on the declared CIs during the window, and a verdict.
 
     ``{verdict, text, expected, unexpected, missing, not_reported, items: [{ci, changes,
-    packages}]}``: non-package changes in words (``server.catalogue.review``), package
+    packages}]}``: non-package changes in words (``cmdb.server.catalogue.review``), package
     changes folded into counts per host (the full list with ``packages``). Verdict:
     ``nothing_changed``; ``unexpected_changes`` when something matched none of the change's
     ``expected`` patterns; ``expected_changes_missing`` when a pattern matched nothing;
@@ -515,7 +515,7 @@ async def unauthorized(
     store: Store, since: str | None, until: str | None, packages: bool = False
 ) -> list[dict]:
     """Discovered attribute and relationship changes no authorised change covered, in words
-    (``server.catalogue.review``): listening ports opened or closed, links, connections,
+    (``cmdb.server.catalogue.review``): listening ports opened or closed, links, connections,
     interfaces and addresses with the names at both ends, attributes with old and new
     values; package changes folded per host and report (the list with ``packages``).
 

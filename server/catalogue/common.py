@@ -6,8 +6,8 @@ import re
 from datetime import UTC, date, datetime
 from typing import Any
 
-from graph.store import CI, Store
-from server.catalogue import conflict, invalid, unprocessable
+from cmdb.graph.store import CI, Store
+from cmdb.server.catalogue import conflict, invalid, unprocessable
 
 # documented limits: names (services, groups, assets, changes) and free text
 MAX_NAME_CHARS = 200

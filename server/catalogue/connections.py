@@ -6,7 +6,7 @@ never become CIs; a connection whose local port A itself listens on is the
 server half of an inbound connection and is skipped (the client's report
 covers it).
 
-Which host a remote address names (``server.reconcile.addresses`` and ``.holders``):
+Which host a remote address names (``cmdb.server.reconcile.addresses`` and ``.holders``):
 
 * loopback and unspecified (a connect() to ``0.0.0.0`` or ``::`` reaches the local
   host): A's own endpoint.
@@ -44,12 +44,12 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from graph.identity import key_of
-from graph.store import Rel, ScopeState, Store
-from server.catalogue.common import to_datetime
-from server.reconcile.addresses import address_ref, not_unique_reason, parse_address
-from server.reconcile.holders import address_holders, current_holders
-from server.reconcile.host import endpoint_protocol
+from cmdb.graph.identity import key_of
+from cmdb.graph.store import Rel, ScopeState, Store
+from cmdb.server.catalogue.common import to_datetime
+from cmdb.server.reconcile.addresses import address_ref, not_unique_reason, parse_address
+from cmdb.server.reconcile.holders import address_holders, current_holders
+from cmdb.server.reconcile.host import endpoint_protocol
 
 WINDOW = timedelta(days=7)
 CLIENT_STATES = (None, "ESTABLISHED", "established", "SYN_SENT")
@@ -198,6 +198,6 @@ def connection_hook(
 
 
 def writer_new_id() -> str:
-    from server.reconcile.engine import new_id
+    from cmdb.server.reconcile.engine import new_id
 
     return new_id()

@@ -10,7 +10,7 @@
     [custom_attributes.Host.rack_units]
     type = "integer"
 
-A CI keeps its custom values in one attribute document (``graph.schema.CUSTOM_ATTRIBUTE``,
+A CI keeps its custom values in one attribute document (``cmdb.graph.schema.CUSTOM_ATTRIBUTE``,
 source ``manual``), so every change is a history entry (old and new document) and
 as-of reads roll it back like any attribute. Values are checked against the declaration
 (400 with a sentence naming the attribute and what it takes); discovery never writes them.
@@ -22,11 +22,11 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from graph.schema import CLASSES, CUSTOM_ATTRIBUTE
-from graph.store import CI, Store
-from server.catalogue import invalid, not_found
-from server.catalogue.common import all_of_class
-from server.catalogue.writes import ManualWriter
+from cmdb.graph.schema import CLASSES, CUSTOM_ATTRIBUTE
+from cmdb.graph.store import CI, Store
+from cmdb.server.catalogue import invalid, not_found
+from cmdb.server.catalogue.common import all_of_class
+from cmdb.server.catalogue.writes import ManualWriter
 
 TYPES = ("string", "integer", "number", "boolean", "date")
 

@@ -1,8 +1,8 @@
 """Impact: what fails with the given CIs, up to the services, and why.
 
 Breadth-first from the failed CIs, one batched store read per level
-(``graph.queries.impact_hop``, each relationship read only from the end the rules of
-``graph.dependency`` go up from), deciding states as the walk goes by those rules (the
+(``cmdb.graph.queries.impact_hop``, each relationship read only from the end the rules of
+``cmdb.graph.dependency`` go up from), deciding states as the walk goes by those rules (the
 same for both stores). States only grow, so the walk is cycle-safe and its answer does not
 depend on the order of the reads.
 Each state keeps the causes that justify it (a down CI only down causes), and the paths
@@ -16,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from graph.dependency import (
+from cmdb.graph.dependency import (
     DECLARED_TYPES,
     DEGRADED_HOP_TYPES,
     GROUP,
@@ -30,9 +30,9 @@ from graph.dependency import (
     directed,
     path_kind,
 )
-from graph.queries import Layer2, impact_hop, layer2, uplinks
-from graph.records import HopRow
-from graph.store import Store
+from cmdb.graph.queries import Layer2, impact_hop, layer2, uplinks
+from cmdb.graph.records import HopRow
+from cmdb.graph.store import Store
 
 RANK = {"down": 2, "degraded": 1}
 CRITICALITY_ORDER = {"critical": 0, "high": 1, "medium": 2, "low": 3}
@@ -219,7 +219,7 @@ class _Walk:
                 self.needs.setdefault(client, []).append(_Need(1, members, CONNECTS, Kind.INFERRED))
 
     async def _load_devices(self, devices: set[str]) -> None:
-        """A device's uplink ports (``graph.queries.Layer2``): it needs one of them."""
+        """A device's uplink ports (``cmdb.graph.queries.Layer2``): it needs one of them."""
         key = "ports:"
         devices = {d for d in devices if key + d not in self.loaded}
         if not devices:

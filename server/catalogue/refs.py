@@ -13,7 +13,7 @@ CI in words::
 
 Every other key must be an attribute of the class and narrows the candidates by equality
 (``version``, ``arch``, ``vendor`` ...). Lookups are exact: identity keys (built by
-``graph.identity.key_of``), the name index and the indexed attributes, never a substring
+``cmdb.graph.identity.key_of``), the name index and the indexed attributes, never a substring
 search. A reference that fits no CI, or more than one, is a 422 naming what was looked for
 and, when ambiguous, every candidate with what tells them apart.
 """
@@ -23,12 +23,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from graph.identity import key_of
-from graph.lookup import cis_by_attribute, cis_by_name, interfaces_with_ip
-from graph.schema import CLASSES
-from graph.store import CI, Store
-from server.catalogue import invalid, unprocessable
-from server.catalogue.common import all_of_class, check_id
+from cmdb.graph.identity import key_of
+from cmdb.graph.lookup import cis_by_attribute, cis_by_name, interfaces_with_ip
+from cmdb.graph.schema import CLASSES
+from cmdb.graph.store import CI, Store
+from cmdb.server.catalogue import invalid, unprocessable
+from cmdb.server.catalogue.common import all_of_class, check_id
 
 # keys that select rather than filter: each has its own lookup below
 SELECTORS = ("name", "host", "port", "protocol", "address", "serial", "manufacturer")

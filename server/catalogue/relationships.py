@@ -1,14 +1,14 @@
 """Declared relationships: what an engineer knows and discovery cannot see.
 
 ``RUNS_ON``, ``HOSTED_ON`` and ``DEPENDS_ON`` between any two working CIs (the classes
-``graph.schema`` allows at each end), and ``DEPENDS_ON`` a redundancy group of CIs
+``cmdb.graph.schema`` allows at each end), and ``DEPENDS_ON`` a redundancy group of CIs
 ("app1 needs one of db1, db2"). Each is written with source ``manual``, the caller's
 token name as actor and no scope, so no discovery report ever closes it (reconciliation
 closes only what is in its own scope); it ends when someone removes it, and the
-relationship's opened/closed provenance is its history (``graph.store``).
+relationship's opened/closed provenance is its history (``cmdb.graph.store``).
 
 A group declared here belongs to the CI that depends on it: its identity is that CI's id
-and the group name (``graph.identity.key_of("RedundancyGroup", "group_key", ...)``), the
+and the group name (``cmdb.graph.identity.key_of("RedundancyGroup", "group_key", ...)``), the
 way a service's groups belong to the service.
 """
 
@@ -16,13 +16,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from graph.identity import key_of
-from graph.schema import RELS
-from graph.store import CI, Rel, Store
-from server.catalogue import conflict, invalid, not_found, unprocessable
-from server.catalogue.common import req_str
-from server.catalogue.refs import Resolver, labels
-from server.catalogue.writes import SOURCE, ManualWriter
+from cmdb.graph.identity import key_of
+from cmdb.graph.schema import RELS
+from cmdb.graph.store import CI, Rel, Store
+from cmdb.server.catalogue import conflict, invalid, not_found, unprocessable
+from cmdb.server.catalogue.common import req_str
+from cmdb.server.catalogue.refs import Resolver, labels
+from cmdb.server.catalogue.writes import SOURCE, ManualWriter
 
 DECLARABLE = ("RUNS_ON", "HOSTED_ON", "DEPENDS_ON")
 
@@ -116,7 +116,7 @@ def _members_of(views: list) -> dict[str, Rel]:
 async def declare(store: Store, body: Any, actor: str | None) -> tuple[dict[str, Any], bool]:
     """Open a declared relationship: ``{type, from: REF, to: REF}`` or ``{type: DEPENDS_ON,
     from: REF, group: {name, min, members: [REF, ...]}}`` (references:
-    ``server.catalogue.refs``). Returns (record, created); declaring what is already open
+    ``cmdb.server.catalogue.refs``). Returns (record, created); declaring what is already open
     changes nothing (a group's members and ``min`` are brought to what the body says)."""
     if not isinstance(body, dict):
         raise invalid("the request body must be a JSON object")

@@ -1,6 +1,6 @@
 """Discovered changes in words: what a change reviewer reads instead of history rows.
 
-History entries (``graph.store.HistoryEntry``) name CIs by id and carry a relationship's
+History entries (``cmdb.graph.store.HistoryEntry``) name CIs by id and carry a relationship's
 other end as ``{"id", "name"}``; here every entry becomes a sentence with names (an
 endpoint with its host: ``db1 tcp/5432 (postgres)``), old and new values, and package
 changes (``INSTALLED`` opened and closed) are folded into one count per host: upgraded
@@ -14,8 +14,8 @@ import json
 from collections import defaultdict
 from typing import Any
 
-from graph.store import HistoryEntry, Store
-from server.catalogue.refs import labels_by_id, text
+from cmdb.graph.store import HistoryEntry, Store
+from cmdb.server.catalogue.refs import labels_by_id, text
 
 PACKAGE_REL = "INSTALLED"
 EXAMPLES = 5  # package names shown per kind when the list is not asked for

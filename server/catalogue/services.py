@@ -15,12 +15,12 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from graph.identity import key_of
-from graph.store import CI, Store
-from server.catalogue import invalid, not_found, unprocessable
-from server.catalogue.common import check_id, opt_str, ref, req_str
-from server.catalogue.refs import Resolver, parse_ref
-from server.catalogue.writes import ManualWriter
+from cmdb.graph.identity import key_of
+from cmdb.graph.store import CI, Store
+from cmdb.server.catalogue import invalid, not_found, unprocessable
+from cmdb.server.catalogue.common import check_id, opt_str, ref, req_str
+from cmdb.server.catalogue.refs import Resolver, parse_ref
+from cmdb.server.catalogue.writes import ManualWriter
 
 CRITICALITIES = ("critical", "high", "medium", "low")
 KINDS = ("business", "technical")
@@ -133,7 +133,7 @@ def _dep(item: Any, where: str, by_name: bool) -> tuple[str, Any]:
 
 
 def _member(value: Any, where: str, by_name: bool) -> Any:
-    """An id, a service name (imports) or a reference object (``server.catalogue.refs``:
+    """An id, a service name (imports) or a reference object (``cmdb.server.catalogue.refs``:
     ``{class: Host, name: db1}``, ``{class: Endpoint, host: db1, port: 5432}`` ...)."""
     if isinstance(value, dict):
         return parse_ref(value, where)
@@ -455,7 +455,7 @@ async def _write_deps(
 async def create_service(store: Store, body: Any, actor: str | None) -> dict[str, Any]:
     spec = parse_service(body)
     if await _find_service_by_name(store, spec.fields["name"]):
-        from server.catalogue import conflict
+        from cmdb.server.catalogue import conflict
 
         raise conflict(f"a service named {spec.fields['name']!r} already exists")
     await _resolve_deps(store, spec, {})
@@ -475,7 +475,7 @@ async def update_service(
     if new_name and new_name != service.name:
         other = await _find_service_by_name(store, new_name)
         if other and other.id != service.id:
-            from server.catalogue import conflict
+            from cmdb.server.catalogue import conflict
 
             raise conflict(f"a service named {new_name!r} already exists")
     writer = ManualWriter(actor)
@@ -501,7 +501,7 @@ async def delete_service(store: Store, service_id: str, actor: str | None) -> di
         if v.direction == "in" and v.rel.type == "DEPENDS_ON" and v.other.status != "retired"
     ]
     if dependants:
-        from server.catalogue import conflict
+        from cmdb.server.catalogue import conflict
 
         names = ", ".join(f"{d.cls} {d.name or d.id}" for d in dependants[:10])
         raise conflict(
@@ -530,7 +530,7 @@ async def import_services(
 
     ``{"services": [{name, kind, owner, criticality, sla, description, status,
     depends_on: [{ci: ID | REFERENCE} | {service: NAME | ID} | {group: {name, min,
-    members: [ID | REFERENCE]}}]}]}`` (references: ``server.catalogue.refs``). A service
+    members: [ID | REFERENCE]}}]}]}`` (references: ``cmdb.server.catalogue.refs``). A service
     not in the document is left alone.
 
     The answer says what changed, service by service (``changes``: fields with old and new

@@ -10,10 +10,10 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from graph.dependency import steps
-from graph.schema import CLASSES
-from graph.store import CI, Store
-from server.catalogue import invalid, not_found
+from cmdb.graph.dependency import steps
+from cmdb.graph.schema import CLASSES
+from cmdb.graph.store import CI, Store
+from cmdb.server.catalogue import invalid, not_found
 
 DIFF_DEPTH = 6
 
@@ -110,7 +110,7 @@ async def ci_diff(store: Store, ci_id: str, start: str, end: str) -> dict[str, A
 async def dependency_graph_at(
     store: Store, root: str, at: str, depth: int = DIFF_DEPTH
 ) -> tuple[dict[str, CI], set[tuple[str, str, str]]]:
-    """What ``root`` depended on at ``at``, by the rules of ``graph.dependency`` (down to
+    """What ``root`` depended on at ``at``, by the rules of ``cmdb.graph.dependency`` (down to
     the devices; the layer-2 network is not the service's): edges (X, type, Y) with X
     depending on Y."""
     down = steps("down", layer2=False)

@@ -6,9 +6,9 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from graph.identity import identity_values
-from graph.schema import CLASSES
-from graph.store import CI, ChangeSet, CIUpdate, Rel
+from cmdb.graph.identity import identity_values
+from cmdb.graph.schema import CLASSES
+from cmdb.graph.store import CI, ChangeSet, CIUpdate, Rel
 
 SOURCE = "manual"
 

@@ -8,15 +8,15 @@ import logging
 import os
 import sys
 
-from server.cli.http import CliError
+from cmdb.server.cli.http import CliError
 
 # command modules, each with register(subparsers); optional ones may be absent
 COMMAND_MODULES = (
-    "server.cli.core",
-    "server.cli.scan",
-    "server.cli.catalogue",
-    "server.cli.users",
-    "server.cli.poller",
+    "cmdb.server.cli.core",
+    "cmdb.server.cli.scan",
+    "cmdb.server.cli.catalogue",
+    "cmdb.server.cli.users",
+    "cmdb.server.cli.poller",
 )
 
 

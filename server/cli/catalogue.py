@@ -6,9 +6,9 @@ import argparse
 import json
 from pathlib import Path
 
-from server.cli.core import add_api_options, resolve_ci_id
-from server.cli.http import ApiClient, CliError
-from server.cli.output import emit_json, emit_table, emit_text, show
+from cmdb.server.cli.core import add_api_options, resolve_ci_id
+from cmdb.server.cli.http import ApiClient, CliError
+from cmdb.server.cli.output import emit_json, emit_table, emit_text, show
 
 
 def _client(args) -> ApiClient:

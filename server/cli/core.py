@@ -2,7 +2,7 @@
 
 Finding a CI from what people type (for every command module)::
 
-    from server.cli.core import resolve_ci, resolve_ci_id
+    from cmdb.server.cli.core import resolve_ci, resolve_ci_id
 
     resolve_ci(client: ApiClient, ref: str, cls: str | None = None) -> dict
     resolve_ci_id(client: ApiClient, ref: str, cls: str | None = None) -> str
@@ -28,11 +28,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from server.cli.http import ApiClient, CliError
-from server.cli.output import emit_json, emit_table, emit_text, inline, table
-from server.control import ROLES
+from cmdb.server.cli.http import ApiClient, CliError
+from cmdb.server.cli.output import emit_json, emit_table, emit_text, inline, table
+from cmdb.server.control import ROLES
 
-# the server's page-size limit (server.config.Settings.max_page_size)
+# the server's page-size limit (cmdb.server.config.Settings.max_page_size)
 PAGE = 1000
 # CIs read at most when a name, address or serial has to be matched by reading lists
 SCAN_LIMIT = 20_000
@@ -215,8 +215,8 @@ def resolve_ci_id(client: ApiClient, ref: str, cls: str | None = None) -> str:
 
 # ---------------------------------------------------------------- server
 def cmd_server(args) -> int:
-    from server.app import run_server
-    from server.config import ConfigError, load_settings
+    from cmdb.server.app import run_server
+    from cmdb.server.config import ConfigError, load_settings
 
     try:
         settings = load_settings(
@@ -232,7 +232,7 @@ def cmd_server(args) -> int:
         )
     except ConfigError as exc:
         raise CliError(f"configuration: {exc}", 2) from exc
-    from server.private_files import prepare_data_dir, server_databases
+    from cmdb.server.private_files import prepare_data_dir, server_databases
 
     # everything the server writes (databases, their -wal/-shm, exports) is its own
     os.umask(0o077)
@@ -248,9 +248,9 @@ def _token_state(args):
     """Where tokens live: the server's shared state, from its config (CMDB_CONFIG) and
     environment (CMDB_STORE=neo4j and CMDB_NEO4J_*: Neo4j, seen by every server), else
     DATA_DIR/control.db."""
-    from graph.store import StoreError, StoreUnavailable
-    from server.config import ConfigError
-    from server.shared_state import open_cli_state
+    from cmdb.graph.store import StoreError, StoreUnavailable
+    from cmdb.server.config import ConfigError
+    from cmdb.server.shared_state import open_cli_state
 
     try:
         return open_cli_state(_data_dir(args), getattr(args, "config", None))
@@ -328,8 +328,8 @@ def cmd_token_revoke(args) -> int:
 
 # ---------------------------------------------------------------- agent
 def cmd_agent(args) -> int:
-    """``cmdb agent collect|run``: the light agent's own code (``agent.cli``)."""
-    from agent.cli import UsageError, dispatch
+    """``cmdb agent collect|run``: the light agent's own code (``cmdb.agent.cli``)."""
+    from cmdb.agent.cli import UsageError, dispatch
 
     try:
         return dispatch(args)
@@ -365,7 +365,7 @@ def _rel_types(values: list[str] | None) -> set[str] | None:
     """``--rel A --rel B,C`` as a set of upper-case types, checked against the schema."""
     if not values:
         return None
-    from graph.schema import RELS
+    from cmdb.graph.schema import RELS
 
     wanted = {t.strip().upper() for v in values for t in v.split(",") if t.strip()}
     unknown = sorted(wanted - set(RELS))
@@ -487,7 +487,7 @@ CI_REF_HELP = "the CI: id, name (a host's short name or FQDN), IP address or ser
 
 def add_ci_ref(parser: argparse.ArgumentParser, dest: str = "id") -> None:
     """The positional CI reference and ``--class`` to narrow it (see ``resolve_ci``)."""
-    from graph.schema import CLASSES
+    from cmdb.graph.schema import CLASSES
 
     parser.add_argument(dest, metavar="CI", help=CI_REF_HELP)
     parser.add_argument(
@@ -500,7 +500,7 @@ def add_ci_ref(parser: argparse.ArgumentParser, dest: str = "id") -> None:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    from agent.cli import RUN_EPILOG, add_collect_arguments, add_run_arguments
+    from cmdb.agent.cli import RUN_EPILOG, add_collect_arguments, add_run_arguments
 
     p = sub.add_parser("server", help="run the CMDB server")
     p.add_argument("--listen", help="HOST:PORT (env CMDB_LISTEN; default 127.0.0.1:8080)")

@@ -22,9 +22,9 @@ class CliError(RuntimeError):
 
 
 def cli_ssl_context(cafile: str | None = None) -> ssl.SSLContext:
-    """The CLI's TLS context (agent.client.TlsOptions): ``cafile`` or ``CMDB_CAFILE``, and
+    """The CLI's TLS context (cmdb.agent.client.TlsOptions): ``cafile`` or ``CMDB_CAFILE``, and
     ``CMDB_CLIENT_CERT``/``CMDB_CLIENT_KEY`` when the server asks for a client certificate."""
-    from agent.client import TlsOptions
+    from cmdb.agent.client import TlsOptions
 
     options = TlsOptions.from_env()
     options.cafile = cafile or options.cafile
@@ -47,7 +47,7 @@ class ApiClient:
         self.token = token or os.environ.get("CMDB_TOKEN")
         if not self.server:
             raise CliError("no server given: use --server URL or set CMDB_SERVER", 2)
-        from agent.cli import server_url_problem
+        from cmdb.agent.cli import server_url_problem
 
         problem = server_url_problem(self.server, "--server" if server else "CMDB_SERVER")
         if problem:

@@ -1,4 +1,4 @@
-"""cmdb poller run: a remote SNMP poller for one site (``server.poller``)."""
+"""cmdb poller run: a remote SNMP poller for one site (``cmdb.server.poller``)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from server.cli.http import CliError
+from cmdb.server.cli.http import CliError
 
 TOKEN_ENV, TOKEN_FILE_ENV = "CMDB_TOKEN", "CMDB_TOKEN_FILE"
 
@@ -40,7 +40,7 @@ def _token(args, config: dict[str, Any]) -> str:
 def _credentials(args, config: dict[str, Any]):
     """Credential profiles the poller holds: ``[[credentials]]`` in the config, or a
     ``--credentials FILE`` (JSON list or TOML with ``[[credentials]]``)."""
-    from server.scans.credentials import CredentialError, parse_credentials
+    from cmdb.server.scans.credentials import CredentialError, parse_credentials
 
     items = config.get("credentials")
     if args.credentials:
@@ -58,8 +58,8 @@ def _credentials(args, config: dict[str, Any]):
 
 
 def cmd_poller_run(args) -> int:
-    from server.poller.api import PollerApi, PollerApiError
-    from server.poller.runner import Poller
+    from cmdb.server.poller.api import PollerApi, PollerApiError
+    from cmdb.server.poller.runner import Poller
 
     config = _config(args.config)
     site = args.site or config.get("site")

@@ -8,9 +8,9 @@ import time
 import urllib.parse
 from typing import Any
 
-from server.cli.core import add_api_options
-from server.cli.http import ApiClient
-from server.cli.output import emit_json, emit_table, show
+from cmdb.server.cli.core import add_api_options
+from cmdb.server.cli.http import ApiClient
+from cmdb.server.cli.output import emit_json, emit_table, show
 
 FINISHED = ("done", "failed", "cancelled", "interrupted")
 

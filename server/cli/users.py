@@ -1,5 +1,5 @@
 """cmdb user create | list | password | role | disable | enable: people who sign in to the
-web UI (``server.users``), managed on the server's machine against its data directory."""
+web UI (``cmdb.server.users``), managed on the server's machine against its data directory."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ import os
 import sys
 from pathlib import Path
 
-from server.cli.http import CliError
-from server.cli.output import emit_json, emit_table
+from cmdb.server.cli.http import CliError
+from cmdb.server.cli.output import emit_json, emit_table
 
 PASSWORD_ENV = "CMDB_USER_PASSWORD"
 
@@ -46,14 +46,14 @@ def read_password(password_file: str | None, confirm: bool = True) -> str:
 
 
 def _control(args):
-    from server.shared_state import open_cli_state
+    from cmdb.server.shared_state import open_cli_state
 
     # the server's shared state: control.db, or Neo4j when the config says store = neo4j
     return open_cli_state(_data_dir(args), getattr(args, "config", None))
 
 
 def _user_or_fail(control, name: str):
-    from server.users import get_user_by_name
+    from cmdb.server.users import get_user_by_name
 
     user = get_user_by_name(control, name)
     if user is None:
@@ -72,7 +72,7 @@ def _view(user) -> dict:
 
 
 def cmd_user_create(args) -> int:
-    from server.users import UserError, create_user
+    from cmdb.server.users import UserError, create_user
 
     password = read_password(args.password_file)
     control = _control(args)
@@ -90,7 +90,7 @@ def cmd_user_create(args) -> int:
 
 
 def cmd_user_list(args) -> int:
-    from server.users import list_users
+    from cmdb.server.users import list_users
 
     control = _control(args)
     try:
@@ -108,7 +108,7 @@ def cmd_user_list(args) -> int:
 
 
 def cmd_user_password(args) -> int:
-    from server.users import UserError, set_password
+    from cmdb.server.users import UserError, set_password
 
     password = read_password(args.password_file)
     control = _control(args)
@@ -123,7 +123,7 @@ def cmd_user_password(args) -> int:
 
 
 def cmd_user_role(args) -> int:
-    from server.users import set_role
+    from cmdb.server.users import set_role
 
     control = _control(args)
     try:
@@ -135,7 +135,7 @@ def cmd_user_role(args) -> int:
 
 
 def _set_active(args, active: bool) -> int:
-    from server.users import set_active
+    from cmdb.server.users import set_active
 
     control = _control(args)
     try:
@@ -147,7 +147,7 @@ def _set_active(args, active: bool) -> int:
 
 
 def register(sub) -> None:
-    from server.users import USER_ROLES
+    from cmdb.server.users import USER_ROLES
 
     users = sub.add_parser("user", help="people who sign in to the web UI").add_subparsers(
         dest="user_command", required=True

@@ -4,7 +4,7 @@ Every ``interval`` seconds the poller asks a server for the schedules of its sit
 due one it claims the firing (one poller or server per firing), then works through the
 targets in chunks: it claims the chunk's devices (a claim with expiry in the shared
 state, so a device is scanned by one poller at a time), sweeps them locally with the
-credential profiles it holds (``server.scans.manager.run_sweep``), posts each answering
+credential profiles it holds (``cmdb.server.scans.manager.run_sweep``), posts each answering
 device's report (``device_report``, ``source: snmp``) to /api/v1/reports, and releases
 the claims. While a scan runs, a heartbeat posts its progress every ``HEARTBEAT``
 seconds; a cancellation asked on any server stops it.
@@ -20,12 +20,12 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from agent.client import send_report
-from collectors.snmp.session import Credential
-from collectors.snmp.sweep import SweepResult, SweepTarget
-from server.poller.api import PollerApi, PollerApiError
-from server.scans.manager import CHUNK, ScanRequest, device_report, run_sweep
-from server.scans.targets import expand_targets
+from cmdb.agent.client import send_report
+from cmdb.collectors.snmp.session import Credential
+from cmdb.collectors.snmp.sweep import SweepResult, SweepTarget
+from cmdb.server.poller.api import PollerApi, PollerApiError
+from cmdb.server.scans.manager import CHUNK, ScanRequest, device_report, run_sweep
+from cmdb.server.scans.targets import expand_targets
 
 log = logging.getLogger("cmdb.poller")
 HEARTBEAT = 20.0  # seconds between progress posts (the server's lease is 120 s)

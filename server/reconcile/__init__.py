@@ -1,5 +1,5 @@
 """Reconciliation: the only place that decides which CI a fact belongs to."""
 
-from server.reconcile.engine import ReconcileError, ReconcileResult, reconcile
+from cmdb.server.reconcile.engine import ReconcileError, ReconcileResult, reconcile
 
 __all__ = ["ReconcileError", "ReconcileResult", "reconcile"]

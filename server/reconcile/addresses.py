@@ -18,14 +18,14 @@ IPAddress CIs shared between hosts:
 IPv4-mapped IPv6 forms (``::ffff:127.0.0.1``) are judged as the IPv4 address they carry.
 An ordinary address held by several live CIs at once (docker0's ``172.17.0.1``, a VRRP
 virtual address, a NAT'd lab range) is not decided here: that takes the store
-(``server.reconcile.holders``).
+(``cmdb.server.reconcile.holders``).
 """
 
 from __future__ import annotations
 
 import ipaddress
 
-from server.reconcile.desired import Desired, DesiredCI, DesiredRel
+from cmdb.server.reconcile.desired import Desired, DesiredCI, DesiredRel
 
 IPInterface = ipaddress.IPv4Interface | ipaddress.IPv6Interface
 IPAddr = ipaddress.IPv4Address | ipaddress.IPv6Address

@@ -45,11 +45,11 @@ class Desired:
     rel_sections: dict[str, str] = field(default_factory=dict)
     class_sections: dict[str, str] = field(default_factory=dict)
     # item count of each list section, and the sections a collector note names (read in
-    # part): filled from the report for every source (server.reconcile.completeness)
+    # part): filled from the report for every source (cmdb.server.reconcile.completeness)
     section_sizes: dict[str, int] = field(default_factory=dict)
     noted_sections: dict[str, str] = field(default_factory=dict)
     # a digest of each section as sent: a report whose sections all match the last one
-    # applied is the steady state and costs no comparison (server.reconcile.engine)
+    # applied is the steady state and costs no comparison (cmdb.server.reconcile.engine)
     section_digests: dict[str, str] = field(default_factory=dict)
     # builds ``cis`` and ``rels`` from the report when they are first needed (None: built)
     expander: Callable[[Desired], None] | None = None

@@ -3,7 +3,7 @@
 Steady state is the common case: a report that says what the last one said
 produces a change set of one touch (the root CI's last_seen), the source's
 report time and the report id, whatever its size. Facts of a scope take their
-last_seen from that report time (see ``graph.store``).
+last_seen from that report time (see ``cmdb.graph.store``).
 """
 
 from __future__ import annotations
@@ -16,9 +16,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from graph.identity import alias_values, identity_values
-from graph.schema import CLASSES
-from graph.store import (
+from cmdb.graph.identity import alias_values, identity_values
+from cmdb.graph.schema import CLASSES
+from cmdb.graph.store import (
     CI,
     ChangeSet,
     CIUpdate,
@@ -28,10 +28,10 @@ from graph.store import (
     SourceState,
     Store,
 )
-from server.reconcile.addresses import address_ref, parse_address
-from server.reconcile.completeness import judge
-from server.reconcile.desired import Desired, DesiredCI
-from server.reconcile.identify import Identification, identify, join_by_network
+from cmdb.server.reconcile.addresses import address_ref, parse_address
+from cmdb.server.reconcile.completeness import judge
+from cmdb.server.reconcile.desired import Desired, DesiredCI
+from cmdb.server.reconcile.identify import Identification, identify, join_by_network
 
 # Per-attribute source precedence: a value written by a stronger source is not
 # overwritten by a weaker one (hardware facts from the agent beat SNMP's; owner
@@ -323,12 +323,12 @@ async def reconcile(
     applied, with the root CI id and the ids of the report's CIs by local reference.
 
     ``at`` is the report's collection time as the source says it; with ``meta`` (what
-    ``server.ingest`` passes) the server's clock orders and stamps the report instead (see
+    ``cmdb.server.ingest`` passes) the server's clock orders and stamps the report instead (see
     ``report_time``), a delta is checked against its base and an agent token against the
     host it is bound to. Raises ReconcileError (422), FullReportRequired (409),
     ReportForbidden (403).
 
-    Run it inside ``store.transaction()`` (``server.ingest`` does): identification reads
+    Run it inside ``store.transaction()`` (``cmdb.server.ingest`` does): identification reads
     and the write are then one transaction, so two servers cannot both create one host."""
     source = desired.source
     collected_at = at

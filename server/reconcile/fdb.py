@@ -1,6 +1,6 @@
 """Layer-2 links from a switch's forwarding table (FDB): which host NIC is patched into
 which switch port. Reads the store, writes nothing: it returns the links it wants and the
-links of other switches it proves wrong; ``server.reconcile.topology`` writes them.
+links of other switches it proves wrong; ``cmdb.server.reconcile.topology`` writes them.
 
 Rules (a MAC is compared lower-case, colon-separated):
 
@@ -31,9 +31,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from graph import lookup
-from graph.store import CI, Rel, Store
-from server.reconcile.neighbours import normalise_mac
+from cmdb.graph import lookup
+from cmdb.graph.store import CI, Rel, Store
+from cmdb.server.reconcile.neighbours import normalise_mac
 
 ACCESS_PORT_MAX_MACS = 3
 PHYSICAL_KINDS = frozenset({"ethernet", "wireless", "infiniband"})

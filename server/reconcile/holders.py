@@ -3,20 +3,20 @@ never links hosts" (the address kinds themselves are judged in ``addresses``).
 
 A CI (Host or NetworkDevice) holds an address when it has an open HAS_INTERFACE to an
 Interface that has an open HAS_IP to the IPAddress, and neither the CI nor the Interface is
-retired. Retirement end-dates those relationships (``graph.staleness``), so a reused
+retired. Retirement end-dates those relationships (``cmdb.graph.staleness``), so a reused
 address belongs to its new holder only; the status check also covers CIs retired before
 that rule existed.
 
 Reads are batched: one ``interface_ip_pairs`` per 500 addresses and one ``get_cis`` for
-the interfaces (``graph.lookup.interfaces_with_ip``), one ``impact_hop`` per 500
+the interfaces (``cmdb.graph.lookup.interfaces_with_ip``), one ``impact_hop`` per 500
 interfaces for their open HAS_INTERFACE, one ``get_cis`` for the holders; never a read per
 address.
 """
 
 from __future__ import annotations
 
-from graph.lookup import interfaces_with_ip
-from graph.store import Store
+from cmdb.graph.lookup import interfaces_with_ip
+from cmdb.graph.store import Store
 
 _CHUNK = 500
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from server.reconcile.addresses import add_address
-from server.reconcile.desired import Desired, DesiredCI, DesiredRel
-from server.reconcile.links import is_ephemeral_link
-from server.reconcile.software import local_ref as software_ref
-from server.reconcile.software import software_attributes
+from cmdb.server.reconcile.addresses import add_address
+from cmdb.server.reconcile.desired import Desired, DesiredCI, DesiredRel
+from cmdb.server.reconcile.links import is_ephemeral_link
+from cmdb.server.reconcile.software import local_ref as software_ref
+from cmdb.server.reconcile.software import software_attributes
 
 REL_SECTIONS = {
     "HAS_INTERFACE": "interfaces",
@@ -81,7 +81,7 @@ def _host_attributes(sections: dict[str, Any]) -> dict[str, Any]:
     if sections.get("interfaces") is not None:
         links = [nic for nic in sections["interfaces"] if not is_ephemeral_link(nic)]
         attrs["primary_mac"] = primary_mac(links, sections.get("gateways") or [])
-        # container and VM links are counted, not CIs (server.reconcile.links)
+        # container and VM links are counted, not CIs (cmdb.server.reconcile.links)
         attrs["virtual_links"] = len(sections["interfaces"]) - len(links)
     return attrs
 
@@ -102,7 +102,7 @@ def _configuration(item: dict[str, Any]) -> dict[str, Any]:
 def change_view(sections: dict[str, Any]) -> dict[str, Any]:
     """What of a host report can change the CMDB: its sections without the volatile ones
     and fields (``VOLATILE_SECTIONS``, ``VOLATILE_FIELDS``). Digests of this view decide
-    whether a report repeats the last one (``server.reconcile.engine``)."""
+    whether a report repeats the last one (``cmdb.server.reconcile.engine``)."""
     view: dict[str, Any] = {}
     for name, value in sections.items():
         if name in VOLATILE_SECTIONS:
@@ -161,7 +161,7 @@ def transform(report: dict[str, Any]) -> Desired:
 
 def _interfaces(desired: Desired, interfaces: list[dict[str, Any]] | None) -> None:
     """Interface CIs (with their addresses) for the host's links, except container and VM
-    links (``server.reconcile.links``): those churn, and the host only counts them."""
+    links (``cmdb.server.reconcile.links``): those churn, and the host only counts them."""
     if interfaces is None:
         return
     seen: set[str] = set()
@@ -207,7 +207,7 @@ def _packages(desired: Desired, packages: list[dict[str, Any]] | None) -> None:
         return
     seen: set[str] = set()
     for pkg in packages:
-        # identity as the SNMP view of the same package gets it (server.reconcile.software)
+        # identity as the SNMP view of the same package gets it (cmdb.server.reconcile.software)
         attrs = software_attributes(
             pkg.get("manager"),
             pkg.get("name"),

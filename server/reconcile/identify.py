@@ -1,7 +1,7 @@
 """The identification service: which existing CI a set of facts describes, and why.
 
-Identity keys come from ``graph.identity`` (one schema-driven function). Rules are tried
-strongest first (the order of ``graph.schema``) and a candidate must survive the evidence
+Identity keys come from ``cmdb.graph.identity`` (one schema-driven function). Rules are tried
+strongest first (the order of ``cmdb.graph.schema``) and a candidate must survive the evidence
 of every other key present on both sides:
 
 * a key at least as strong as the one that found the candidate differs: rejected (two VM
@@ -24,10 +24,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from graph.schema import CLASSES, CIClass, IdentityRule
-from graph.store import CI, Store
-from server.reconcile.addresses import not_unique_reason
-from server.reconcile.holders import address_holders, current_holders
+from cmdb.graph.schema import CLASSES, CIClass, IdentityRule
+from cmdb.graph.store import CI, Store
+from cmdb.server.reconcile.addresses import not_unique_reason
+from cmdb.server.reconcile.holders import address_holders, current_holders
 
 
 @dataclass

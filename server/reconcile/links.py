@@ -63,7 +63,7 @@ def has_own_address(nic: dict[str, Any]) -> bool:
 
 
 def is_ephemeral_link(nic: dict[str, Any]) -> bool:
-    """Whether an agent-reported interface (``collectors.model.NetInterface`` as JSON)
+    """Whether an agent-reported interface (``cmdb.collectors.model.NetInterface`` as JSON)
     is container or VM plumbing that must not become an Interface CI."""
     kind = nic.get("kind")
     if kind in STABLE_KINDS or has_own_address(nic):

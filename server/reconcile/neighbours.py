@@ -6,7 +6,7 @@ lldpPortIdSubtype, Cisco CDP):
 * chassis ID ``macAddress``: MAC evidence (the neighbour's LLDP chassis ID, bridge base MAC
   or one of its interface MACs) and a strong grouping key.
 * chassis ID ``networkAddress``: address evidence, like a management address; an unusable
-  address (``server.reconcile.addresses.not_unique_reason``: 0.0.0.0, loopback, link-local,
+  address (``cmdb.server.reconcile.addresses.not_unique_reason``: 0.0.0.0, loopback, link-local,
   multicast, broadcast) is no evidence and no key at all.
 * chassis ID ``interfaceName``, ``interfaceAlias``, ``chassisComponent``, ``portComponent``,
   ``local``: opaque text, compared only with the device's own lldpLocChassisId (exact, after
@@ -23,7 +23,7 @@ Neighbours are grouped on strong keys only: chassis ID, chassis serial, CDP devi
 address that two rows share does not make them one device.
 
 Names compare shortened on both sides: ``sw-north.corp.example`` and ``SW-NORTH`` are one
-name (``graph.identity.short_hostname``).
+name (``cmdb.graph.identity.short_hostname``).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from graph.identity import short_hostname
-from server.reconcile.addresses import not_unique_reason
+from cmdb.graph.identity import short_hostname
+from cmdb.server.reconcile.addresses import not_unique_reason
 
 _MAC = re.compile(r"^[0-9a-f]{2}([:.-]?[0-9a-f]{2}){5}$", re.I)
 _MAC_DOTTED = re.compile(r"^[0-9a-f]{4}\.[0-9a-f]{4}\.[0-9a-f]{4}$", re.I)

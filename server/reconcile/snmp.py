@@ -1,6 +1,6 @@
 """Transform an SNMP inventory report into the CIs it describes (pure).
 
-The root is a NetworkDevice, identified (strongest first, ``graph.schema``) by chassis
+The root is a NetworkDevice, identified (strongest first, ``cmdb.graph.schema``) by chassis
 serial (vendor + serial from ENTITY-MIB), its own LLDP chassis ID (lldpLocChassisId, read
 by subtype as neighbours read it), its bridge base MAC (dot1dBaseBridgeAddress), a CDP
 device ID (placeholders), and last its identity address: the lowest usable address of its
@@ -18,7 +18,7 @@ Closing is scoped to what was read completely: a section absent from the
 report (a table that timed out) closes nothing, and IP addresses only close
 when the interfaces they hang on were read too. Layer-2 topology (LLDP, CDP,
 FDB) is not here: it needs other devices' CIs and runs after the commit, in
-``server.reconcile.topology``.
+``cmdb.server.reconcile.topology``.
 """
 
 from __future__ import annotations
@@ -28,13 +28,13 @@ import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from graph.identity import is_placeholder
-from server.reconcile.addresses import add_address, net_scope, not_unique_reason
-from server.reconcile.desired import Desired, DesiredCI, DesiredRel
-from server.reconcile.neighbours import chassis_key, display_name, normalise_mac
-from server.reconcile.software import local_ref as software_ref
-from server.reconcile.software import parse_installed_name, software_attributes
-from server.reconcile.topology import link_topology
+from cmdb.graph.identity import is_placeholder
+from cmdb.server.reconcile.addresses import add_address, net_scope, not_unique_reason
+from cmdb.server.reconcile.desired import Desired, DesiredCI, DesiredRel
+from cmdb.server.reconcile.neighbours import chassis_key, display_name, normalise_mac
+from cmdb.server.reconcile.software import local_ref as software_ref
+from cmdb.server.reconcile.software import parse_installed_name, software_attributes
+from cmdb.server.reconcile.topology import link_topology
 
 REL_SECTIONS = {
     "HAS_INTERFACE": "interfaces",
@@ -303,7 +303,7 @@ def _ip_addresses(
 
 def parse_package(text: str, sys_descr: str | None = None) -> tuple[str, str | None, str | None]:
     """hrSWInstalledName -> (name, version, arch) as written; the rules and the ecosystem
-    are ``server.reconcile.software.parse_installed_name``'s."""
+    are ``cmdb.server.reconcile.software.parse_installed_name``'s."""
     view = parse_installed_name(text, sys_descr)
     return view.name, view.version, view.arch
 
@@ -329,7 +329,7 @@ def _software(
     for row in software:
         if not row.get("name"):
             continue
-        # the same identity as the agent's view of the package (server.reconcile.software)
+        # the same identity as the agent's view of the package (cmdb.server.reconcile.software)
         view = parse_installed_name(row["name"], sys_descr)
         attrs = software_attributes(view.ecosystem, view.name, view.version, view.arch)
         if attrs is None:

@@ -2,7 +2,7 @@
 change set (an ingest POST_STEP): a device's facts and its links commit together.
 
 * LLDP and CDP neighbours become ``Interface -CONNECTED_TO-> Interface``. Rows are read by
-  their subtypes and grouped on strong keys only (``server.reconcile.neighbours``). A group
+  their subtypes and grouped on strong keys only (``cmdb.server.reconcile.neighbours``). A group
   is matched to a known device by, strongest first: chassis ID (an LLDP chassis ID or
   bridge base MAC identity, or the MAC of one of its interfaces), chassis serial (CDP's
   ``name(serial)``), CDP device ID, a usable address (the device's management address or
@@ -11,7 +11,7 @@ change set (an ingest POST_STEP): a device's facts and its links commit together
   not it. The far port is matched by its port ID's subtype. An unknown neighbour becomes a
   placeholder NetworkDevice (with a placeholder Interface for its port) carrying the
   identity values its own scan will report where the neighbour told them.
-* FDB: host NICs learned on access ports (``server.reconcile.fdb``).
+* FDB: host NICs learned on access ports (``cmdb.server.reconcile.fdb``).
 * Links are undirected: A's LLDP and B's LLDP describe one link, kept once. They carry
   the device's scope (``snmp:<id>``): a later *complete* lldp, cdp or fdb section closes
   the links of that kind it no longer shows; an absent section, or one a collector note
@@ -28,16 +28,16 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.snmp.vendors import enterprise_name
-from graph import lookup
-from graph.identity import identity_values, key_of
-from graph.schema import CLASSES
-from graph.store import CI, ChangeSet, Rel, Store
-from server.reconcile import neighbours as nb
-from server.reconcile.completeness import noted_sections
-from server.reconcile.fdb import ACCESS_PORT_MAX_MACS, fdb_links
-from server.reconcile.holders import address_holders, current_holders
-from server.reconcile.neighbours import (
+from cmdb.collectors.snmp.vendors import enterprise_name
+from cmdb.graph import lookup
+from cmdb.graph.identity import identity_values, key_of
+from cmdb.graph.schema import CLASSES
+from cmdb.graph.store import CI, ChangeSet, Rel, Store
+from cmdb.server.reconcile import neighbours as nb
+from cmdb.server.reconcile.completeness import noted_sections
+from cmdb.server.reconcile.fdb import ACCESS_PORT_MAX_MACS, fdb_links
+from cmdb.server.reconcile.holders import address_holders, current_holders
+from cmdb.server.reconcile.neighbours import (
     Neighbour,
     display_name,
     group_neighbours,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from collectors.snmp.session import Credential
+from cmdb.collectors.snmp.session import Credential
 
 SECRET_FIELDS = ("community", "auth_password", "priv_password")
 _FIELDS = (

@@ -1,6 +1,6 @@
 """Run scans in the background: sweep, reconcile each answering device, keep counts.
 
-A scan's record lives in the shared state (``server.shared_state``: ``control.db``, or
+A scan's record lives in the shared state (``cmdb.server.shared_state``: ``control.db``, or
 Neo4j shared by every server), so any server shows it and any server can cancel it: the
 server that runs a scan beats a heartbeat into its record every ``HEARTBEAT`` seconds and
 stops the scan when the record says ``cancel_requested``. A scan whose heartbeat is older
@@ -30,15 +30,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from collectors.model import utc_now_iso
-from collectors.snmp.inventory import DEFAULT_BUDGET
-from collectors.snmp.session import Credential
-from collectors.snmp.sweep import Progress, SweepResult, SweepTarget, sweep
-from graph.store import StoreError, StoreUnavailable
-from server.ingest import Ingestor, ReportInvalid
-from server.metrics import record_scan_device
-from server.reconcile import ReconcileError
-from server.scans.credentials import describe
+from cmdb.collectors.model import utc_now_iso
+from cmdb.collectors.snmp.inventory import DEFAULT_BUDGET
+from cmdb.collectors.snmp.session import Credential
+from cmdb.collectors.snmp.sweep import Progress, SweepResult, SweepTarget, sweep
+from cmdb.graph.store import StoreError, StoreUnavailable
+from cmdb.server.ingest import Ingestor, ReportInvalid
+from cmdb.server.metrics import record_scan_device
+from cmdb.server.reconcile import ReconcileError
+from cmdb.server.scans.credentials import describe
 
 log = logging.getLogger("cmdb.scans")
 

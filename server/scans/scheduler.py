@@ -1,12 +1,12 @@
 """Cron-scheduled scans that survive restarts, fired once per period across all servers.
 
-Schedules live in the shared state (``server.shared_state``). Every server ticks; a due
+Schedules live in the shared state (``cmdb.server.shared_state``). Every server ticks; a due
 firing is claimed by a compare-and-set of ``next_run`` (from the value it read to the
 next one) in one write transaction, so exactly one server runs it. A schedule whose scan
 is still running anywhere (a fresh heartbeat in the shared state) is not started again.
 
 A schedule with a ``site`` is run by the remote pollers of that site (``cmdb poller
-run``), never by a server. Credential profiles are kept sealed (``server.shared_state.
+run``), never by a server. Credential profiles are kept sealed (``cmdb.server.shared_state.
 secrets``) when the installation has a secrets key, and must be when the state is shared
 (Neo4j); the API shows only their labels.
 """
@@ -22,10 +22,10 @@ from typing import Any
 
 from croniter import croniter
 
-from server.scans.credentials import CredentialError, describe, parse_credentials, to_storage
-from server.scans.manager import ScanManager, ScanRequest
-from server.scans.targets import expand_targets, split_targets
-from server.shared_state.secrets import KEY_ENV, SecretBox, SecretsError, is_sealed
+from cmdb.server.scans.credentials import CredentialError, describe, parse_credentials, to_storage
+from cmdb.server.scans.manager import ScanManager, ScanRequest
+from cmdb.server.scans.targets import expand_targets, split_targets
+from cmdb.server.shared_state.secrets import KEY_ENV, SecretBox, SecretsError, is_sealed
 
 log = logging.getLogger("cmdb.schedules")
 SCHEDULES = "schedule"

@@ -1,7 +1,7 @@
 """Where the state every server of one installation shares lives, chosen by the store.
 
-``store = "sqlite"`` (the embedded single-server default): ``server.control.ControlDB`` on
-``DATA_DIR/control.db``. ``store = "neo4j"``: ``server.shared_state.neo4j.Neo4jSharedState``
+``store = "sqlite"`` (the embedded single-server default): ``cmdb.server.control.ControlDB`` on
+``DATA_DIR/control.db``. ``store = "neo4j"``: ``cmdb.server.shared_state.neo4j.Neo4jSharedState``
 on the graph's own Neo4j, so any number of ``cmdb server`` processes (and the ``cmdb
 token`` CLI) read and write the same tokens, users, scans, schedules, device claims and
 key/value entries.
@@ -17,15 +17,15 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from server.config import Settings, load_settings
-from server.control import ControlDB
+from cmdb.server.config import Settings, load_settings
+from cmdb.server.control import ControlDB
 
 
 def open_shared_state(settings: Settings) -> Any:
     """The shared state for these settings (raises ``StoreUnavailable``/``StoreError`` when
     Neo4j cannot be reached)."""
     if settings.store == "neo4j":
-        from server.shared_state.neo4j import Neo4jSharedState
+        from cmdb.server.shared_state.neo4j import Neo4jSharedState
 
         return Neo4jSharedState(
             settings.neo4j_uri,

@@ -29,9 +29,9 @@ import neo4j
 from neo4j import GraphDatabase
 from neo4j import exceptions as nx
 
-from collectors.model import utc_now_iso
-from graph.store import StoreError, StoreUnavailable
-from server.control import (
+from cmdb.collectors.model import utc_now_iso
+from cmdb.graph.store import StoreError, StoreUnavailable
+from cmdb.server.control import (
     ACTIVE,
     ROLES,
     SCAN_LIST_LIMIT,
@@ -78,7 +78,7 @@ def _scan(row: Any) -> dict[str, Any] | None:
 
 
 class Neo4jSharedState:
-    """The typed methods of ``server.control.ControlDB`` (no raw ``execute``) on Neo4j."""
+    """The typed methods of ``cmdb.server.control.ControlDB`` (no raw ``execute``) on Neo4j."""
 
     shared = True  # every server on this Neo4j sees the same state
 
@@ -413,7 +413,7 @@ class Neo4jSharedState:
             owner=owner,
         )
 
-    # ------------------------------------------------------------ users (server.users)
+    # ------------------------------------------------------------ users (cmdb.server.users)
     def user_insert(self, name: str, role: str, digest: str, now: str) -> int | None:
         def work(tx: neo4j.ManagedTransaction) -> int | None:
             taken = tx.run(

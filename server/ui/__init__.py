@@ -3,9 +3,9 @@
 Server-rendered pages (Jinja2 through aiohttp-jinja2) with vendored JavaScript
 (htmx for partial updates, cytoscape + dagre for graphs; ``static/vendor``, refreshed by
 ``deploy/vendor-js.sh``). People sign in with a user name and password
-(``server.users``); the API keeps its bearer tokens and accepts no cookie. Every page
+(``cmdb.server.users``); the API keeps its bearer tokens and accepts no cookie. Every page
 reads through the same functions the REST handlers call (the store protocol,
-``server.catalogue.*``, ``server.scans``), so the UI and the API cannot disagree.
+``cmdb.server.catalogue.*``, ``cmdb.server.scans``), so the UI and the API cannot disagree.
 """
 
 from __future__ import annotations
@@ -18,19 +18,19 @@ from urllib.parse import urlencode
 from aiohttp import web
 from aiohttp_session import get_session, session_middleware
 
-from graph.store import StoreUnavailable
-from server.api.keys import CONTROL_KEY
-from server.catalogue import CatalogueError
-from server.ui.keys import CSRF_KEY, USER_KEY
-from server.ui.render import page, setup_templates
-from server.ui.session import (
+from cmdb.graph.store import StoreUnavailable
+from cmdb.server.api.keys import CONTROL_KEY
+from cmdb.server.catalogue import CatalogueError
+from cmdb.server.ui.keys import CSRF_KEY, USER_KEY
+from cmdb.server.ui.render import page, setup_templates
+from cmdb.server.ui.session import (
     InstallationCookieStorage,
     check_csrf,
     csrf_token,
     secure_cookies,
     session_user_id,
 )
-from server.users import get_user
+from cmdb.server.users import get_user
 
 log = logging.getLogger("cmdb.ui")
 
@@ -55,7 +55,7 @@ def is_ui_path(path: str) -> bool:
 
 def _exempt_from_bearer(app: web.Application) -> None:
     """UI paths are signed in by the session cookie: the API's bearer-token middleware
-    (``server.api.auth``) passes them on untouched; every other path keeps it as is."""
+    (``cmdb.server.api.auth``) passes them on untouched; every other path keeps it as is."""
     for index, middleware in enumerate(app.middlewares):
         if getattr(middleware, "__name__", "") != "authenticate":
             continue
@@ -146,7 +146,7 @@ async def _favicon(request: web.Request) -> web.Response:
 
 def setup_ui(app: web.Application) -> None:
     """Mount the UI on ``app``: templates, sessions, the guard, routes and static files."""
-    from server.ui.views import ROUTE_TABLES
+    from cmdb.server.ui.views import ROUTE_TABLES
 
     setup_templates(app)
     _exempt_from_bearer(app)

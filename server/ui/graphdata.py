@@ -1,7 +1,7 @@
 """A CI's neighbourhood as cytoscape elements, with big fans collapsed into counted groups.
 
 The walk is ``store.traverse`` (what ``GET /api/v1/cis/{id}/dependencies`` reads). Each
-edge is drawn the way the dependency rules (``graph.dependency.edges``) read it: from the
+edge is drawn the way the dependency rules (``cmdb.graph.dependency.edges``) read it: from the
 dependent to what it depends on, styled by the rule's effect (fails, degrades, contains)
 or as a plain relationship when no rule makes it a dependency (INSTALLED, HAS_IP, ...).
 
@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from graph.dependency import edges as dependency_edges
-from graph.records import HopRow
-from graph.store import CI, Rel, Traversal
+from cmdb.graph.dependency import edges as dependency_edges
+from cmdb.graph.records import HopRow
+from cmdb.graph.store import CI, Rel, Traversal
 
 # classes that come by the hundred per host: grouped beyond a few
 FAN_CLASSES = ("Software", "Endpoint", "Interface", "IPAddress", "Network")

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from aiohttp import web
 
 if TYPE_CHECKING:
-    from server.users import User
+    from cmdb.server.users import User
 
 USER_KEY: web.RequestKey[User] = web.RequestKey("ui_user")
 CSRF_KEY: web.RequestKey[str] = web.RequestKey("ui_csrf")

@@ -15,7 +15,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from graph.store import CI, Store
+from cmdb.graph.store import CI, Store
 
 SCAN_LIMIT = 5_000  # measured: reading 20,000 CIs costs ~1 s on SQLite; 5,000 fits 300 ms
 EXPORT_LIMIT = 10_000

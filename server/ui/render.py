@@ -12,8 +12,8 @@ import jinja2
 from aiohttp import web
 from markupsafe import Markup
 
-from server.api.auth import GRANTS
-from server.ui.keys import CSRF_KEY, USER_KEY
+from cmdb.server.api.auth import GRANTS
+from cmdb.server.ui.keys import CSRF_KEY, USER_KEY
 
 TEMPLATES = Path(__file__).parent / "templates"
 
@@ -45,7 +45,7 @@ CLASS_COLOURS = {
 
 
 def can(request: web.Request, role: str) -> bool:
-    """Whether the signed-in user's role grants ``role`` (``server.api.auth.GRANTS``)."""
+    """Whether the signed-in user's role grants ``role`` (``cmdb.server.api.auth.GRANTS``)."""
     user = request.get(USER_KEY)
     return user is not None and role in GRANTS.get(user.role, frozenset())
 
@@ -83,7 +83,7 @@ def _tojson_attr(value: Any) -> Markup:
 
 def context(request: web.Request) -> dict[str, Any]:
     """What every template sees: the user, the CSRF token, navigation and helpers (read
-    when the page renders, after ``server.ui.ui_guard`` has set the user and token)."""
+    when the page renders, after ``cmdb.server.ui.ui_guard`` has set the user and token)."""
     user = request.get(USER_KEY)
     return {
         "user": user,

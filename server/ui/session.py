@@ -4,7 +4,7 @@ Sessions are ``aiohttp-session`` encrypted cookies (Fernet: AES-128-CBC + HMAC-S
 that are Secure, HttpOnly and SameSite=Lax, with two expiries: idle (``IDLE_SECONDS``,
 the Fernet timestamp checked on every read and renewed while the user is active) and
 absolute (``ABSOLUTE_SECONDS`` from sign-in). The cookie holds the user id, the user's
-``session_version`` (``server.users``: a password, role or access change ends every
+``session_version`` (``cmdb.server.users``: a password, role or access change ends every
 session) and the CSRF token. The encryption key is made once per installation and kept
 in ``control.db`` (kv ``ui/session_key``), so every server process and restart reads the
 same cookies.
@@ -30,8 +30,8 @@ from aiohttp import web
 from aiohttp_session import AbstractStorage, Session, get_session
 from aiohttp_session.cookie_storage import EncryptedCookieStorage
 
-from server.api.keys import CONTROL_KEY
-from server.control import ControlDB
+from cmdb.server.api.keys import CONTROL_KEY
+from cmdb.server.control import ControlDB
 
 log = logging.getLogger("cmdb.ui")
 

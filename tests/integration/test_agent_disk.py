@@ -7,8 +7,8 @@ import logging
 import threading
 import time
 
-from agent.runner import flush, run_forever, run_once
-from agent.spool import Spool
+from cmdb.agent.runner import flush, run_forever, run_once
+from cmdb.agent.spool import Spool
 from tests.integration.test_agent_protocol import ScriptedServer, collector
 from tests.reports import agent_report
 from tests.unit.test_agent_spool import BROKEN, fill, small_filesystem

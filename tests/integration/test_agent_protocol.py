@@ -14,10 +14,10 @@ from typing import Any
 
 from aiohttp import web
 
-from agent.delta import DeltaState
-from agent.runner import default_state_dir, flush, retry_wait, run_once
-from agent.spool import Spool
-from agent.trim import LEFT_OUT_MESSAGE
+from cmdb.agent.delta import DeltaState
+from cmdb.agent.runner import default_state_dir, flush, retry_wait, run_once
+from cmdb.agent.spool import Spool
+from cmdb.agent.trim import LEFT_OUT_MESSAGE
 from tests.reports import agent_report
 
 Answer = tuple[int, Any, dict[str, str]]
@@ -184,7 +184,7 @@ def test_delta_state_is_per_server(tmp_path):
 
 
 def test_sequence_grows_across_restarts_even_when_the_clock_goes_back(tmp_path):
-    from agent.sequence import Sequence
+    from cmdb.agent.sequence import Sequence
 
     now = [2_000_000_000.0]
     seq = Sequence(tmp_path / "state", clock=lambda: now[0])
@@ -250,7 +250,7 @@ def test_413_after_everything_but_identity_is_set_aside_and_the_queue_goes_on(tm
 
 
 def test_aggregated_connections_pass_the_real_schema(tmp_path):
-    from server.ingest import validate_report
+    from cmdb.server.ingest import validate_report
 
     spool = tmp_path / "spool"
     with ScriptedServer() as server:
@@ -357,7 +357,7 @@ def test_unreachable_server_and_a_proxy_page_keep_the_report(tmp_path):
 
 
 def test_401_keeps_the_queue_and_the_token_file_is_read_before_each_send(tmp_path):
-    from agent.token import token_source
+    from cmdb.agent.token import token_source
 
     spool = tmp_path / "spool"
     token_file = tmp_path / "token"

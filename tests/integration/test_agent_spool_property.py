@@ -10,8 +10,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from agent.runner import flush
-from agent.spool import Spool, SpoolCorrupt, decode_report
+from cmdb.agent.runner import flush
+from cmdb.agent.spool import Spool, SpoolCorrupt, decode_report
 from tests.integration.test_agent_protocol import ScriptedServer
 from tests.reports import agent_report
 

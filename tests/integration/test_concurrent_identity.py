@@ -28,9 +28,9 @@ from typing import Any
 
 import pytest
 
-from agent.client import send_report
-from server.config import load_settings
-from server.shared_state import open_shared_state
+from cmdb.agent.client import send_report
+from cmdb.server.config import load_settings
+from cmdb.server.shared_state import open_shared_state
 from tests.processes import cmdb, neo4j_env, running_server
 from tests.reports import agent_report, nic
 

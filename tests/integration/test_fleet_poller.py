@@ -158,7 +158,7 @@ def test_compose_runs_two_servers_behind_a_load_balancer_on_neo4j():
 
 
 def test_poller_unit_runs_the_poller_command():
-    from server.cli import build_parser
+    from cmdb.server.cli import build_parser
 
     parser = configparser.ConfigParser(strict=False, interpolation=None)
     parser.optionxform = str

@@ -26,7 +26,7 @@ from typing import Any
 import pytest
 from cryptography.fernet import Fernet
 
-from agent.client import send_report
+from cmdb.agent.client import send_report
 from tests.processes import cmdb, free_port, neo4j_env, running_server
 from tests.reports import agent_report, nic
 

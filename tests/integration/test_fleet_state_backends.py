@@ -1,5 +1,5 @@
 """The shared state's typed methods behave alike on SQLite (control.db) and on Neo4j
-(issue 15, item 1): users (server.users on either backend), schedule firings claimed by a
+(issue 15, item 1): users (cmdb.server.users on either backend), schedule firings claimed by a
 compare-and-set, device claims with expiry, put_if_absent, and token revocation."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import uuid
 
 import pytest
 
-from server import users
-from server.control import ControlDB
+from cmdb.server import users
+from cmdb.server.control import ControlDB
 
 RUN = uuid.uuid4().hex[:8]
 
@@ -21,7 +21,7 @@ def state(request, tmp_path):
     if request.param == "sqlite":
         control = ControlDB(tmp_path / "control.db")
     else:
-        from server.shared_state.neo4j import Neo4jSharedState
+        from cmdb.server.shared_state.neo4j import Neo4jSharedState
 
         server = request.getfixturevalue("neo4j_server")
         control = Neo4jSharedState(server.uri, server.user, server.password)

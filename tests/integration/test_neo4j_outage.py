@@ -86,8 +86,8 @@ def test_neo4j_restart_mid_ingest_loses_no_acknowledged_report(tmp_path):
     reader_token = create_token(data_dir, "reader", env)
     try:
         with running_server(data_dir, env=env) as (url, _proc):
-            from agent.runner import flush
-            from agent.spool import Spool
+            from cmdb.agent.runner import flush
+            from cmdb.agent.spool import Spool
 
             spools = [Spool(tmp_path / f"spool{i}") for i in range(hosts)]
             acknowledged: list[str] = []

@@ -17,7 +17,9 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 SYSTEMD = ROOT / "deploy" / "systemd"
-HEAVY = ("aiohttp", "neo4j", "pysnmp", "server", "graph", "yaml", "croniter", "tqdm")
+HEAVY = (
+    "aiohttp", "neo4j", "pysnmp", "cmdb.server", "cmdb.graph", "yaml", "croniter", "tqdm",
+)  # fmt: skip
 HARDENING = {
     "NoNewPrivileges": "yes",
     "ProtectSystem": "strict",
@@ -32,13 +34,16 @@ HARDENING = {
 
 
 def _modules_after(argv: list[str]) -> set[str]:
-    """Top-level modules loaded by ``python -m agent ARGV`` (run in a child)."""
+    """Top-level modules (and ``cmdb.*`` packages) loaded by ``python -m cmdb.agent ARGV``,
+    run in a child."""
     code = (
         "import sys, runpy, json\n"
         f"sys.argv = ['agent', *{argv!r}]\n"
-        "try:\n    runpy.run_module('agent', run_name='__main__')\n"
+        "try:\n    runpy.run_module('cmdb.agent', run_name='__main__')\n"
         "except SystemExit:\n    pass\n"
-        "sys.stderr.write('MODULES' + json.dumps(sorted({m.split('.')[0] for m in sys.modules})))\n"
+        "names = {'.'.join(m.split('.')[: 2 if m.startswith('cmdb.') else 1])\n"
+        "         for m in sys.modules}\n"
+        "sys.stderr.write('MODULES' + json.dumps(sorted(names)))\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120
@@ -48,7 +53,7 @@ def _modules_after(argv: list[str]) -> set[str]:
 
 def test_agent_command_path_imports_only_collection_and_sending(tmp_path):
     loaded = _modules_after(["collect", "--sections", "system,os"])
-    assert {"agent", "collectors", "psutil"} <= loaded
+    assert {"cmdb.agent", "cmdb.collectors", "psutil"} <= loaded
     assert not loaded & set(HEAVY), loaded & set(HEAVY)
     # the sending path too: a run against a closed port spools and exits 3
     loaded = _modules_after(
@@ -144,9 +149,9 @@ def test_deb_control_and_contents(deb):
     paths = [line.split()[-1].lstrip(".") for line in contents.splitlines()]
     for wanted in (
         "/usr/bin/cmdb-agent",
-        "/usr/lib/cmdb-agent/agent/cli.py",
-        "/usr/lib/cmdb-agent/collectors/host/packages.py",
-        "/usr/lib/cmdb-agent/collectors/model.py",
+        "/usr/lib/cmdb-agent/cmdb/agent/cli.py",
+        "/usr/lib/cmdb-agent/cmdb/collectors/host/packages.py",
+        "/usr/lib/cmdb-agent/cmdb/collectors/model.py",
         "/lib/systemd/system/cmdb-agent.service",
         "/lib/systemd/system/cmdb-agent.timer",
         "/etc/cmdb-agent/agent.env",
@@ -217,7 +222,9 @@ def test_agent_wheel_needs_only_psutil_and_netifaces(tmp_path):
         if line.startswith("Requires-Dist:")
     )
     assert requires == ["netifaces-plus", "psutil"]
-    assert "cmdb-agent = agent.cli:main" in entry
-    top = {n.split("/")[0] for n in names if not n.startswith("cmdb_agent-")}
-    assert top == {"agent", "collectors"}
-    assert not [n for n in names if n.startswith(("collectors/snmp", "server", "graph"))]
+    assert "cmdb-agent = cmdb.agent.cli:main" in entry
+    top = {"/".join(n.split("/")[:2]) for n in names if not n.startswith("cmdb_agent-")}
+    assert top == {"cmdb/agent", "cmdb/collectors"}, top
+    assert not [
+        n for n in names if n.startswith(("cmdb/collectors/snmp", "cmdb/server", "cmdb/graph"))
+    ]

@@ -23,8 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from agent.client import send_report
-from server.cli.http import ApiClient, CliError
+from cmdb.agent.client import send_report
+from cmdb.server.cli.http import ApiClient, CliError
 from tests.processes import ROOT, create_token, free_port
 from tests.reports import agent_report
 
@@ -132,7 +132,7 @@ def tls_server(data_dir: Path, pki: dict[str, str], client_auth: str | None):
     log = open(data_dir / "server.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "server.cli", "server",
+            sys.executable, "-m", "cmdb.server.cli", "server",
             "--listen", f"127.0.0.1:{port}",
             "--data-dir", str(data_dir),
             "--config", str(data_dir / "cmdb.toml"),
@@ -189,7 +189,7 @@ def test_https_with_a_private_ca_for_server_agent_and_cli(tmp_path, pki, monkeyp
         # the real agent command, the CA from its flag
         run = subprocess.run(
             [
-                sys.executable, "-m", "agent", "run", "--once", "--server", url,
+                sys.executable, "-m", "cmdb.agent", "run", "--once", "--server", url,
                 "--cafile", pki["ca"], "--spool-dir", str(tmp_path / "spool"),
             ],
             # a token of its own: an agent token speaks for the first host it reported
@@ -221,7 +221,7 @@ def test_mutual_tls_agents_need_a_client_certificate(tmp_path, pki, monkeypatch)
         # the agent command with --cert/--key
         run = subprocess.run(
             [
-                sys.executable, "-m", "agent", "run", "--once", "--server", url,
+                sys.executable, "-m", "cmdb.agent", "run", "--once", "--server", url,
                 "--cafile", pki["ca"], "--cert", pki["agent_cert"], "--key", pki["agent_key"],
                 "--spool-dir", str(tmp_path / "spool"),
             ],

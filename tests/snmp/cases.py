@@ -1,5 +1,5 @@
 """API: ``reports = await scan_case(snmp_cases, "stack-serials")`` -> {device folder: report}.
-It runs the scan's own sweep (``server.scans.manager.run_sweep`` + ``device_report``, default
+It runs the scan's own sweep (``cmdb.server.scans.manager.run_sweep`` + ``device_report``, default
 ScanRequest timing) against the case's devices served by the ``snmp_cases`` fixture; feed the
 reports to ``Ingestor(store).ingest`` in the order you need. A device that does not answer fails.
 
@@ -43,10 +43,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from collectors.snmp.session import Credential
-from collectors.snmp.sweep import SweepTarget
+from cmdb.collectors.snmp.session import Credential
+from cmdb.collectors.snmp.sweep import SweepTarget
+from cmdb.server.scans.manager import ScanRequest, device_report, run_sweep
 from deploy.snmpsim.simulator import COMMUNITY, CaseSimulators
-from server.scans.manager import ScanRequest, device_report, run_sweep
 
 CASE_SCAN_ID = "case-scan"
 

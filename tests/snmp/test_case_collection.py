@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.snmp.session import Credential
-from collectors.snmp.sweep import SweepTarget
-from server.ingest import validate_report
-from server.scans.manager import (
+from cmdb.collectors.snmp.session import Credential
+from cmdb.collectors.snmp.sweep import SweepTarget
+from cmdb.server.ingest import validate_report
+from cmdb.server.scans.manager import (
     ScanRequest,
     ScanState,
     completeness,

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.ingest import Ingestor
+from cmdb.server.ingest import Ingestor
 from tests.snmp.cases import scan_case
 
 pytestmark = [

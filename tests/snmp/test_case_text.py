@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.snmp import convert
-from collectors.snmp.convert import decode, hex_or_text, legacy_charset, text
+from cmdb.collectors.snmp import convert
+from cmdb.collectors.snmp.convert import decode, hex_or_text, legacy_charset, text
 
 
 @pytest.mark.parametrize(

@@ -13,13 +13,13 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from collectors.host import collect_report
-from collectors.model import Report
-from collectors.snmp.inventory import collect_device
-from collectors.snmp.session import Credential, open_session
-from collectors.snmp.sweep import sweep
+from cmdb.collectors.host import collect_report
+from cmdb.collectors.model import Report
+from cmdb.collectors.snmp.inventory import collect_device
+from cmdb.collectors.snmp.session import Credential, open_session
+from cmdb.collectors.snmp.sweep import sweep
+from cmdb.server.ingest import Ingestor
 from deploy.snmpsim import simulator
-from server.ingest import Ingestor
 from tests.reports import agent_report, nic
 from tests.snmp.test_recordings import truth, v3
 

@@ -9,16 +9,16 @@ import time
 
 import pytest
 
-from collectors.snmp.convert import enterprise_number
-from collectors.snmp.inventory import collect_device
-from collectors.snmp.session import (
+from cmdb.collectors.snmp.convert import enterprise_number
+from cmdb.collectors.snmp.inventory import collect_device
+from cmdb.collectors.snmp.session import (
     Credential,
     SnmpAuthError,
     SnmpTimeout,
     open_session,
 )
-from collectors.snmp.sweep import sweep
-from collectors.snmp.vendors import enterprise_name
+from cmdb.collectors.snmp.sweep import sweep
+from cmdb.collectors.snmp.vendors import enterprise_name
 from deploy.snmpsim.simulator import TEST_DEVICES
 
 pytestmark = [

@@ -28,7 +28,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from graph.neo4j.store import Neo4jStore
+from cmdb.graph.neo4j.store import Neo4jStore
 
 REPO = Path(__file__).resolve().parents[2]
 LAUNCHER = REPO / "deploy" / "neo4j" / "neo4j-local"

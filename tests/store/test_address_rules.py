@@ -17,9 +17,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from graph.staleness import holding_rels
-from server.ingest import Ingestor  # noqa: F401
-from server.staleness import sweep
+from cmdb.graph.staleness import holding_rels
+from cmdb.server.ingest import Ingestor  # noqa: F401
+from cmdb.server.staleness import sweep
 from tests.cases import load_case, replay
 from tests.reports import ReplayIngestor, agent_report, nic
 

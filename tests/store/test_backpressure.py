@@ -10,11 +10,11 @@ import json
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from graph.store import ServerBusy
-from server.api.keys import CONTROL_KEY
-from server.app import create_app
-from server.config import Settings
-from server.ingest import Ingestor
+from cmdb.graph.store import ServerBusy
+from cmdb.server.api.keys import CONTROL_KEY
+from cmdb.server.app import create_app
+from cmdb.server.config import Settings
+from cmdb.server.ingest import Ingestor
 from tests.reports import agent_report
 
 pytestmark = pytest.mark.asyncio

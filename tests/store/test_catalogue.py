@@ -7,9 +7,9 @@ from datetime import date
 
 import pytest
 
-from server.catalogue import CatalogueError, assets, changes, services, status
-from server.catalogue.impact import impact
-from server.ingest import Ingestor  # noqa: F401
+from cmdb.server.catalogue import CatalogueError, assets, changes, services, status
+from cmdb.server.catalogue.impact import impact
+from cmdb.server.ingest import Ingestor  # noqa: F401
 from tests.reports import ReplayIngestor, agent_report, nic
 
 pytestmark = pytest.mark.asyncio

@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from server.catalogue import CatalogueError, changes, services
+from cmdb.server.catalogue import CatalogueError, changes, services
 from tests.reports import ReplayIngestor, agent_report, nic
 
 pytestmark = pytest.mark.asyncio

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import pytest
 
-from server.catalogue import CatalogueError, custom, relationships, services
-from server.catalogue.impact import impact
-from server.catalogue.refs import Resolver
+from cmdb.server.catalogue import CatalogueError, custom, relationships, services
+from cmdb.server.catalogue.impact import impact
+from cmdb.server.catalogue.refs import Resolver
 from tests.reports import ReplayIngestor, agent_report, nic
 
 pytestmark = pytest.mark.asyncio

@@ -1,4 +1,4 @@
-"""Layer-2 links from forwarding tables, on both stores (``server.reconcile.fdb``): the
+"""Layer-2 links from forwarding tables, on both stores (``cmdb.server.reconcile.fdb``): the
 bonded-host case replayed through its reports, the rename case's link, and crafted
 switch reports for the uplink and edge-only rules."""
 
@@ -9,9 +9,9 @@ import uuid
 
 import pytest
 
-from collectors.model import Report
-from server.catalogue.impact import impact
-from server.ingest import Ingestor
+from cmdb.collectors.model import Report
+from cmdb.server.catalogue.impact import impact
+from cmdb.server.ingest import Ingestor
 from tests.cases import load_case, replay
 from tests.reports import agent_report, nic
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.ingest import Ingestor
+from cmdb.server.ingest import Ingestor
 from tests.cases import load_case, replay
 
 pytestmark = pytest.mark.asyncio

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from graph.store import CI, ChangeSet, StoreConflict
-from server.ingest import Ingestor
+from cmdb.graph.store import CI, ChangeSet, StoreConflict
+from cmdb.server.ingest import Ingestor
 from tests.reports import agent_report, nic
 
 pytestmark = pytest.mark.asyncio
@@ -80,8 +80,8 @@ async def test_a_weak_key_loses_to_any_other_key_that_differs(store):
 async def test_a_rejected_holder_keeps_its_unique_key(store):
     """Two switches stacked wrongly report one LLDP chassis ID but different serials: the
     second is a new device that goes without the chassis ID (explained), not a failure."""
-    from server.reconcile.desired import Desired, DesiredCI
-    from server.reconcile.engine import reconcile
+    from cmdb.server.reconcile.desired import Desired, DesiredCI
+    from cmdb.server.reconcile.engine import reconcile
 
     def device(serial: str) -> Desired:
         attrs = {"vendor": "cisco", "serial": serial, "lldp_chassis_id": "00:11:22:33:44:55"}
@@ -152,8 +152,8 @@ async def test_concurrent_first_reports_of_one_host_make_one_ci(store):
 async def test_any_stack_members_serial_identifies_the_stack(store):
     """A stack reports its master's serial as the chassis serial; after a failover the other
     member is master: the same device, found through its member serials."""
-    from server.reconcile.desired import Desired, DesiredCI
-    from server.reconcile.engine import reconcile
+    from cmdb.server.reconcile.desired import Desired, DesiredCI
+    from cmdb.server.reconcile.engine import reconcile
 
     def stack(master: str, other: str) -> Desired:
         attrs = {

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from graph.store import ChangeSet
-from server.catalogue import assets, services
-from server.catalogue.impact import impact
+from cmdb.graph.store import ChangeSet
+from cmdb.server.catalogue import assets, services
+from cmdb.server.catalogue.impact import impact
 from tests.store.test_catalogue import host, ingest
 
 pytestmark = pytest.mark.asyncio

@@ -1,13 +1,13 @@
 """Directed hop reads (``>T`` from the frontier's src end, ``<T`` from its dst end, bare
 ``T`` either end): the impact walk reads each relationship only from the end the rules go
-up from. Both stores generate their hop query from ``graph.dependency.split_directed``."""
+up from. Both stores generate their hop query from ``cmdb.graph.dependency.split_directed``."""
 
 from __future__ import annotations
 
 import pytest
 
-from graph.dependency import directed, split_directed
-from graph.queries import impact_hop
+from cmdb.graph.dependency import directed, split_directed
+from cmdb.graph.queries import impact_hop
 from tests.store.test_impact_ha import ha
 
 pytestmark = pytest.mark.asyncio

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from graph.store import CI, ChangeSet, Rel
-from server.catalogue.impact import impact
+from cmdb.graph.store import CI, ChangeSet, Rel
+from cmdb.server.catalogue.impact import impact
 
 pytestmark = pytest.mark.asyncio
 AT = "2026-11-28T10:00:00.000Z"

@@ -1,4 +1,4 @@
-"""The one table of dependency rules (graph.dependency), read alike by impact and by the
+"""The one table of dependency rules (cmdb.graph.dependency), read alike by impact and by the
 dependencies walk (``GET /api/v1/cis/{id}/dependencies``), on both stores."""
 
 from __future__ import annotations
@@ -8,12 +8,12 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from graph.dependency import HOP_TYPES, RULES, Effect, edges, steps
-from graph.queries import dependency_walk
-from graph.records import HopRow
-from graph.store import CI, ChangeSet, Rel
-from server.catalogue.impact import impact
-from server.staleness import sweep
+from cmdb.graph.dependency import HOP_TYPES, RULES, Effect, edges, steps
+from cmdb.graph.queries import dependency_walk
+from cmdb.graph.records import HopRow
+from cmdb.graph.store import CI, ChangeSet, Rel
+from cmdb.server.catalogue.impact import impact
+from cmdb.server.staleness import sweep
 from tests.store.test_impact_ha import ha
 
 pytestmark = pytest.mark.asyncio

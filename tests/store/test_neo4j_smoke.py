@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import pytest
 
-from graph.neo4j.store import Neo4jStore
-from graph.store import CI, ChangeSet, HistoryEntry, Rel, SourceState, StoreError
+from cmdb.graph.neo4j.store import Neo4jStore
+from cmdb.graph.store import CI, ChangeSet, HistoryEntry, Rel, SourceState, StoreError
 
 pytestmark = pytest.mark.neo4j
 
@@ -120,7 +120,7 @@ async def test_round_trip_and_readable_graph(neo4j_store: Neo4jStore) -> None:
 
 async def test_update_touch_close_and_derived_last_seen(neo4j_store: Neo4jStore) -> None:
     await _seed(neo4j_store)
-    from graph.store import CIUpdate
+    from cmdb.graph.store import CIUpdate
 
     await neo4j_store.apply(
         ChangeSet(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.ingest import Ingestor  # noqa: F401
+from cmdb.server.ingest import Ingestor  # noqa: F401
 from tests.reports import ReplayIngestor, agent_report, nic
 
 pytestmark = pytest.mark.asyncio
@@ -89,7 +89,7 @@ async def test_replaced_nic_closes_old_interface_relationship(store):
 async def test_relationship_history_comes_from_the_relationships(store):
     """Opening and closing a relationship are history events on both ends, with the report
     that did it; a CI's history pages through them with its own entries, newest first."""
-    from graph.queries import history_between
+    from cmdb.graph.queries import history_between
 
     lo = nic("lo", None, [("127.0.0.1", 8)], kind="loopback")
     old = nic("eno1", "3c:ec:ef:00:00:01", [("10.20.0.5", 24)])

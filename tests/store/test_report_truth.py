@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.ingest import Ingestor
-from server.reconcile.engine import FullReportRequired, ReportForbidden
-from server.staleness import sweep
+from cmdb.server.ingest import Ingestor
+from cmdb.server.reconcile.engine import FullReportRequired, ReportForbidden
+from cmdb.server.staleness import sweep
 from tests.cases import load_case, replay
 from tests.reports import agent_report
 
@@ -238,7 +238,7 @@ async def test_a_busy_host_is_unchanged_though_its_metrics_and_connections_move(
 
 
 async def test_history_names_the_other_end_of_a_relationship_pointing_at_the_ci(store):
-    from graph.store import CI, ChangeSet, Rel
+    from cmdb.graph.store import CI, ChangeSet, Rel
 
     await store.apply(
         ChangeSet(

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from server.catalogue import CatalogueError, services
+from cmdb.server.catalogue import CatalogueError, services
 from tests.store.test_catalogue import cluster
 
 pytestmark = pytest.mark.asyncio

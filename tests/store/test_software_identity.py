@@ -5,7 +5,7 @@ on both stores.
 The SNMP report is built like ``tests/fixtures/cases/host/rename-snmp-lag/s1-*.json`` (a
 net-snmp Linux host) and carries the agent's hostname and primary MAC, the evidence that
 joins it to the agent's Host; the rows of its ``software`` section have the shape of
-``collectors.snmp.records.InstalledSoftware``.
+``cmdb.collectors.snmp.records.InstalledSoftware``.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from server.ingest import Ingestor
+from cmdb.server.ingest import Ingestor
 from tests.reports import agent_report
 
 pytestmark = pytest.mark.asyncio

@@ -6,8 +6,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from server.ingest import Ingestor  # noqa: F401
-from server.staleness import sweep
+from cmdb.server.ingest import Ingestor  # noqa: F401
+from cmdb.server.staleness import sweep
 from tests.reports import ReplayIngestor, agent_report
 
 pytestmark = pytest.mark.asyncio

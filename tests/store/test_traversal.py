@@ -3,7 +3,7 @@ relationship-type filters, closed relationships, and the ``limit`` / ``truncated
 
 from __future__ import annotations
 
-from graph.store import CI, ChangeSet, Rel
+from cmdb.graph.store import CI, ChangeSet, Rel
 
 T0 = "2026-11-28T10:00:00.000Z"
 T1 = "2026-11-28T11:00:00.000Z"

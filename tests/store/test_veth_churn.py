@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from server.ingest import Ingestor
-from server.reconcile.links import is_ephemeral_link
+from cmdb.server.ingest import Ingestor
+from cmdb.server.reconcile.links import is_ephemeral_link
 from tests.cases import load_case, replay
 
 pytestmark = pytest.mark.asyncio

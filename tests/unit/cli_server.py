@@ -12,9 +12,9 @@ from pathlib import Path
 
 from aiohttp import web
 
-from server.api.keys import CONTROL_KEY
-from server.app import create_app
-from server.config import Settings
+from cmdb.server.api.keys import CONTROL_KEY
+from cmdb.server.app import create_app
+from cmdb.server.config import Settings
 from tests.processes import free_port
 from tests.reports import agent_report, nic
 

@@ -8,10 +8,10 @@ import ipaddress
 
 import pytest
 
-from server.catalogue.connections import observations
-from server.reconcile.addresses import add_address, net_scope, not_unique_reason
-from server.reconcile.desired import Desired, DesiredCI
-from server.reconcile.holders import current_holders
+from cmdb.server.catalogue.connections import observations
+from cmdb.server.reconcile.addresses import add_address, net_scope, not_unique_reason
+from cmdb.server.reconcile.desired import Desired, DesiredCI
+from cmdb.server.reconcile.holders import current_holders
 
 
 @pytest.mark.parametrize(

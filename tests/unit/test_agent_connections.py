@@ -7,8 +7,8 @@ import gzip
 import json
 from pathlib import Path
 
-from collectors.host.sockets import aggregate_connections
-from server.catalogue.connections import observations
+from cmdb.collectors.host.sockets import aggregate_connections
+from cmdb.server.catalogue.connections import observations
 
 CASES = Path(__file__).resolve().parents[3] / "shared" / "cases" / "host"
 

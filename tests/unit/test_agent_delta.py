@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from agent.delta import FULL_EVERY_SECONDS, DeltaState, state_path
+from cmdb.agent.delta import FULL_EVERY_SECONDS, DeltaState, state_path
 from tests.reports import agent_report
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.host.redact import REDACTED, is_secret_name, redact_argv, redact_cmdline
+from cmdb.collectors.host.redact import REDACTED, is_secret_name, redact_argv, redact_cmdline
 
 SECRET = "S3cr3t-Val_ue"
 
@@ -107,7 +107,7 @@ def test_the_process_collector_redacts_a_real_process():
     import subprocess
     import sys
 
-    from collectors.host import processes
+    from cmdb.collectors.host import processes
 
     child = subprocess.Popen(
         [sys.executable, "-c", "import time; time.sleep(60)", "--token", SECRET, "--verbose"]

@@ -13,10 +13,10 @@ from contextlib import contextmanager
 
 import pytest
 
-from agent.delta import DeltaState
-from agent.files import private_dir
-from agent.spool import Spool, SpoolCorrupt, SpoolUnavailable, decode_report
-from agent.token import TokenError, read_token_file, token_source
+from cmdb.agent.delta import DeltaState
+from cmdb.agent.files import private_dir
+from cmdb.agent.spool import Spool, SpoolCorrupt, SpoolUnavailable, decode_report
+from cmdb.agent.token import TokenError, read_token_file, token_source
 from tests.reports import agent_report
 
 
@@ -82,9 +82,9 @@ def test_every_kind_of_broken_file_is_refused_with_a_reason(data):
 
 
 def test_a_decompression_bomb_is_refused_without_inflating_it(monkeypatch):
-    import agent.spool
+    import cmdb.agent.spool
 
-    monkeypatch.setattr(agent.spool, "MAX_DECOMPRESSED", 1 << 20)
+    monkeypatch.setattr(cmdb.agent.spool, "MAX_DECOMPRESSED", 1 << 20)
     bomb = zlib.compressobj(9, zlib.DEFLATED, 31)
     data = bomb.compress(b"{" + b" " * (8 << 20)) + bomb.flush()
     with pytest.raises(SpoolCorrupt, match="more than"):

@@ -8,9 +8,9 @@ import json
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from server.api.keys import CONTROL_KEY
-from server.app import create_app
-from server.config import Settings
+from cmdb.server.api.keys import CONTROL_KEY
+from cmdb.server.app import create_app
+from cmdb.server.config import Settings
 from tests.reports import agent_report
 
 pytestmark = pytest.mark.asyncio

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from server.api.keys import CONTROL_KEY, INGEST_KEY
-from server.app import create_app
-from server.config import Settings
+from cmdb.server.api.keys import CONTROL_KEY, INGEST_KEY
+from cmdb.server.app import create_app
+from cmdb.server.config import Settings
 from tests.reports import agent_report, nic, replay_clock
 
 pytestmark = pytest.mark.asyncio

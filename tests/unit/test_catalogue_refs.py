@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from server.api.keys import CONTROL_KEY, INGEST_KEY
-from server.app import create_app
-from server.catalogue import CatalogueError
-from server.catalogue.custom import parse_declarations
-from server.catalogue.refs import parse_ref, text
-from server.cli.catalogue import parse_ref as cli_ref
-from server.config import ConfigError, Settings, load_settings
+from cmdb.server.api.keys import CONTROL_KEY, INGEST_KEY
+from cmdb.server.app import create_app
+from cmdb.server.catalogue import CatalogueError
+from cmdb.server.catalogue.custom import parse_declarations
+from cmdb.server.catalogue.refs import parse_ref, text
+from cmdb.server.cli.catalogue import parse_ref as cli_ref
+from cmdb.server.config import ConfigError, Settings, load_settings
 from tests.reports import ReplayIngestor, agent_report, nic
 
 

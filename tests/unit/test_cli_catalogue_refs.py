@@ -10,7 +10,7 @@ from contextlib import redirect_stdout
 
 import pytest
 
-from server.cli import main
+from cmdb.server.cli import main
 from tests.unit.cli_server import start
 
 WINDOW = ("--start", "2026-12-01T10:00:00Z", "--end", "2026-12-01T12:00:00Z")

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from server.cli import main
-from server.cli.output import to_text
+from cmdb.server.cli import main
+from cmdb.server.cli.output import to_text
 from tests.unit.cli_server import start
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -161,7 +161,7 @@ def _tokens(live, capsys):
 
 def test_closed_pipe_is_quiet(live, tmp_path):
     env = {"CMDB_SERVER": live.url, "CMDB_TOKEN": live.reader, "PATH": "/usr/bin:/bin"}
-    script = f"{sys.executable} -m server.cli ci list --limit 1000 | head -1"
+    script = f"{sys.executable} -m cmdb.server.cli ci list --limit 1000 | head -1"
     done = subprocess.run(
         ["bash", "-c", script], capture_output=True, text=True, cwd=ROOT, env=env, timeout=60
     )
@@ -171,7 +171,7 @@ def test_closed_pipe_is_quiet(live, tmp_path):
 
 def _help(*argv: str) -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "server.cli", *argv, "--help"],
+        [sys.executable, "-m", "cmdb.server.cli", *argv, "--help"],
         capture_output=True,
         text=True,
         cwd=ROOT,
@@ -181,8 +181,8 @@ def _help(*argv: str) -> str:
 
 
 def test_help_states_the_servers_limits():
-    from server.api.cis import DEPENDENCY_LIMIT, MAX_DEPENDENCY_LIMIT
-    from server.config import Settings
+    from cmdb.server.api.cis import DEPENDENCY_LIMIT, MAX_DEPENDENCY_LIMIT
+    from cmdb.server.config import Settings
 
     deps = _help("ci", "deps")
     assert f"at most max_depth: {Settings().max_depth}" in deps
@@ -194,7 +194,7 @@ def test_help_states_the_servers_limits():
 
 def test_readme_impact_depth_matches_the_server():
     """The README must not promise another impact depth than the server applies."""
-    from server.config import Settings
+    from cmdb.server.config import Settings
 
     readme = (ROOT / "README.md").read_text()
     for match in re.finditer(r"impact [^\n]*--depth (\d+)", readme):

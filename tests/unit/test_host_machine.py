@@ -15,8 +15,8 @@ import psutil
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
-import collectors.host as host
-from collectors.host import (
+import cmdb.collectors.host as host
+from cmdb.collectors.host import (
     connections,
     cpu,
     dns,
@@ -27,7 +27,7 @@ from collectors.host import (
     packages,
     processes,
 )
-from collectors.model import AGENT_REPORT_SCHEMA, HOST_SECTIONS
+from cmdb.collectors.model import AGENT_REPORT_SCHEMA, HOST_SECTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 needs_dpkg = pytest.mark.skipif(shutil.which("dpkg-query") is None, reason="no dpkg")
@@ -233,7 +233,7 @@ def test_section_subset_and_unknown_section():
 
 def test_module_entry_point_prints_report():
     out = subprocess.run(
-        [sys.executable, "-m", "collectors.host", "--sections", "os,dns"],
+        [sys.executable, "-m", "cmdb.collectors.host", "--sections", "os,dns"],
         capture_output=True,
         text=True,
         check=True,

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from collectors.host import (
+from cmdb.collectors.host import (
     cpu,
     disks,
     dns,
@@ -20,7 +20,7 @@ from collectors.host import (
     sockets,
     system,
 )
-from collectors.model import CPUInfo, Disk, DNSConfig, Gateway, MemoryInfo
+from cmdb.collectors.model import CPUInfo, Disk, DNSConfig, Gateway, MemoryInfo
 
 DPKG_STATUS = """\
 Package: adduser

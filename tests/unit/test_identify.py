@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from graph.identity import identity_values, is_placeholder
-from graph.schema import CLASSES
+from cmdb.graph.identity import identity_values, is_placeholder
+from cmdb.graph.schema import CLASSES
 
 
 @pytest.mark.parametrize(
@@ -45,7 +45,7 @@ def test_host_identity_uses_every_real_rule_and_normalises_case():
         },
     )
     assert values == {
-        # the smaller of the two SMBIOS byte orders (see graph.identity)
+        # the smaller of the two SMBIOS byte orders (see cmdb.graph.identity)
         "system_uuid": "44454c4c-4200-1035-8057-b4c04f4a4d32",
         "serial_key": "Dell Inc.|7XK2M33",
         "machine_id": "abc",
@@ -88,7 +88,7 @@ def test_placeholder_macs_and_sample_uuids_in_either_form(value):
 
 
 def test_one_uuid_in_either_smbios_byte_order_is_one_key():
-    from graph.identity import canonical_uuid
+    from cmdb.graph.identity import canonical_uuid
 
     a = canonical_uuid("4C4C4544-0042-3510-8057-B4C04F4A4D32")
     b = canonical_uuid("44454c4c-4200-1035-8057-b4c04f4a4d32")
@@ -96,7 +96,7 @@ def test_one_uuid_in_either_smbios_byte_order_is_one_key():
 
 
 def test_host_names_compare_short_and_without_case():
-    from graph.identity import normalise
+    from cmdb.graph.identity import normalise
 
     assert normalise("hostname", "WEB7.Corp.Example.") == normalise("hostname", "web7") == "web7"
     assert normalise("hostname", "10.0.0.5") == "10.0.0.5"

@@ -8,10 +8,10 @@ import pytest
 from aiohttp.test_utils import TestClient, TestServer
 from prometheus_client.parser import text_string_to_metric_families
 
-from server.api.keys import CONTROL_KEY
-from server.app import create_app
-from server.config import Settings
-from server.metrics import is_loopback, record_scan_device, sample_value
+from cmdb.server.api.keys import CONTROL_KEY
+from cmdb.server.app import create_app
+from cmdb.server.config import Settings
+from cmdb.server.metrics import is_loopback, record_scan_device, sample_value
 from tests.reports import agent_report
 
 
@@ -43,7 +43,7 @@ def _value(samples, name: str, **labels: str) -> float:
 
 
 async def test_reports_reconcile_store_and_http_are_measured(tmp_path, store, monkeypatch):
-    monkeypatch.setattr("server.metrics.CI_COUNT_TTL", 0.0)  # counts read at every scrape
+    monkeypatch.setattr("cmdb.server.metrics.CI_COUNT_TTL", 0.0)  # counts read at every scrape
     client, tokens = await _client(Settings(data_dir=tmp_path), store)
     try:
         before = await _scrape(client)
@@ -160,6 +160,6 @@ def test_scan_status_labels_are_bounded(status):
 
 
 def _labels(name):
-    from server.metrics import label_sets
+    from cmdb.server.metrics import label_sets
 
     return list(label_sets(name))

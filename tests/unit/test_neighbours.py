@@ -1,10 +1,10 @@
 """LLDP/CDP rows read by subtype, local port mapping, grouping on strong keys and port
-matching (``server.reconcile.neighbours``, pure)."""
+matching (``cmdb.server.reconcile.neighbours``, pure)."""
 
 from __future__ import annotations
 
-from graph.store import CI
-from server.reconcile.neighbours import (
+from cmdb.graph.store import CI
+from cmdb.server.reconcile.neighbours import (
     LocalPorts,
     chassis_key,
     display_name,

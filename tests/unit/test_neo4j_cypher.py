@@ -1,7 +1,7 @@
-"""Golden tests for the Cypher the Neo4j backend generates from graph.schema.
+"""Golden tests for the Cypher the Neo4j backend generates from cmdb.graph.schema.
 
 When the schema changes on purpose, regenerate GOLDEN_DDL (print
-``graph.neo4j.cypher.ddl_statements()``) and review the diff.
+``cmdb.graph.neo4j.cypher.ddl_statements()``) and review the diff.
 """
 
 # ruff: noqa: E501
@@ -11,7 +11,7 @@ import json
 
 import pytest
 
-from graph.neo4j import cypher
+from cmdb.graph.neo4j import cypher
 
 GOLDEN_DDL = [
     "CREATE CONSTRAINT ci_id IF NOT EXISTS FOR (n:CI) REQUIRE n.id IS UNIQUE",

@@ -6,8 +6,8 @@ import dataclasses
 
 import pytest
 
-from graph import schema
-from graph.sqlite.ddl import identity_indexes
+from cmdb.graph import schema
+from cmdb.graph.sqlite.ddl import identity_indexes
 
 
 def test_schema_validates():

@@ -17,13 +17,13 @@ from pathlib import Path
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from server.api.keys import CONTROL_KEY
-from server.api.requestid import REQUEST_ID, pick_request_id
-from server.api.security import security_headers
-from server.api.throttle import AuthThrottle, client_address
-from server.app import create_app
-from server.config import ConfigError, Settings, load_settings
-from server.logs import JsonFormatter, configure_logging
+from cmdb.server.api.keys import CONTROL_KEY
+from cmdb.server.api.requestid import REQUEST_ID, pick_request_id
+from cmdb.server.api.security import security_headers
+from cmdb.server.api.throttle import AuthThrottle, client_address
+from cmdb.server.app import create_app
+from cmdb.server.config import ConfigError, Settings, load_settings
+from cmdb.server.logs import JsonFormatter, configure_logging
 from tests.processes import create_token, free_port
 from tests.reports import agent_report
 
@@ -160,10 +160,10 @@ def test_json_log_lines_carry_the_request_id_and_one_line_tracebacks():
 
 
 async def test_history_entries_record_the_request_id(api):
-    from graph.store import HistoryEntry
+    from cmdb.graph.store import HistoryEntry
 
     if "request_id" not in HistoryEntry.__dataclass_fields__:
-        pytest.skip("needs HistoryEntry.request_id in graph.store (asked of the lead)")
+        pytest.skip("needs HistoryEntry.request_id in cmdb.graph.store (asked of the lead)")
     client, tokens = api
     report = agent_report()
     answer = await client.post(
@@ -258,7 +258,7 @@ def _start(data_dir: Path, config: str):
         [
             sys.executable,
             "-m",
-            "server.cli",
+            "cmdb.server.cli",
             "server",
             "--listen",
             f"127.0.0.1:{port}",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from collectors.snmp import convert, entity, interfaces, lldp
-from collectors.snmp.records import Interface, PhysicalEntity
-from collectors.snmp.session import Credential, format_oid, parse_oid
-from collectors.snmp.vendors import (
+from cmdb.collectors.snmp import convert, entity, interfaces, lldp
+from cmdb.collectors.snmp.records import Interface, PhysicalEntity
+from cmdb.collectors.snmp.session import Credential, format_oid, parse_oid
+from cmdb.collectors.snmp.vendors import (
     enterprise_name,
     oui_vendor,
     vendor_from_sys_object_id,

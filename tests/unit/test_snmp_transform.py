@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from graph.identity import identity_values
-from graph.schema import CLASSES
-from graph.store import CI
-from server.reconcile import snmp
-from server.reconcile.topology import group_neighbours, match_port, neighbours
+from cmdb.graph.identity import identity_values
+from cmdb.graph.schema import CLASSES
+from cmdb.graph.store import CI
+from cmdb.server.reconcile import snmp
+from cmdb.server.reconcile.topology import group_neighbours, match_port, neighbours
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures" / "snmp"
 

@@ -1,4 +1,4 @@
-"""Software identity rules (server.reconcile.software): one CI per package build, whether
+"""Software identity rules (cmdb.server.reconcile.software): one CI per package build, whether
 the agent read the package database or SNMP read hrSWInstalledName."""
 
 from __future__ import annotations
@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from collectors.host.packages import DPKG_INFO, DPKG_STATUS, dpkg_packages, parse_rpm_output
-from graph.identity import identity_values
-from graph.schema import CLASSES
-from server.reconcile import host, snmp
-from server.reconcile.software import (
+from cmdb.collectors.host.packages import DPKG_INFO, DPKG_STATUS, dpkg_packages, parse_rpm_output
+from cmdb.graph.identity import identity_values
+from cmdb.graph.schema import CLASSES
+from cmdb.server.reconcile import host, snmp
+from cmdb.server.reconcile.software import (
     PackageView,
     ecosystem_of,
     local_ref,

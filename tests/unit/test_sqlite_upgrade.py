@@ -5,9 +5,9 @@ from __future__ import annotations
 import sqlite3
 from pathlib import Path
 
-from graph.schema import REL_PROVENANCE
-from graph.sqlite.store import SQLiteStore
-from graph.store import ChangeSet
+from cmdb.graph.schema import REL_PROVENANCE
+from cmdb.graph.sqlite.store import SQLiteStore
+from cmdb.graph.store import ChangeSet
 
 T0 = "2026-11-01T00:00:00.000Z"
 T1 = "2026-11-02T00:00:00.000Z"

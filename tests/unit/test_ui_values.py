@@ -1,9 +1,9 @@
-"""The CI page's value presentation (``server.ui.views.values``): byte counts in binary
+"""The CI page's value presentation (``cmdb.server.ui.views.values``): byte counts in binary
 units, lists of objects item by item, and history changes as added/removed/changed."""
 
 from __future__ import annotations
 
-from server.ui.views.values import change, display, human_bytes
+from cmdb.server.ui.views.values import change, display, human_bytes
 
 ROOT = {"device": "/dev/sda1", "mountpoint": "/", "fstype": "ext4", "size_bytes": 100 << 30}
 

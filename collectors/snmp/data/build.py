@@ -1,6 +1,6 @@
 """Regenerate the vendor data files shipped with the SNMP collectors.
 
-    python -m collectors.snmp.data.build [ENTERPRISES_TSV] [OUI_TXT]
+    python -m cmdb.collectors.snmp.data.build [ENTERPRISES_TSV] [OUI_TXT]
 
 * ``enterprises.tsv.gz``: IANA private enterprise number -> organisation, from
   Wireshark's ``enterprises.tsv`` (Debian ``libwireshark-data``).

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from server.ui.views import assets, browse, changes, discovery, graph, impact, services, signin
+from cmdb.server.ui.views import assets, browse, changes, discovery, graph, impact, services, signin
 
 ROUTE_TABLES = [
     signin.routes,

@@ -1,14 +1,14 @@
 """The asset register (lifecycle state, filter by state) and its three reports:
 unregistered CIs, deployed assets discovery no longer sees, warranties ending. Reads
-through ``server.catalogue.assets`` like the ``/api/v1/assets`` and report handlers."""
+through ``cmdb.server.catalogue.assets`` like the ``/api/v1/assets`` and report handlers."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from server.catalogue import CatalogueError, assets
-from server.ui.render import page
-from server.ui.views.common import form, int_query, paging, require_role, see_other, store_of
+from cmdb.server.catalogue import CatalogueError, assets
+from cmdb.server.ui.render import page
+from cmdb.server.ui.views.common import form, int_query, paging, require_role, see_other, store_of
 
 routes = web.RouteTableDef()
 REPORTS = ("unregistered", "unseen", "warranty")

@@ -8,11 +8,11 @@ from collections import OrderedDict
 
 from aiohttp import web
 
-from graph.schema import CI_STATUSES, CLASSES
-from graph.search import search
-from server.catalogue.common import parse_time
-from server.catalogue.status import ci_as_of
-from server.ui.listing import (
+from cmdb.graph.schema import CI_STATUSES, CLASSES
+from cmdb.graph.search import search
+from cmdb.server.catalogue.common import parse_time
+from cmdb.server.catalogue.status import ci_as_of
+from cmdb.server.ui.listing import (
     EXPORT_LIMIT,
     SCAN_LIMIT,
     ListQuery,
@@ -21,9 +21,9 @@ from server.ui.listing import (
     list_page,
     to_csv,
 )
-from server.ui.render import page
-from server.ui.views import values
-from server.ui.views.common import int_query, paging, store_of
+from cmdb.server.ui.render import page
+from cmdb.server.ui.views import values
+from cmdb.server.ui.views.common import int_query, paging, store_of
 
 routes = web.RouteTableDef()
 

@@ -1,7 +1,7 @@
 """Change review: the list, a new change, a change's page (declared CIs, assessed impact
 drawn as a graph, conflicts, verification) and its state buttons.
 
-Reads and writes through ``server.catalogue.changes``, the module the
+Reads and writes through ``cmdb.server.catalogue.changes``, the module the
 ``/api/v1/changes`` handlers call; a button is shown only when the state machine allows
 the move and the user's role may write (editor), and the server checks both again."""
 
@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.catalogue import CatalogueError, changes
-from server.ui.render import page
-from server.ui.views.common import form, paging, require_role, see_other, settings_of, store_of
-from server.ui.views.impact import impact_graph
+from cmdb.server.catalogue import CatalogueError, changes
+from cmdb.server.ui.render import page
+from cmdb.server.ui.views.common import form, paging, require_role, see_other, settings_of, store_of
+from cmdb.server.ui.views.impact import impact_graph
 
 routes = web.RouteTableDef()
 

@@ -6,10 +6,10 @@ from typing import Any
 
 from aiohttp import web
 
-from server.api.keys import SETTINGS_KEY, STORE_KEY
-from server.ui.keys import USER_KEY
-from server.ui.render import can
-from server.users import User
+from cmdb.server.api.keys import SETTINGS_KEY, STORE_KEY
+from cmdb.server.ui.keys import USER_KEY
+from cmdb.server.ui.render import can
+from cmdb.server.users import User
 
 PAGE_SIZES = (25, 50, 100, 200)
 

@@ -1,19 +1,19 @@
 """Discovery: SNMP scans with live progress (the scan page polls a fragment while the
 scan runs), per-device results including partial sections, and schedules. Reads and
-starts scans through ``server.scans`` (the manager and scheduler the
+starts scans through ``cmdb.server.scans`` (the manager and scheduler the
 ``/api/v1/scans`` handlers use, with the same target and credential checks)."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from server.api.scans import SCANS_KEY, SCHEDULER_KEY
-from server.scans.credentials import CredentialError, parse_credentials
-from server.scans.manager import ScanRequest
-from server.scans.scheduler import public_view
-from server.scans.targets import TargetError, TargetsTooLarge, expand_targets, split_targets
-from server.ui.render import page
-from server.ui.views.common import form, require_role, see_other, settings_of
+from cmdb.server.api.scans import SCANS_KEY, SCHEDULER_KEY
+from cmdb.server.scans.credentials import CredentialError, parse_credentials
+from cmdb.server.scans.manager import ScanRequest
+from cmdb.server.scans.scheduler import public_view
+from cmdb.server.scans.targets import TargetError, TargetsTooLarge, expand_targets, split_targets
+from cmdb.server.ui.render import page
+from cmdb.server.ui.views.common import form, require_role, see_other, settings_of
 
 routes = web.RouteTableDef()
 RUNNING = ("queued", "running")

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from server.ui.graphdata import build
-from server.ui.render import page
-from server.ui.views.common import int_query, settings_of, store_of
+from cmdb.server.ui.graphdata import build
+from cmdb.server.ui.render import page
+from cmdb.server.ui.views.common import int_query, settings_of, store_of
 
 routes = web.RouteTableDef()
 

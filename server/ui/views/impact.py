@@ -1,7 +1,7 @@
 """Impact: pick CIs (from a CI page, a search, or the picker here) and see which services
 go down or degrade, why (paths, drawn as a graph), and every affected CI by class.
 
-The answer is ``server.catalogue.impact.impact``, the function ``POST /api/v1/impact``
+The answer is ``cmdb.server.catalogue.impact.impact``, the function ``POST /api/v1/impact``
 calls, with the same checks on its input (``resolve_ids``)."""
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ from typing import Any
 
 from aiohttp import web
 
-from graph.search import search
-from server.catalogue.common import check_id, resolve_ids
-from server.catalogue.impact import impact
-from server.ui.render import page
-from server.ui.views.common import int_query, settings_of, store_of
+from cmdb.graph.search import search
+from cmdb.server.catalogue.common import check_id, resolve_ids
+from cmdb.server.catalogue.impact import impact
+from cmdb.server.ui.render import page
+from cmdb.server.ui.views.common import int_query, settings_of, store_of
 
 routes = web.RouteTableDef()
 

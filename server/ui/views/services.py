@@ -1,13 +1,13 @@
 """The service catalogue as a tree (business -> technical -> CIs and k-of-n groups) and a
-service's page; reads through ``server.catalogue.services`` like ``/api/v1/services``."""
+service's page; reads through ``cmdb.server.catalogue.services`` like ``/api/v1/services``."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from server.catalogue import services
-from server.ui.render import page
-from server.ui.views.common import paging, store_of
+from cmdb.server.catalogue import services
+from cmdb.server.ui.render import page
+from cmdb.server.ui.views.common import paging, store_of
 
 routes = web.RouteTableDef()
 

@@ -8,11 +8,11 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from aiohttp_session import get_session
 
-from server.api.keys import CONTROL_KEY
-from server.ui.render import page
-from server.ui.session import start_session
-from server.ui.views.common import form, require_role, see_other, user_of
-from server.users import (
+from cmdb.server.api.keys import CONTROL_KEY
+from cmdb.server.ui.render import page
+from cmdb.server.ui.session import start_session
+from cmdb.server.ui.views.common import form, require_role, see_other, user_of
+from cmdb.server.users import (
     USER_ROLES,
     UserError,
     active_admins,

@@ -2,7 +2,7 @@
 objects (``disks``, ``filesystems``, ``gateways``) one item a line, and a history
 change as what was added, removed or changed instead of two cut-off JSON strings.
 
-Shapes come from the stored attributes (``server.reconcile.host``): ``memory_bytes``
+Shapes come from the stored attributes (``cmdb.server.reconcile.host``): ``memory_bytes``
 and ``swap_bytes`` are ints; ``disks`` are ``{name, size_bytes, model, serial,
 rotational}``, ``filesystems`` ``{device, mountpoint, fstype, size_bytes}``,
 ``gateways`` ``{family, address, interface, is_default}``; other lists of objects are
