@@ -19,7 +19,7 @@ import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import fastjsonschema
@@ -30,6 +30,7 @@ from cmdb.collectors.model import (
     REPORT_SCHEMA,
     SUPPORTED_SCHEMA_VERSIONS,
 )
+from cmdb.graph import times
 from cmdb.graph.identity import identity_values
 from cmdb.graph.schema import CLASSES
 from cmdb.graph.store import ServerBusy, Store, StoreConflict, StoreUnavailable
@@ -138,20 +139,14 @@ def normalise_time(value: str, clamp: bool = True) -> str:
     """ISO 8601 to the store's form (UTC, milliseconds, Z); a future time is clamped to now
     unless ``clamp`` is off. Raises ValueError for text that is no time or no UTC instant
     (``0001-01-01T00:00:00+14:00`` lies before year 1 in UTC)."""
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        if parsed.tzinfo is None:
-            parsed = parsed.replace(tzinfo=UTC)
-        parsed = parsed.astimezone(UTC)
-    except (OverflowError, TypeError) as exc:
-        raise ValueError(f"{value!r} is not a time in UTC range") from exc
+    parsed = times.parse_instant(value)
     if clamp:
-        parsed = min(parsed, datetime.now(UTC))
-    return parsed.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        parsed = min(parsed, times.now())
+    return times.to_store(parsed)
 
 
 def utc_now() -> datetime:
-    return datetime.now(UTC)
+    return times.now()
 
 
 def report_meta(
@@ -165,9 +160,7 @@ def report_meta(
     sent_at = report.get("sent_at")
     if isinstance(sent_at, str):
         try:
-            sent = datetime.fromisoformat(
-                normalise_time(sent_at, clamp=False).replace("Z", "+00:00")
-            )
+            sent = times.parse_instant(sent_at)
             skew = (sent - received).total_seconds()
         except ValueError:
             skew = None
@@ -176,7 +169,7 @@ def report_meta(
     delta = bool(base) or report.get("mode") == "delta" or bool(report.get("unchanged_sections"))
     instance = report.get("agent_instance")
     return ReportMeta(
-        received_at=received.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+        received_at=times.to_store(received),
         skew=skew,
         sequence=sequence if isinstance(sequence, int) and not isinstance(sequence, bool) else None,
         instance=instance if isinstance(instance, str) else None,

@@ -21,6 +21,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from cmdb.collectors.model import utc_now_iso
+from cmdb.graph import times
 from cmdb.graph.staleness import holding_rels, unseen_since
 from cmdb.graph.store import ChangeSet, HistoryEntry, Store, StoreError, StoreUnavailable
 from cmdb.server.api.keys import SETTINGS_KEY, STORE_KEY
@@ -28,8 +29,7 @@ from cmdb.server.api.keys import SETTINGS_KEY, STORE_KEY
 log = logging.getLogger("cmdb.staleness")
 
 
-def _iso(moment: datetime) -> str:
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+_iso = times.to_store
 
 
 async def sweep(

@@ -19,13 +19,13 @@ import time
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import neo4j
 from neo4j import AsyncGraphDatabase, AsyncManagedTransaction
 from neo4j import exceptions as nx
 
+from cmdb.graph import times
 from cmdb.graph.changes import validate_changes
 from cmdb.graph.dependency import SIGHTING_TYPES
 from cmdb.graph.neo4j import cypher, lookups
@@ -311,7 +311,7 @@ class Neo4jStore:
             view._tx_turn = asyncio.Lock()
             try:
                 if keys:
-                    at = datetime.now(UTC).isoformat(timespec="milliseconds")
+                    at = times.now_text()
                     await self._guard(_consume(tx.run(cypher.LOCK_IDENTITIES, keys=keys, at=at)))
                 yield view
             except BaseException:
@@ -419,7 +419,7 @@ class Neo4jStore:
         except cypher.CypherNameError:
             return {}
         found: dict[str, list[CI]] = {}
-        now = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        now = times.now_text()
         for rows in await self._query(query, wanted=wanted, now=now):
             for rule, m, prior in rows["found"]:
                 ci = _ci_from(m)

@@ -14,10 +14,10 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from cmdb.graph import times
 from cmdb.graph.changes import validate_changes
 from cmdb.graph.schema import REL_PROVENANCE
 from cmdb.graph.sqlite import history as history_reads
@@ -92,8 +92,7 @@ def _rel_from_row(row: tuple) -> Rel:
     )
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+_now = times.now_text
 
 
 def _chunks(items: list[T], size: int = _MAX_SQL_VARS) -> Iterable[list[T]]:

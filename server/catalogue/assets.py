@@ -10,6 +10,7 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from cmdb.graph import times
 from cmdb.graph.schema import CLASSES
 from cmdb.graph.store import CI, Store
 from cmdb.server.catalogue import conflict, invalid, not_found, unprocessable
@@ -250,7 +251,7 @@ async def unregistered(store: Store) -> list[dict[str, Any]]:
 async def unseen(store: Store, days: int, now: datetime | None = None) -> list[dict[str, Any]]:
     """Deployed assets whose CI no discovery has seen for ``days`` days (or that have none)."""
     now = now or datetime.now(UTC)
-    cutoff = (now - timedelta(days=days)).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    cutoff = times.to_store(now - timedelta(days=days))
     out = []
     for asset in await all_of_class(store, "Asset"):
         if asset.attributes.get("state") != "deployed":

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from typing import Any
 
+from cmdb.graph import times
 from cmdb.graph.store import CI, Store
 from cmdb.server.catalogue import conflict, invalid, unprocessable
 
@@ -54,22 +55,15 @@ def parse_time(value: Any, name: str) -> str:
     """ISO 8601 (a date alone means midnight UTC) in the store's form: UTC, ms, ``Z``."""
     if not isinstance(value, str) or not value.strip():
         raise invalid(f"{name} must be an ISO 8601 time such as 2026-11-28T10:00:00Z")
-    text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise invalid(f"{name} must be an ISO 8601 time, not {value!r}") from exc
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    try:
-        parsed = parsed.astimezone(UTC)
-    except OverflowError as exc:  # 0001-01-01T00:00:00+14:00 lies before year 1 in UTC
-        raise invalid(f"{name} {value!r} is outside the range of UTC times") from exc
-    return parsed.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+        return times.normalise(value)
+    except ValueError as exc:  # 0001-01-01T00:00:00+14:00 lies before year 1 in UTC
+        raise invalid(f"{name} must be an ISO 8601 time in UTC range, not {value!r}") from exc
 
 
 def to_datetime(value: str) -> datetime:
-    return datetime.fromisoformat(value.replace("Z", "+00:00"))
+    """The aware datetime of a stored time (``cmdb.graph.times.from_store``)."""
+    return times.from_store(value)
 
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
+from cmdb.graph import times
 from cmdb.graph.identity import identity_values
 from cmdb.graph.schema import CLASSES
 from cmdb.graph.store import CI, ChangeSet, CIUpdate, Rel
@@ -14,7 +14,7 @@ SOURCE = "manual"
 
 
 def now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return times.now_text()
 
 
 def new_id() -> str:

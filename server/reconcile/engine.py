@@ -13,9 +13,10 @@ import functools
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+from cmdb.graph import times
 from cmdb.graph.identity import alias_values, identity_values
 from cmdb.graph.schema import CLASSES
 from cmdb.graph.store import (
@@ -45,8 +46,7 @@ FOREVER = "9999-12-31T23:59:59.999Z"  # an identity alias does not expire
 
 
 def _plus(at: str, delta: timedelta) -> str:
-    moment = datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(UTC) + delta
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return times.to_store(times.parse_instant(at) + delta)
 
 
 # a hook that adds facts a transform cannot resolve alone (observed connections)
@@ -284,7 +284,7 @@ def report_time(collected_at: str, meta: ReportMeta, last_at: str | None) -> str
         moment = received
     if last_at is not None:
         moment = max(moment, _parse(last_at))
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return times.to_store(moment)
 
 
 def clock_skew(collected_at: str, meta: ReportMeta) -> float:
@@ -305,8 +305,7 @@ def _plausible(collected_at: str, meta: ReportMeta) -> bool:
     return -SKEW_TOLERANCE_S <= lag <= meta.max_lag_s
 
 
-def _parse(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(UTC)
+_parse = times.parse_instant
 
 
 async def reconcile(

@@ -25,9 +25,10 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
+from cmdb.graph import times
 from cmdb.graph.identity import is_placeholder
 from cmdb.server.reconcile.addresses import add_address, net_scope, not_unique_reason
 from cmdb.server.reconcile.desired import Desired, DesiredCI, DesiredRel
@@ -84,9 +85,9 @@ def up_since(collected_at: str, ticks: int | None) -> str | None:
     steady device writes no history; a reboot shows as a new value."""
     if ticks is None:
         return None
-    at = datetime.fromisoformat(collected_at.replace("Z", "+00:00")).astimezone(UTC)
+    at = times.parse_instant(collected_at)
     boot = (at - timedelta(seconds=ticks / 100)).replace(minute=0, second=0, microsecond=0)
-    return boot.isoformat().replace("+00:00", "Z")
+    return times.to_seconds(boot)
 
 
 def interface_names(interfaces: list[dict[str, Any]]) -> dict[int, str]:
@@ -312,12 +313,9 @@ def _install_date(value: str | None) -> str | None:
     if not value:
         return None
     try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return times.to_seconds(times.parse_instant(value))
     except ValueError:
         return None
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def _software(
