@@ -89,7 +89,8 @@ def _rule(name: str, *fields: str, unique: bool = False) -> IdentityRule:
     return IdentityRule(name=name, fields=fields or (name,), unique=unique)
 
 
-HOST_HARDWARE = (
+# what the agent's system section (SMBIOS, /sys/class/dmi/id) tells of the machine
+HOST_SYSTEM_HARDWARE = (
     "manufacturer",
     "product",
     "serial",
@@ -98,6 +99,9 @@ HOST_HARDWARE = (
     "bios_version",
     "bios_date",
     "virtualization",
+)
+HOST_HARDWARE = (
+    *HOST_SYSTEM_HARDWARE,
     "cpu_model",
     "cpu_sockets",
     "cpu_cores",

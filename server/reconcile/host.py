@@ -5,11 +5,11 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
+from cmdb.graph.schema import HOST_SYSTEM_HARDWARE
 from cmdb.server.reconcile.addresses import add_address
 from cmdb.server.reconcile.desired import Desired, DesiredCI, DesiredRel
 from cmdb.server.reconcile.links import is_ephemeral_link
-from cmdb.server.reconcile.software import local_ref as software_ref
-from cmdb.server.reconcile.software import software_attributes
+from cmdb.server.reconcile.software import add_installed, software_attributes
 
 REL_SECTIONS = {
     "HAS_INTERFACE": "interfaces",
@@ -30,20 +30,7 @@ def _host_attributes(sections: dict[str, Any]) -> dict[str, Any]:
     attrs: dict[str, Any] = {}
     system = sections.get("system")
     if system is not None:
-        for key in (
-            "hostname",
-            "fqdn",
-            "machine_id",
-            "system_uuid",
-            "manufacturer",
-            "product",
-            "serial",
-            "chassis_type",
-            "bios_vendor",
-            "bios_version",
-            "bios_date",
-            "virtualization",
-        ):
+        for key in ("hostname", "fqdn", "machine_id", "system_uuid", *HOST_SYSTEM_HARDWARE):
             attrs[key] = system.get(key)
     os_info = sections.get("os")
     if os_info is not None:
@@ -215,24 +202,16 @@ def _packages(desired: Desired, packages: list[dict[str, Any]] | None) -> None:
             pkg.get("architecture"),
             pkg.get("vendor"),
         )
-        if attrs is None:
-            continue
-        ref = software_ref(attrs)
-        if ref in seen:
-            continue
-        seen.add(ref)
-        desired.cis.append(
-            DesiredCI(
-                ref=ref,
-                cls="Software",
-                attributes={**attrs, "manager": pkg.get("manager")},
-                name=attrs["name"],
-                section="packages",
-                scoped=False,
+        if attrs is not None:
+            add_installed(
+                desired,
+                seen,
+                attrs,
+                "host",
+                "packages",
+                pkg.get("install_date"),
+                {"manager": pkg.get("manager")},
             )
-        )
-        rel_attrs = {"install_date": pkg["install_date"]} if pkg.get("install_date") else {}
-        desired.rels.append(DesiredRel("INSTALLED", "host", ref, "packages", rel_attrs))
 
 
 def endpoint_protocol(protocol: str) -> str:

@@ -33,8 +33,11 @@ from cmdb.graph.identity import is_placeholder
 from cmdb.server.reconcile.addresses import add_address, net_scope, not_unique_reason
 from cmdb.server.reconcile.desired import Desired, DesiredCI, DesiredRel
 from cmdb.server.reconcile.neighbours import chassis_key, display_name, normalise_mac
-from cmdb.server.reconcile.software import local_ref as software_ref
-from cmdb.server.reconcile.software import parse_installed_name, software_attributes
+from cmdb.server.reconcile.software import (
+    add_installed,
+    parse_installed_name,
+    software_attributes,
+)
 from cmdb.server.reconcile.topology import link_topology
 
 REL_SECTIONS = {
@@ -330,28 +333,9 @@ def _software(
         # the same identity as the agent's view of the package (cmdb.server.reconcile.software)
         view = parse_installed_name(row["name"], sys_descr)
         attrs = software_attributes(view.ecosystem, view.name, view.version, view.arch)
-        if attrs is None:
-            continue  # a Software CI needs a version to be told apart
-        ref = software_ref(attrs)
-        if ref in seen:
-            continue
-        seen.add(ref)
-        desired.cis.append(
-            DesiredCI(
-                ref=ref,
-                cls="Software",
-                attributes=attrs,
-                name=attrs["name"],
-                section="software",
-                scoped=False,
-            )
-        )
-        date = _install_date(row.get("installed"))
-        desired.rels.append(
-            DesiredRel(
-                "INSTALLED", "device", ref, "software", {"install_date": date} if date else {}
-            )
-        )
+        if attrs is not None:  # a Software CI needs a version to be told apart
+            installed = _install_date(row.get("installed"))
+            add_installed(desired, seen, attrs, "device", "software", installed)
 
 
 POST_STEPS = [link_topology]

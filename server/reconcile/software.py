@@ -50,6 +50,8 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from cmdb.server.reconcile.desired import Desired, DesiredCI, DesiredRel
+
 # the agent's ``manager`` (and common tool names) -> purl type of the package format
 MANAGER_ECOSYSTEMS = {
     "dpkg": "deb",
@@ -217,6 +219,37 @@ def _software_attributes(
 def local_ref(attrs: dict[str, Any]) -> str:
     """A report-local reference unique per identity (two rows naming one package share it)."""
     return f"sw:{attrs['ecosystem']}|{attrs['name']}|{attrs['version']}|{attrs['arch'] or ''}"
+
+
+def add_installed(
+    desired: Desired,
+    seen: set[str],
+    attrs: dict[str, Any],
+    owner: str,
+    section: str,
+    install_date: str | None,
+    extra: dict[str, Any] | None = None,
+) -> None:
+    """The Software CI of ``attrs`` (``software_attributes``; once per report: ``seen``
+    holds the refs already added) and ``owner``'s INSTALLED relationship to it, with the
+    install date when known. Agent packages and SNMP hrSWInstalledTable rows both come
+    here, so one package gets one CI whichever view reported it."""
+    ref = local_ref(attrs)
+    if ref in seen:
+        return
+    seen.add(ref)
+    desired.cis.append(
+        DesiredCI(
+            ref=ref,
+            cls="Software",
+            attributes={**attrs, **extra} if extra else attrs,
+            name=attrs["name"],
+            section=section,
+            scoped=False,
+        )
+    )
+    rel_attrs = {"install_date": install_date} if install_date else {}
+    desired.rels.append(DesiredRel("INSTALLED", owner, ref, section, rel_attrs))
 
 
 def _is_linux(sys_descr: str | None) -> bool:
