@@ -19,6 +19,7 @@ command -v java >/dev/null || missing+=(openjdk-17-jre-headless)
 command -v mvn >/dev/null || missing+=(maven)
 command -v ip >/dev/null || missing+=(iproute2)
 [ -x /usr/bin/chromium ] || missing+=(chromium)  # the web UI's browser tests (tests/ui)
+[ -x /usr/bin/firefox-esr ] || missing+=(firefox-esr)  # the same, in Firefox (WebDriver BiDi)
 if ((${#missing[@]})); then
     SUDO=""
     [ "$(id -u)" -eq 0 ] || SUDO="sudo"

@@ -133,6 +133,54 @@ def test_a_reader_sees_no_edit_buttons_and_forged_posts_are_refused(signed_in, e
     assert answer.status == 403
 
 
+def test_an_editor_builds_a_service_in_the_browser(signed_in, estate):
+    editor = signed_in("ed")
+    editor.goto(f"{estate.url}/ui/services")
+    editor.get_by_role("link", name="New service").click()
+    editor.wait_for_url("**/ui/services/new")
+    editor.fill("#name", "payments")
+    editor.select_option("#kind", "business")
+    editor.fill("#owner", "finance-ops")
+    editor.select_option("#criticality", "critical")
+    editor.fill("#sla_availability", "99.5")
+    editor.fill("#sla_response_time", "15m")
+    editor.get_by_role("button", name="Create service").click()
+    editor.wait_for_url(re.compile(r"/ui/services/[0-9a-f-]{36}$"))
+    service_url = editor.url
+    assert editor.locator("#service-owner").inner_text() == "finance-ops"
+    assert editor.locator("#service-criticality").inner_text() == "critical"
+    assert editor.locator("#service-sla").inner_text() == "availability 99.5, response_time 15m"
+    # a redundancy group named as people name hosts, then one member out of it
+    group = editor.locator("#add-group")
+    group.get_by_label("Group name").fill("pay-hosts")
+    group.get_by_label("Members, one a line").fill("Host web1\n10.20.0.12")
+    group.get_by_role("button", name="Add group").click()
+    editor.wait_for_url(re.compile(r"message=dependencies"))
+    row = editor.locator("#deps-table tr[data-dep='group:pay-hosts']")
+    members = "els => els.map(e => e.dataset.member).sort()"
+    assert row.locator("li[data-member]").evaluate_all(members) == ["db2", "web1"]
+    assert editor.get_by_text("needs 1 of 2").is_visible()
+    row.get_by_role("button", name="Remove db2 from pay-hosts").click()
+    editor.wait_for_url(re.compile(r"message=dependencies"))
+    assert row.locator("li[data-member]").evaluate_all(members) == ["web1"]
+    shot(editor, "service-edit")
+    # a reader sees none of it, and a post forged from another site changes nothing
+    reader = signed_in("rita")
+    reader.goto(service_url)
+    assert reader.get_by_role("link", name="Edit", exact=True).count() == 0
+    assert reader.locator("#deps-table, #add-group").count() == 0
+    forged = editor.request.post(
+        service_url + "/edit",
+        form={"name": "payments", "owner": "mallory"},
+        headers={"Origin": "https://evil.example"},
+    )
+    assert forged.status == 403
+    no_token = editor.request.post(service_url + "/edit", form={"owner": "mallory"})
+    assert no_token.status == 403 and "CSRF" in no_token.text()
+    editor.reload()
+    assert editor.locator("#service-owner").inner_text() == "finance-ops"
+
+
 def test_the_api_keeps_bearer_tokens_and_ignores_the_session(signed_in, estate):
     page = signed_in("ada")
     answer = page.request.get(f"{estate.url}/api/v1/cis")

@@ -61,7 +61,7 @@ async def asset_page(request: web.Request) -> web.Response:
     store = store_of(request)
     ci = await assets.get_asset(store, request.match_info["id"])
     record = await assets.asset_record(store, ci, with_history=True)
-    return page(request, "asset.html", {"asset": record, "error": ""})
+    return page(request, "asset.html", {"item": record, "error": ""})
 
 
 @routes.post("/ui/assets/{id}/transition")
@@ -78,5 +78,5 @@ async def transition(request: web.Request) -> web.Response:
         record = await assets.asset_record(
             store, await assets.get_asset(store, asset_id), with_history=True
         )
-        return page(request, "asset.html", {"asset": record, "error": exc.message}, exc.status)
+        return page(request, "asset.html", {"item": record, "error": exc.message}, exc.status)
     raise see_other(f"/ui/assets/{asset_id}")

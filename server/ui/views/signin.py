@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from aiohttp_session import get_session
 
-from cmdb.server.api.keys import CONTROL_KEY
+from cmdb.server.api.auth import THROTTLE_KEY
+from cmdb.server.api.keys import CONTROL_KEY, SETTINGS_KEY
+from cmdb.server.api.throttle import client_address
 from cmdb.server.ui.render import page
 from cmdb.server.ui.session import start_session
 from cmdb.server.ui.views.common import form, require_role, see_other, user_of
@@ -25,6 +28,7 @@ from cmdb.server.users import (
     verify_password,
 )
 
+log = logging.getLogger("cmdb.ui")
 routes = web.RouteTableDef()
 
 
@@ -45,15 +49,45 @@ async def login_form(request: web.Request) -> web.Response:
 
 @routes.post("/ui/login")
 async def login(request: web.Request) -> web.Response:
+    """Check the name and password; a wrong pair counts against the client's address in
+    the API's failed-authentication throttle (``app[THROTTLE_KEY]``, one per server): past
+    ``auth_fail_limit`` failures within ``auth_fail_window`` s the address is answered 429
+    with ``Retry-After``, here and on the API, without the password being checked."""
     data = await form(request)
     name, password = str(data.get("name", "")), str(data.get("password", ""))
     target = _safe_next(str(data.get("next", "")))
     control = request.app[CONTROL_KEY]
+    throttle = request.app[THROTTLE_KEY]
+    address = client_address(request, frozenset(request.app[SETTINGS_KEY].trusted_proxies))
+    wait = throttle.retry_after(address)
+    if wait is not None:
+        # refused before argon2 runs: guessing stops paying, and costs the server nothing
+        response = page(
+            request,
+            "login.html",
+            {
+                "next": target,
+                "error": f"Too many failed sign-ins from your address; try again in {wait} s.",
+                "name": name,
+            },
+            status=429,
+        )
+        response.headers["Retry-After"] = str(wait)
+        return response
     # argon2id takes tens of milliseconds of CPU: off the event loop
     user = await asyncio.get_running_loop().run_in_executor(
         None, verify_password, control, name, password
     )
     if user is None:
+        # one line per failure, as sshd writes (what fail2ban and people grep for); the
+        # throttle adds one warning when the address tips over
+        log.info(
+            "failed sign-in for user %r from %s",
+            name[:64],
+            address,
+            extra={"remote": address, "user": name[:64]},
+        )
+        throttle.failed(address)
         return page(
             request,
             "login.html",
