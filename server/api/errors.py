@@ -105,10 +105,16 @@ def setup_errors(app: web.Application, max_body_bytes: int) -> None:
 
 async def read_json(request: web.Request) -> Any:
     """The request body as JSON (any supported Content-Encoding undone, within the
-    server's limits: ``cmdb.server.api.body``), or a 400 that says where the JSON broke."""
+    server's limits: ``cmdb.server.api.body``), or a 400 that says where the JSON broke;
+    on a declared route, the body the edge already read and validated."""
     from cmdb.server.api.body import limits_of, read_body  # body builds on ApiError, defined here
     from cmdb.server.api.keys import SETTINGS_KEY
+    from cmdb.server.api.spec import ARGS_KEY
 
+    # a declared route's body was read and validated at the edge (cmdb.server.api.spec)
+    args = request.get(ARGS_KEY)
+    if args is not None and args.body_read:
+        return args.body
     return parse_json(await read_body(request, limits_of(request.app[SETTINGS_KEY])))
 
 
