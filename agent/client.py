@@ -107,23 +107,6 @@ def tls_options() -> TlsOptions:
     return _TLS if _TLS is not None else TlsOptions.from_env()
 
 
-def add_tls_arguments(parser: Any) -> None:
-    """``--cafile``, ``--cert``, ``--key`` on an argparse parser (read by configure_tls)."""
-    parser.add_argument(
-        "--cafile",
-        help="CA bundle (PEM) that signs the server's certificate, for a private CA "
-        "(env CMDB_CAFILE; default: the system's trust store)",
-    )
-    parser.add_argument(
-        "--cert",
-        help="this agent's client certificate (PEM), for a server that asks for one "
-        "(mutual TLS; env CMDB_CLIENT_CERT)",
-    )
-    parser.add_argument(
-        "--key", help="the client certificate's private key (PEM; env CMDB_CLIENT_KEY)"
-    )
-
-
 def encode(report: dict[str, Any]) -> bytes:
     """The request body: compact JSON, gzip."""
     return gzip.compress(json.dumps(report, separators=(",", ":")).encode(), compresslevel=6)

@@ -6,19 +6,21 @@
 Each tool runs as a child process: ours as the installed agent (``--deb``: the package
 built by deploy/build-agent-deb.sh, unpacked with ``dpkg-deb -x`` and run by
 /usr/bin/python3 with Debian's psutil and netifaces, as it runs once installed; or any
-command given with ``--ours``; default ``python -m cmdb.collectors.host`` from this tree):
-the full report, JSON on stdout; the peer as ``fusioninventory-agent --local DIR``
-(its full default inventory, an XML file in DIR). One warm-up run of each is
-discarded, then ``--runs`` timed runs of each alternate, then the same number
-of sampled runs. What is measured, and how it is counted:
+command given with ``--ours``; default ``python -m cmdb.agent collect --compact`` from
+this tree, through the venv's editable install): the full report, JSON on stdout; the
+peer as ``fusioninventory-agent --local DIR`` (its full default inventory, an XML file
+in DIR). One warm-up run of each is discarded, then ``--runs`` timed runs of each
+alternate, then the same number of sampled runs. Both are started by a small launcher
+process (see _LAUNCHER), not by this bench: Linux starts a child's ru_maxrss at the peak
+RSS of the process it was forked from, so children of this bench could not measure
+below its own 20 MiB. What is measured, and how it is counted:
 
-- wall: time.perf_counter from spawn until os.wait4 returns (timed runs).
+- wall: time.perf_counter from fork until os.wait4 returns (timed runs).
 - cpu: ru_utime + ru_stime from os.wait4: the child and every descendant it
   waited for (the peer forks hundreds of helpers: dmidecode, dpkg-query, ...).
 - max RSS: ru_maxrss from os.wait4. On Linux that rusage covers the child and
   its waited-for descendants, and maxrss is their *maximum*, not a sum: the
-  largest single process of the tree. (RUSAGE_CHILDREN deltas would add
-  nothing: that maxrss is also a max, over all our children ever.)
+  largest single process of the tree. Its floor is the launcher's RSS (~5 MiB).
 - tree PSS: the peak over time of the summed Pss (smaps_rollup) of the child
   and all its live descendants, sampled every 5 ms in separate runs so the
   sampler cannot slow the timed ones. It counts helpers running at the same
@@ -30,11 +32,14 @@ interfaces; peer: distinct NETWORKS/DESCRIPTION), addresses (ours: addresses
 of all interfaces; peer: NETWORKS entries with IPADDRESS or IPADDRESS6),
 processes (peer: PROCESSES), and the facts only one side collects.
 
-Measured 2026-11-28 on the 2-vCPU Debian 12 dev VM, ``--runs 10``, against
-FusionInventory Agent 2.6 (Debian): wall 0.149 s vs 0.541 s (0.28), max RSS
-19.7 MiB vs 63.2 MiB (0.31), peak tree PSS 13.4 MiB vs 77.6 MiB (0.17); same
-packages (776), interfaces (4) and addresses (5). The peer's first, cold run
-took about 1.0 s.
+Measured 2026-11-30 on the 2-vCPU dev VM (shared: load average 8-20 during the runs, so
+both sides' wall times are stretched; the cpu ratio is the steadier one), ``--runs 10
+--deb``, against FusionInventory Agent 2.6 (Debian): wall 0.344 s vs 2.437 s (0.14), cpu
+0.142 s vs 1.000 s (0.14), max RSS 15.8 MiB vs 63.8 MiB (0.25), peak tree PSS 13.1 MiB vs
+76.6 MiB (0.17); same packages (893), interfaces (4), addresses (5) and processes. The
+agent before issue 16 measured 0.29 wall, 0.30 cpu, 26.2 MiB (0.41) the same way. The
+tree form (default command) is slower to start: the venv's editable-install finder
+imports pathlib and resolves each cmdb module through Python code (0.21 wall there).
 """
 
 from __future__ import annotations
@@ -49,7 +54,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import time
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,36 +112,97 @@ def tree_pss_kb(root: int) -> int:
     return total
 
 
-def run_once(cmd: list[str], stdout, cwd: Path, sample: bool) -> tuple[float, float, int, int, int]:
+# The runs are spawned by this small process, not by the bench itself. Linux gives a
+# child's ru_maxrss the peak RSS of the process it was forked from (the old mm's
+# high-water mark is kept at exec; with vfork/posix_spawn it is the parent's whole peak),
+# so a child of this bench (a venv interpreter that has parsed the peer's XML: 20+ MiB)
+# could never measure below that. The launcher (python3 -I -S, os and time only: about
+# 5 MiB) forks each run, waits for it with wait4 and reports; its own size is the floor.
+_LAUNCHER = r"""
+import os, sys, time
+for line in sys.stdin.buffer:
+    cwd, out, *argv = line.rstrip(b"\n").split(b"\0")
+    start = time.perf_counter()
+    pid = os.fork()
+    if pid == 0:
+        try:
+            os.chdir(cwd)
+            os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
+            os.dup2(os.open(out, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 1)
+            os.dup2(os.open(os.devnull, os.O_WRONLY), 2)
+            os.execvp(argv[0], argv)
+        finally:
+            os._exit(127)
+    sys.stdout.write(f"{pid}\n")
+    sys.stdout.flush()
+    _, status, ru = os.wait4(pid, 0)
+    wall = time.perf_counter() - start
+    code = os.waitstatus_to_exitcode(status)
+    sys.stdout.write(f"{code} {wall} {ru.ru_utime + ru.ru_stime} {ru.ru_maxrss}\n")
+    sys.stdout.flush()
+"""
+
+
+class Launcher:
+    """The process that runs each measured command (see _LAUNCHER); one per bench."""
+
+    def __init__(self, python: str = sys.executable) -> None:
+        self.proc = subprocess.Popen(
+            [python, "-I", "-S", "-c", _LAUNCHER],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def start(self, cmd: list[str], stdout: Path, cwd: Path) -> int:
+        """Start ``cmd`` (stdout to the file ``stdout``); its pid."""
+        fields = [str(cwd), str(stdout), *cmd]
+        assert self.proc.stdin and self.proc.stdout
+        self.proc.stdin.write("\0".join(fields) + "\n")
+        self.proc.stdin.flush()
+        return int(self.proc.stdout.readline())
+
+    def wait(self) -> tuple[int, float, float, int]:
+        """(exit code, wall seconds from fork to wait4, cpu seconds, ru_maxrss KB)."""
+        assert self.proc.stdout
+        code, wall, cpu, maxrss = self.proc.stdout.readline().split()
+        return int(code), float(wall), float(cpu), int(maxrss)
+
+    def close(self) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        self.proc.wait(timeout=10)
+
+
+def run_once(
+    launcher: Launcher, cmd: list[str], stdout: Path, cwd: Path, sample: bool
+) -> tuple[float, float, int, int, int]:
     """(wall seconds, cpu seconds, ru_maxrss KB, sampled peak tree PSS KB or 0, pid)."""
     peak = 0
     done = threading.Event()
-    start = time.perf_counter()
-    proc = subprocess.Popen(cmd, stdout=stdout, stderr=subprocess.DEVNULL, cwd=cwd)
+    pid = launcher.start(cmd, stdout, cwd)
 
     def sampler() -> None:
         nonlocal peak
         while not done.is_set():
-            peak = max(peak, tree_pss_kb(proc.pid))
+            peak = max(peak, tree_pss_kb(pid))
             done.wait(SAMPLE_INTERVAL_S)
 
     thread = threading.Thread(target=sampler, daemon=True) if sample else None
     if thread:
         thread.start()
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - start
+    code, wall, cpu, maxrss = launcher.wait()
     done.set()
     if thread:
         thread.join()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{cmd[0]} exited with {proc.returncode}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, peak, proc.pid
+    if code != 0:
+        raise RuntimeError(f"{cmd[0]} exited with {code}")
+    return wall, cpu, maxrss, peak, pid
 
 
 # ------------------------------------------------------------------ the peers
 def ours_cmd(python: str) -> list[str]:
-    return [python, "-m", "cmdb.collectors.host"]
+    return [python, "-m", "cmdb.agent", "collect", "--compact"]
 
 
 def unpack_deb(deb: Path, into: Path) -> list[str]:
@@ -201,19 +266,21 @@ def peer_facts(xml_path: Path, own_pid: int) -> dict[str, int | None]:
 def bench(runs: int, ours_command: list[str], peer: str) -> tuple[Runs, Runs]:
     ours = Runs(f"ours ({Path(ours_command[0]).name})")
     theirs = Runs(f"peer ({Path(peer).name})")
+    launcher = Launcher()
     with tempfile.TemporaryDirectory(prefix="bench-agent-") as tmp:
         tmpdir = Path(tmp)
 
         def one_ours(sample: bool) -> tuple[float, float, int, int, int]:
             out = tmpdir / "ours.json"
-            with out.open("wb") as f:
-                result = run_once(ours_command, f, ROOT, sample)
+            result = run_once(launcher, ours_command, out, ROOT, sample)
             ours.facts = ours_facts(json.loads(out.read_text()), result[4])
             return result
 
         def one_peer(sample: bool) -> tuple[float, float, int, int, int]:
             outdir = Path(tempfile.mkdtemp(dir=tmpdir))
-            result = run_once([peer, "--local", str(outdir)], subprocess.DEVNULL, ROOT, sample)
+            result = run_once(
+                launcher, [peer, "--local", str(outdir)], Path(os.devnull), ROOT, sample
+            )
             files = list(outdir.iterdir())
             if len(files) != 1:
                 raise RuntimeError(f"{peer} wrote {len(files)} files, expected one")
@@ -232,6 +299,7 @@ def bench(runs: int, ours_command: list[str], peer: str) -> tuple[Runs, Runs]:
         for _ in range(runs):
             for runner, acc in ((one_ours, ours), (one_peer, theirs)):
                 acc.tree_pss_kb.append(runner(True)[3])
+    launcher.close()
     return ours, theirs
 
 

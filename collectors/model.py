@@ -5,17 +5,25 @@ collector read *completely*; a section it could not read is absent and has a
 note in ``notes`` instead. Reconciliation only closes (end-dates) facts of
 sections that are present, so a partial read never wipes real data.
 
-Record types are plain frozen dataclasses (one module, psutil-style); unknown
+Record types are plain frozen records (one module, psutil-style); unknown
 values are ``None``, never ``""`` or ``0``.
+
+This module is on the agent's collection path, which is timed against other agents: it
+imports no ``dataclasses`` (that pulls ``inspect``, ~1 MiB, and builds each class with
+several ``exec`` calls), no ``uuid`` and no ``typing``. The records behave as
+``@dataclass(frozen=True, slots=True)`` classes do: positional or keyword arguments
+with defaults, equality and hash by value, a ``Name(field=...)`` repr, no assignment.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import uuid
-from dataclasses import dataclass, field
+import os
+import sys
 from datetime import UTC, datetime
-from typing import Any
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -37,8 +45,78 @@ HOST_SECTIONS = (
 )
 
 
+# ---------------------------------------------------------------- records
+class FrozenRecordError(AttributeError):
+    """Assignment to a record's field (records are immutable, like frozen dataclasses)."""
+
+
+class Record:
+    """Base of the frozen records: ``_fields`` names the fields in order (see ``record``)."""
+
+    __slots__ = ()
+    _fields: tuple[str, ...] = ()
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise FrozenRecordError(f"cannot assign to field {name!r}")
+
+    def __delattr__(self, name: str) -> None:
+        raise FrozenRecordError(f"cannot delete field {name!r}")
+
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, name) for name in self._fields)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self._fields)
+        return f"{type(self).__qualname__}({inner})"
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # copy, deepcopy and pickle rebuild through __init__ (assignment is refused)
+        return type(self), self._values()
+
+    def _asdict(self) -> dict[str, Any]:
+        """The fields as a dict, in order (values as they are: nested records stay)."""
+        return {name: getattr(self, name) for name in self._fields}
+
+
+def record(cls: type) -> type:
+    """Turn an annotated class into a slotted ``Record`` subclass with an ``__init__``.
+
+    Fields are the class's annotations in order; a class attribute is that field's
+    default. One small ``exec`` per class writes the ``__init__`` (fields set with
+    ``object.__setattr__``, as frozen dataclasses do), so building an instance costs
+    what a dataclass's does."""
+    names = tuple(cls.__dict__.get("__annotations__", {}))
+    defaults = {name: cls.__dict__[name] for name in names if name in cls.__dict__}
+    namespace = {
+        key: value
+        for key, value in cls.__dict__.items()
+        if key not in names and key not in ("__dict__", "__weakref__")
+    }
+    namespace["__slots__"] = names
+    namespace["_fields"] = names
+    namespace["__match_args__"] = names
+    params = ", ".join(f"{n}=_d_{n}" if n in defaults else n for n in names)
+    body = "".join(f"\n    _set(self, {n!r}, {n})" for n in names) or "\n    pass"
+    scope: dict[str, Any] = {"_set": object.__setattr__}
+    scope.update({f"_d_{n}": value for n, value in defaults.items()})
+    exec(f"def __init__(self, {params}):{body}", scope)  # noqa: S102 - our own field names
+    init = scope["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    namespace["__init__"] = init
+    bases = cls.__bases__ if Record in cls.__mro__ else (Record,)
+    return type(cls.__name__, bases, namespace)
+
+
 # ---------------------------------------------------------------- host records
-@dataclass(frozen=True, slots=True)
+@record
 class SystemInfo:
     hostname: str | None
     fqdn: str | None
@@ -54,7 +132,7 @@ class SystemInfo:
     virtualization: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class OSInfo:
     name: str | None
     version: str | None
@@ -64,7 +142,7 @@ class OSInfo:
     boot_time: str | None  # ISO 8601, UTC
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class CPUInfo:
     model: str | None
     sockets: int | None
@@ -73,13 +151,13 @@ class CPUInfo:
     mhz: float | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class MemoryInfo:
     total_bytes: int | None
     swap_bytes: int | None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Disk:
     name: str
     size_bytes: int | None
@@ -88,7 +166,7 @@ class Disk:
     rotational: bool | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Filesystem:
     device: str
     mountpoint: str
@@ -97,14 +175,14 @@ class Filesystem:
     used_bytes: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Address:
     address: str
     prefixlen: int | None
     family: int  # 4 or 6
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class NetInterface:
     name: str
     mac: str | None
@@ -115,7 +193,7 @@ class NetInterface:
     kind: str | None = None  # ethernet, loopback, bridge, virtual, ...
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Gateway:
     family: int
     address: str
@@ -123,13 +201,13 @@ class Gateway:
     is_default: bool
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class DNSConfig:
     nameservers: tuple[str, ...]
     search: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Package:
     name: str
     version: str
@@ -139,7 +217,7 @@ class Package:
     install_date: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Process:
     pid: int
     name: str | None
@@ -148,7 +226,7 @@ class Process:
     cmdline: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class ListeningSocket:
     protocol: str  # tcp, tcp6, udp, udp6
     address: str
@@ -158,7 +236,7 @@ class ListeningSocket:
     exe: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Connection:
     protocol: str
     local_address: str
@@ -170,7 +248,7 @@ class Connection:
     status: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class Note:
     """A section the collector could not read (or read only in part), and why.
 
@@ -184,44 +262,125 @@ class Note:
 
 # ---------------------------------------------------------------- the envelope
 def new_report_id() -> str:
-    return str(uuid.uuid4())
+    """A random (version 4) UUID as text, the form ``str(uuid.uuid4())`` gives."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40  # version 4
+    raw[8] = (raw[8] & 0x3F) | 0x80  # RFC 4122 variant
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def utc_now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
+def _dataclass_dict(value: Any) -> dict[str, Any] | None:
+    """A dataclass instance's fields (SNMP records are dataclasses), else None. Nothing is
+    a dataclass unless ``dataclasses`` was imported, so the agent never imports it."""
+    dataclasses = sys.modules.get("dataclasses")
+    if dataclasses is None or not dataclasses.is_dataclass(value) or isinstance(value, type):
+        return None
+    return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+
+
 def to_jsonable(value: Any) -> Any:
-    """Dataclasses (and tuples of them) to plain JSON values."""
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: to_jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
+    """Records and dataclasses (and tuples of them) to plain JSON values."""
+    if isinstance(value, Record):
+        return {name: to_jsonable(getattr(value, name)) for name in value._fields}
     if isinstance(value, list | tuple):
         return [to_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {k: to_jsonable(v) for k, v in value.items()}
+    fields = _dataclass_dict(value)
+    if fields is not None:
+        return {k: to_jsonable(v) for k, v in fields.items()}
     return value
 
 
-@dataclass
-class Report:
-    source: str  # agent, snmp, manual, import
-    sections: dict[str, Any] = field(default_factory=dict)
-    notes: list[Note] = field(default_factory=list)
-    report_id: str = field(default_factory=new_report_id)
-    collected_at: str = field(default_factory=utc_now_iso)
-    collector: dict[str, Any] = field(default_factory=dict)  # name, version, duration_ms
-    schema_version: int = SCHEMA_VERSION
+def json_default(value: Any) -> Any:
+    """``default=`` for ``json.dump(s)``: a record (or dataclass) as a dict of its fields,
+    so a report is written without first copying it into plain values (``to_jsonable``);
+    the text is the same."""
+    if isinstance(value, Record):
+        return value._asdict()
+    fields = _dataclass_dict(value)
+    if fields is not None:
+        return fields
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
-    def to_json(self) -> dict[str, Any]:
+
+class Report:
+    """One source's facts at one time (see the module's docstring).
+
+    ``sections`` maps a section name to its records; ``collector`` holds name, version
+    and duration_ms; ``source`` is agent, snmp, manual or import."""
+
+    __slots__ = (
+        "source",
+        "sections",
+        "notes",
+        "report_id",
+        "collected_at",
+        "collector",
+        "schema_version",
+    )
+
+    def __init__(
+        self,
+        source: str,
+        sections: dict[str, Any] | None = None,
+        notes: list[Note] | None = None,
+        report_id: str | None = None,
+        collected_at: str | None = None,
+        collector: dict[str, Any] | None = None,
+        schema_version: int = SCHEMA_VERSION,
+    ) -> None:
+        self.source = source
+        self.sections: dict[str, Any] = {} if sections is None else sections
+        self.notes: list[Note] = [] if notes is None else notes
+        self.report_id = new_report_id() if report_id is None else report_id
+        self.collected_at = utc_now_iso() if collected_at is None else collected_at
+        self.collector: dict[str, Any] = {} if collector is None else collector
+        self.schema_version = schema_version
+
+    def __repr__(self) -> str:
+        inner = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"Report({inner})"
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return all(getattr(self, n) == getattr(other, n) for n in self.__slots__)
+
+    __hash__ = None  # type: ignore[assignment] - mutable, like a dataclass with eq
+
+    def _envelope(self, sections: Any, notes: Any, collector: Any) -> dict[str, Any]:
         return {
             "schema_version": self.schema_version,
             "report_id": self.report_id,
             "source": self.source,
             "collected_at": self.collected_at,
-            "collector": to_jsonable(self.collector),
-            "sections": to_jsonable(self.sections),
-            "notes": to_jsonable(self.notes),
+            "collector": collector,
+            "sections": sections,
+            "notes": notes,
         }
+
+    def to_json(self) -> dict[str, Any]:
+        """The report as plain JSON values (dicts, lists, str, numbers, None)."""
+        return self._envelope(
+            to_jsonable(self.sections), to_jsonable(self.notes), to_jsonable(self.collector)
+        )
+
+    def dumps(self, indent: int | None = None) -> str:
+        """The report as JSON text: ``json.dumps(self.to_json(), indent=indent)``, written
+        straight from the records (no plain-value copy of the report in between)."""
+        import json
+
+        return json.dumps(
+            self._envelope(self.sections, self.notes, self.collector),
+            indent=indent,
+            default=json_default,
+        )
 
 
 # ---------------------------------------------------------------- JSON schema

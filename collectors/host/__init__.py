@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import importlib
 import time
-from collections.abc import Callable, Iterable
-from typing import Any
 
-from cmdb.collectors.host._common import SectionUnavailable, WithNotes
+from cmdb.collectors.host._common import SectionUnavailable, WithNotes, collection
 from cmdb.collectors.model import HOST_SECTIONS, Note, Report
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable
+    from typing import Any
 
 AGENT_NAME = "cmdb-agent"
 AGENT_VERSION = "0.1.0"
@@ -63,17 +66,18 @@ def collect_report(sections: Iterable[str] | None = None) -> Report:
             raise ValueError(f"unknown host section {name!r}; known: {', '.join(HOST_SECTIONS)}")
     started = time.perf_counter()
     report = Report(source="agent")
-    for name in names:
-        try:
-            value = collector_for(name)()
-        except Exception as exc:  # one section's failure must not sink the report
-            report.notes.append(Note(name, _describe(exc)))
-            continue
-        if isinstance(value, WithNotes):
-            # remarks on a section read completely: they do not hold back its closing
-            report.notes.extend(Note(name, message, partial=False) for message in value.notes)
-            value = value.value
-        report.sections[name] = value
+    with collection():  # listening and connections share one read of the socket tables
+        for name in names:
+            try:
+                value = collector_for(name)()
+            except Exception as exc:  # one section's failure must not sink the report
+                report.notes.append(Note(name, _describe(exc)))
+                continue
+            if isinstance(value, WithNotes):
+                # remarks on a section read completely: they do not hold back its closing
+                report.notes.extend(Note(name, message, partial=False) for message in value.notes)
+                value = value.value
+            report.sections[name] = value
     report.collector = {
         "name": AGENT_NAME,
         "version": AGENT_VERSION,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 from cmdb.collectors.host import collect_report
@@ -23,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
         report = collect_report(sections)
     except ValueError as exc:
         parser.error(str(exc))
-    json.dump(report.to_json(), sys.stdout, indent=args.indent)
+    sys.stdout.write(report.dumps(indent=args.indent))
     sys.stdout.write("\n")
     return 0
 

@@ -8,21 +8,58 @@ report keeps the records and also says what was missing.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+
+from cmdb.collectors.model import record
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from typing import Any
 
 
 class SectionUnavailable(Exception):
     """The section's source could not be read (missing file, permission, no tool)."""
 
 
-@dataclass(frozen=True, slots=True)
+@record
 class WithNotes:
     """Records that are complete, plus remarks about attributes left unknown."""
 
     value: Any
     notes: tuple[str, ...] = ()
+
+
+# what sections of one collection share (see ``collection``): None outside one
+_shared: dict[Any, Any] | None = None
+
+
+class collection:  # noqa: N801 - used as a context manager, like contextlib's
+    """``with collection():`` around one report's sections: within it, :func:`shared`
+    computes each value once (the socket tables and their owners, read once for
+    ``listening`` and ``connections``); on leaving, everything shared is dropped, so
+    the next collection reads the host afresh."""
+
+    def __enter__(self) -> None:
+        global _shared
+        self._outer = _shared
+        if _shared is None:
+            _shared = {}
+
+    def __exit__(self, *exc_info: object) -> None:
+        global _shared
+        _shared = self._outer
+
+
+def shared(key: Any, compute: Callable[[], Any]) -> Any:
+    """``compute()``, once per collection for the same ``key``; every call outside one.
+
+    An exception is not kept: the next section to ask computes again."""
+    if _shared is None:
+        return compute()
+    if key not in _shared:
+        _shared[key] = compute()
+    return _shared[key]
 
 
 def read_text(path: str) -> str | None:

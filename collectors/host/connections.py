@@ -9,14 +9,10 @@ from cmdb.collectors.model import Connection
 
 def collect() -> list[Connection]:
     try:
-        raw = [
-            s
-            for s in sockets.read_tables(sockets.PROC, ("tcp", "tcp6"))
-            if s.state == "ESTABLISHED"
-        ]
+        table, owners = sockets.shared_view(("tcp", "tcp6"), sockets.PROC)
     except OSError as exc:
         raise SectionUnavailable(f"cannot read TCP socket tables: {exc}") from exc
-    owners = sockets.find_owners({s.inode for s in raw}, sockets.PROC)
+    raw = [s for s in table if s.state == "ESTABLISHED"]
     result = []
     for s in raw:
         owner = owners.get(s.inode)

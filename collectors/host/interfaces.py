@@ -7,7 +7,6 @@ from /sys/class/net, addresses from getifaddrs (psutil.net_if_addrs).
 
 from __future__ import annotations
 
-import ipaddress
 import os
 import socket
 
@@ -61,15 +60,25 @@ def prefix_from_netmask(netmask: str | None) -> int | None:
     """Prefix length of a dotted IPv4 or IPv6 netmask; None if absent or not contiguous."""
     if not netmask:
         return None
-    try:
-        value = int(ipaddress.ip_address(netmask.split("%", 1)[0]))
-    except ValueError:
+    value = _address_value(netmask.split("%", 1)[0])
+    if value is None:
         return None
     width = 32 if "." in netmask else 128
     prefix = bin(value).count("1")
     if value != ((1 << width) - 1) ^ ((1 << (width - prefix)) - 1):
         return None
     return prefix
+
+
+def _address_value(text: str) -> int | None:
+    """An IPv4 or IPv6 address as an integer (what ``int(ipaddress.ip_address(text))``
+    gives, without importing ipaddress), or None when ``text`` is neither."""
+    for family in (socket.AF_INET, socket.AF_INET6):
+        try:
+            return int.from_bytes(socket.inet_pton(family, text), "big")
+        except (OSError, ValueError):
+            continue
+    return None
 
 
 def interface_kind(sys_dir: str) -> str | None:

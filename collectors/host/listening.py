@@ -8,22 +8,16 @@ from cmdb.collectors.model import ListeningSocket
 
 
 def select_listening(raw: list[sockets.RawSocket]) -> list[sockets.RawSocket]:
-    chosen = []
-    for s in raw:
-        if s.protocol.startswith("tcp"):
-            if s.state == "LISTEN":
-                chosen.append(s)
-        elif s.local_port != 0 and s.remote_port == 0:
-            chosen.append(s)
-    return chosen
+    """TCP sockets in LISTEN and bound, unconnected UDP sockets, in table order."""
+    return [s for s in raw if sockets.is_listening(s)]
 
 
 def collect() -> WithNotes:
     try:
-        raw = select_listening(sockets.read_tables(sockets.PROC))
+        table, owners = sockets.shared_view(sockets.PROTOCOLS, sockets.PROC)
     except OSError as exc:
         raise SectionUnavailable(f"cannot read socket tables: {exc}") from exc
-    owners = sockets.find_owners({s.inode for s in raw}, sockets.PROC)
+    raw = select_listening(table)
     result = []
     seen = set()
     for s in raw:

@@ -16,6 +16,7 @@ as ``--key /path``; erring the other way leaks a credential to every CMDB reader
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 
@@ -38,16 +39,23 @@ _AUTH_HEADER = re.compile(
 )
 _BEARER = re.compile(r"(?i)\b(bearer)\s+(?!<redacted>)([A-Za-z0-9._~+/=-]{8,})")
 # "name": "value" (JSON, YAML flow)
-_QUOTED_PAIR = re.compile(r"""(["']?)([\w.-]+)\1(\s*:\s*)(["'])(.*?)\4""")
+# (each name pattern starts a match only where a name starts: a match from inside a name
+# would be the one from its start, and trying each position of a long argument such as a
+# class path made these two rules quadratic)
+_QUOTED_PAIR = re.compile(r"""(?:(?<![\w.-])|(?=["']))(["']?)([\w.-]+)\1(\s*:\s*)(["'])(.*?)\4""")
 # a header given as one argument: "X-Api-Key: value"
 _HEADER = re.compile(r"^\s*([\w-]+)\s*:\s+(.+)$")
 # name=value inside text (query strings, env assignments, mount options, DSNs)
 # (the value runs to whitespace, a quote, "&", or a "," / ";" that starts another name=)
-_PAIR = re.compile(r"""([\w.-]+)(\s*=\s*)([^\s&'"]+?)(?=[,;&][\w.-]+=|[\s&'"]|$)""")
+_PAIR = re.compile(r"""(?<![\w.-])([\w.-]+)(\s*=\s*)([^\s&'"]+?)(?=[,;&][\w.-]+=|[\s&'"]|$)""")
 # name:value with no space (secret:abc, token:xyz); "//" after the colon is a URL
 _COLON_PAIR = re.compile(r"""(?<![\w./-])([\w.-]+)(:\s*)(?!//)([^\s'",;&]+)""")
 # --name value inside one argument that holds a whole command line (rewritten titles)
 _FLAG_VALUE = re.compile(r"(?<!\S)(-{1,2}[\w.-]+)(\s+)(?!-)(\S+)")
+
+# every rule of _redact_text needs one of these (":" or "=" between a name and its value,
+# or whitespace before it): text without any is left as it is, without running the rules
+_MAY_HOLD_SECRET = re.compile(r"[:=\s]")
 
 # programs whose short options carry a password
 _MYSQL = frozenset(
@@ -56,6 +64,7 @@ _MYSQL = frozenset(
 _SHORT_SECRET = {"sshpass": "-p", "redis-cli": "-a", "keydb-cli": "-a"}
 
 
+@functools.lru_cache(maxsize=1024)  # the same option names recur in every process list
 def is_secret_name(name: str) -> bool:
     """True when an option, variable or header name says its value is a secret."""
     words = [w.lower() for w in _WORDS.split(name.strip("-\"' ")) if w]
@@ -66,22 +75,49 @@ def is_secret_name(name: str) -> bool:
     return any(word in _WEAK for word in words)
 
 
+def _may_name(text: str, word: str) -> bool:
+    """Whether ``(?i)word`` may match in ``text``: a plain search in ASCII text, where
+    IGNORECASE folds only ASCII letters; always True in other text (re also folds e.g.
+    a dotless i to an i), so the rule itself decides there."""
+    return not text.isascii() or word in text.lower()
+
+
 def _redact_text(text: str) -> str:
-    """Rules that need no knowledge of argument boundaries."""
-    text = _URL_USERINFO.sub(lambda m: f"{m[1]}:{REDACTED}@", text)
-    text = _AUTH_HEADER.sub(lambda m: f"{m[1]}{m[2]}{m[3] + ' ' if m[3] else ''}{REDACTED}", text)
-    text = _BEARER.sub(lambda m: f"{m[1]} {REDACTED}", text)
-    text = _QUOTED_PAIR.sub(
-        lambda m: (
-            f"{m[1]}{m[2]}{m[1]}{m[3]}{m[4]}{REDACTED}{m[4]}" if is_secret_name(m[2]) else m[0]
-        ),
-        text,
-    )
-    text = _PAIR.sub(lambda m: f"{m[1]}{m[2]}{REDACTED}" if is_secret_name(m[1]) else m[0], text)
-    text = _COLON_PAIR.sub(
-        lambda m: f"{m[1]}{m[2]}{REDACTED}" if is_secret_name(m[1]) and m[3] != REDACTED else m[0],
-        text,
-    )
+    """Rules that need no knowledge of argument boundaries.
+
+    Each rule runs only where the characters it cannot match without are present (a
+    command line of a Java process runs to kilobytes: scanning all of it with seven
+    patterns was most of the process list's cost); the result is the same."""
+    if not _MAY_HOLD_SECRET.search(text):
+        return text  # most arguments: no rule below can match
+    if "://" in text and "@" in text:
+        text = _URL_USERINFO.sub(lambda m: f"{m[1]}:{REDACTED}@", text)
+    if _may_name(text, "authorization"):
+        text = _AUTH_HEADER.sub(
+            lambda m: f"{m[1]}{m[2]}{m[3] + ' ' if m[3] else ''}{REDACTED}", text
+        )
+    if _may_name(text, "bearer"):
+        text = _BEARER.sub(lambda m: f"{m[1]} {REDACTED}", text)
+    if ":" in text and ('"' in text or "'" in text):
+        text = _QUOTED_PAIR.sub(
+            lambda m: (
+                f"{m[1]}{m[2]}{m[1]}{m[3]}{m[4]}{REDACTED}{m[4]}" if is_secret_name(m[2]) else m[0]
+            ),
+            text,
+        )
+    if "=" in text:
+        text = _PAIR.sub(
+            lambda m: f"{m[1]}{m[2]}{REDACTED}" if is_secret_name(m[1]) else m[0], text
+        )
+    if ":" in text:
+        text = _COLON_PAIR.sub(
+            lambda m: (
+                f"{m[1]}{m[2]}{REDACTED}" if is_secret_name(m[1]) and m[3] != REDACTED else m[0]
+            ),
+            text,
+        )
+    if "-" not in text:
+        return text
     return _FLAG_VALUE.sub(
         lambda m: f"{m[1]}{m[2]}{REDACTED}" if is_secret_name(m[1]) and m[3] != REDACTED else m[0],
         text,
