@@ -3,7 +3,7 @@ one real Neo4j, over HTTP, the way a load balancer spreads them.
 
     .venv/bin/python bench/fleet.py --neo4j-uri bolt://127.0.0.1:7689 \\
         --neo4j-password-file .cache/neo4j-bench/password [--servers 1,2,4] [--agents 200] \\
-        [--seconds 20] [--burst 2000]
+        [--seconds 20] [--burst 2000] [--repeat 3] [--warmup 15] [--profile DIR]
 
 Each agent is a host with an identity drawn from a seed (``--seed``; a run id keeps runs
 apart, nothing is wiped): 300 packages from a shared pool, 3 interfaces, a few listening
@@ -22,6 +22,18 @@ ports. Per server count:
 
 Tokens are made in the servers' shared state in Neo4j (one per agent, valid on every
 server).
+
+On a shared 2-core machine the wall clock is noisy, so the benchmark also counts CPU: the
+CPU seconds the servers, Neo4j (``--neo4j-pid``, else whoever listens on the Bolt port)
+and this client spent in the steady phase, per report (``cpu_ms_per_report``): the cost
+that decides how far more server processes can go on the same cores; ``servers_runq`` and
+``neo4j_runq`` are the milliseconds per report their threads waited for a CPU the machine's
+other work held (``/proc/PID/task/*/schedstat``): when they rival the CPU figures, the wall
+clock measured the machine's load, not the servers. ``--warmup`` runs an
+untimed round first (a cold Neo4j makes the first measured count look slow);
+``--repeat`` runs the server counts interleaved (1,2,1,2,...) and reports medians.
+``--profile DIR`` samples each server with py-spy (on PATH, or ``--py-spy``) during the
+steady phase and writes the hottest functions to ``DIR``.
 """
 
 from __future__ import annotations
@@ -32,6 +44,8 @@ import gzip
 import json
 import os
 import random
+import re
+import shutil
 import statistics
 import subprocess
 import sys
@@ -61,41 +75,69 @@ class Agent:
         self.name = f"fleet-{run}-{index}"
         self.uuid = str(uuid.UUID(int=rng.getrandbits(128)))
         self.machine_id = f"{rng.getrandbits(128):032x}"
-        self.mac = f"52:54:00:{index >> 16 & 255:02x}:{index >> 8 & 255:02x}:{index & 255:02x}"
+        # serial, MAC and address drawn from the run's seed too: runs never share a weak
+        # identity key, so a database that kept earlier runs does not slow identification
+        self.serial = f"S-{run}-{index}"
+        self.mac = "52:54:" + ":".join(f"{rng.randrange(256):02x}" for _ in range(4))
+        self.address = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
         self.packages = {p: f"1.{rng.randint(0, 9)}" for p in rng.sample(pool, 300)}
         self.last_applied: str | None = None
         self.tokens: list[str] = []
         self.sequence = 0
+        self._full: dict[str, Any] | None = None  # the last full report built
+        self._sections_json = ""
 
     def report(self, delta: bool = False) -> dict[str, Any]:
+        """The next report: a full one (unchanged since the last), or with ``delta`` two
+        packages upgraded and only the sections a delta carries. The sections are built
+        once per change, as an agent keeps its last collection: the client's own CPU is
+        not what this benchmark measures (it shares the machine with the servers)."""
         if delta:
             for name in random.sample(sorted(self.packages), 2):
                 major, minor = self.packages[name].split(".", 1)
                 self.packages[name] = f"{major}.{int(minor) + 1}"
-        packages = [
-            {"name": n, "version": v, "architecture": "amd64", "manager": "dpkg"}
-            for n, v in sorted(self.packages.items())
-        ]
-        body = agent_report(
-            hostname=self.name,
-            system_uuid=self.uuid,
-            machine_id=self.machine_id,
-            serial=f"S{self.index}",
-            interfaces=[
-                nic("lo", None, [("127.0.0.1", 8)], kind="loopback"),
-                nic("eth0", self.mac, [(f"10.{self.index >> 8 & 255}.{self.index & 255}.5", 16)]),
-            ],
-            packages=packages,
-            collected_at=time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-        )
+            self._full = None
+        if self._full is None:
+            packages = [
+                {"name": n, "version": v, "architecture": "amd64", "manager": "dpkg"}
+                for n, v in sorted(self.packages.items())
+            ]
+            self._full = agent_report(
+                hostname=self.name,
+                system_uuid=self.uuid,
+                machine_id=self.machine_id,
+                serial=self.serial,
+                interfaces=[
+                    nic("lo", None, [("127.0.0.1", 8)], kind="loopback"),
+                    nic("eth0", self.mac, [(self.address, 16)]),
+                ],
+                packages=packages,
+            )
+            self._sections_json = json.dumps(self._full["sections"])
         self.sequence += 1
-        body.update(sequence=self.sequence, agent_instance=self.uuid)
+        body = {
+            **self._full,
+            "report_id": str(uuid.uuid4()),
+            "collected_at": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
+            "sequence": self.sequence,
+            "agent_instance": self.uuid,
+        }
         if delta and self.last_applied:
             body["sections"] = {
                 k: body["sections"][k] for k in ("system", "interfaces", "packages")
             }
             body.update(mode="delta", base_report_id=self.last_applied)
         return body
+
+    def encode(self, report: dict[str, Any]) -> bytes:
+        """The report as sent: JSON, gzip level 1 (an unchanged full report reuses the JSON
+        of its sections)."""
+        if self._full is not None and report["sections"] is self._full["sections"]:
+            head = json.dumps({k: v for k, v in report.items() if k != "sections"})
+            text = head[:-1] + ', "sections": ' + self._sections_json + "}"
+        else:
+            text = json.dumps(report)
+        return gzip.compress(text.encode(), 1)
 
 
 class Fleet:
@@ -104,12 +146,13 @@ class Fleet:
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.latencies: list[float] = []
         self.statuses: dict[int, int] = {}
+        self.errors: dict[str, int] = {}  # "status: message" of answers other than 2xx/503
         self.timeouts = 0
         self.turn = 0
 
     async def send(self, session: aiohttp.ClientSession, agent: Agent, report: dict) -> int:
         """One report, retried after 503 + Retry-After (as the agent does); final status."""
-        body = gzip.compress(json.dumps(report).encode(), 1)
+        body = agent.encode(report)
         for _ in range(30):
             self.turn += 1
             server = self.turn % len(self.urls)
@@ -136,10 +179,14 @@ class Fleet:
                 continue
             if status == 409 and answer.get("status") == "full_report_required":
                 report = agent.report()
-                body = gzip.compress(json.dumps(report).encode(), 1)
+                body = agent.encode(report)
                 continue
             if status in (200, 201):
                 agent.last_applied = report["report_id"]
+            else:
+                message = ((answer or {}).get("error") or {}).get("message") or ""
+                what = f"{status}: {message[:120]}"
+                self.errors[what] = self.errors.get(what, 0) + 1
             return status
         return 503
 
@@ -187,6 +234,7 @@ def summary(fleet: Fleet, count: int, seconds: float) -> dict[str, Any]:
         "p95_ms": round(1000 * lat[int(0.95 * (len(lat) - 1))], 1),
         "statuses": fleet.statuses,
         "timeouts": fleet.timeouts,
+        **({"errors": fleet.errors} if fleet.errors else {}),
     }
 
 
@@ -216,9 +264,16 @@ async def run(count: int, args: argparse.Namespace, env: dict[str, str], passwor
                         await fleet.send(session, agent, agent.report(random.random() < 0.1))
                         sent += 1
 
+                pids = {"servers": [p.pid for p in procs], "neo4j": [args.neo4j_pid_value]}
+                before = cpu_snapshot(pids)
+                profilers = start_profilers(args, procs, count)
                 started = time.perf_counter()
                 await asyncio.gather(*(loop(a) for a in agents))
                 out["steady"] = summary(fleet, sent, time.perf_counter() - started)
+                out["steady"]["cpu_ms_per_report"] = cpu_per_report(
+                    before, cpu_snapshot(pids), sent
+                )
+                out["profiles"] = finish_profilers(profilers)
 
                 if args.burst:
                     burst = [Agent(run_id + "b", i, pool) for i in range(args.burst)]
@@ -239,6 +294,128 @@ async def run(count: int, args: argparse.Namespace, env: dict[str, str], passwor
                 proc.terminate()
             for proc in procs:
                 proc.wait(timeout=30)
+
+
+# ---------------------------------------------------------------- CPU accounting
+def cpu_seconds(pid: int | None) -> float:
+    """User + system CPU seconds a process has used (Linux ``/proc/PID/stat`` fields 14 and
+    15); 0 when there is no such process."""
+    if not pid:
+        return 0.0
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def runq_seconds(pid: int | None) -> dict[str, float]:
+    """Per thread of a process: seconds it spent runnable but waiting for a CPU (Linux
+    ``/proc/PID/task/*/schedstat``, second field), how much the machine's other work
+    delayed it. Empty when unknown."""
+    out: dict[str, float] = {}
+    if not pid:
+        return out
+    for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+        try:
+            out[f"{pid}/{stat.parent.name}"] = int(stat.read_text().split()[1]) / 1e9
+        except (OSError, IndexError, ValueError):
+            continue
+    return out
+
+
+def cpu_snapshot(pids: dict[str, list[int | None]]) -> dict[str, Any]:
+    """CPU seconds so far per role (servers, neo4j) and for this client, and per thread
+    the seconds the servers' and Neo4j's threads waited for a CPU (``*_runq``)."""
+    snap: dict[str, Any] = {r: sum(cpu_seconds(p) for p in g) for r, g in pids.items()}
+    for role, group in pids.items():
+        snap[f"{role}_runq"] = {k: v for p in group for k, v in runq_seconds(p).items()}
+    usage = os.times()
+    snap["client"] = usage.user + usage.system
+    return snap
+
+
+def cpu_per_report(before: dict[str, Any], after: dict[str, Any], reports: int) -> dict:
+    """Milliseconds per report of each role between two snapshots (a thread that ended in
+    between is left out of the waits)."""
+    out = {}
+    for role, start in before.items():
+        if isinstance(start, dict):
+            spent = sum(v - start.get(k, 0.0) for k, v in after[role].items())
+        else:
+            spent = after[role] - start
+        out[role] = round(1000 * spent / max(1, reports), 2)
+    return out
+
+
+def neo4j_pid(uri: str) -> int | None:
+    """The process listening on the Bolt port of ``uri`` (``ss -ltnp``), when it is local."""
+    port = uri.rsplit(":", 1)[-1].split("/")[0]
+    try:
+        listing = subprocess.run(
+            ["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True, check=False
+        ).stdout
+    except OSError:
+        return None
+    found = re.search(r"pid=(\d+)", listing)
+    return int(found.group(1)) if found else None
+
+
+# ---------------------------------------------------------------- profiles (py-spy)
+def start_profilers(args: argparse.Namespace, procs, count: int) -> list[tuple[Path, Any]]:
+    """One ``py-spy record`` per server for the steady phase (raw collapsed stacks)."""
+    if not args.profile:
+        return []
+    spy = args.py_spy or shutil.which("py-spy")
+    if not spy:
+        raise SystemExit("--profile needs py-spy: pip install py-spy, or give --py-spy PATH")
+    folder = Path(args.profile)
+    folder.mkdir(parents=True, exist_ok=True)
+    out = []
+    for i, proc in enumerate(procs):
+        path = folder / f"servers{count}-{i}-{int(time.time())}.txt"
+        command = [
+            spy, "record", "--pid", str(proc.pid), "--duration", str(int(args.seconds)),
+            "--rate", "50", "--nonblocking", "--format", "raw", "--output", str(path),
+        ]  # fmt: skip
+        out.append(
+            (path, subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE))
+        )
+    return out
+
+
+def finish_profilers(profilers: list[tuple[Path, Any]]) -> list[str]:
+    """Wait for the profilers; write ``*-top.txt`` beside each profile: the functions with
+    the most samples, on the CPU themselves (self) and with what they call (total)."""
+    written = []
+    for path, proc in profilers:
+        proc.wait(timeout=120)
+        if not path.exists():
+            continue
+        self_time: dict[str, int] = {}
+        total: dict[str, int] = {}
+        samples = 0
+        for line in path.read_text().splitlines():
+            stack, _, n = line.rpartition(" ")
+            if not n.isdigit():
+                continue
+            count = int(n)
+            samples += count
+            frames = [f for f in stack.split(";") if f]
+            if frames:
+                self_time[frames[-1]] = self_time.get(frames[-1], 0) + count
+            for frame in set(frames):
+                total[frame] = total.get(frame, 0) + count
+        lines = [f"{samples} samples (on CPU)", "", "self %  function"]
+        for frame, n in sorted(self_time.items(), key=lambda kv: -kv[1])[:40]:
+            lines.append(f"{100 * n / max(1, samples):5.1f}  {frame}")
+        lines += ["", "total %  function"]
+        for frame, n in sorted(total.items(), key=lambda kv: -kv[1])[:60]:
+            lines.append(f"{100 * n / max(1, samples):5.1f}  {frame}")
+        top = path.with_name(path.stem + "-top.txt")
+        top.write_text("\n".join(lines) + "\n")
+        written.append(str(top))
+    return written
 
 
 def make_tokens(agents: list[Agent], env: dict[str, str], count: int) -> None:
@@ -274,23 +451,52 @@ def main() -> None:
     parser.add_argument(
         "--neo4j-password-file", default=str(REPO / ".cache" / "neo4j-bench" / "password")
     )
+    parser.add_argument("--neo4j-pid", type=int, help="Neo4j's process (CPU accounting)")
     parser.add_argument("--servers", default="1,2,4")
     parser.add_argument("--agents", type=int, default=200)
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--burst", type=int, default=0)
     parser.add_argument("--seed", default="fleet")
+    parser.add_argument("--repeat", type=int, default=1, help="interleaved runs per count")
+    parser.add_argument("--warmup", type=float, default=10.0, help="untimed seconds first")
+    parser.add_argument("--profile", help="py-spy each server's steady phase into DIR")
+    parser.add_argument("--py-spy", help="the py-spy executable (default: on PATH)")
     args = parser.parse_args()
     password = Path(args.neo4j_password_file).read_text().strip()
     env = neo4j_env(args.neo4j_uri, password)
+    args.neo4j_pid_value = args.neo4j_pid or neo4j_pid(args.neo4j_uri)
+    counts = [int(c) for c in args.servers.split(",")]
+    if args.warmup > 0:
+        print(f"[fleet] warm-up: 1 server, {args.warmup:.0f} s (not reported) ...", file=sys.stderr)
+        warm = argparse.Namespace(
+            **{**vars(args), "seconds": args.warmup, "burst": 0, "profile": None}
+        )
+        asyncio.run(run(1, warm, env, password))
     results = []
-    for count in (int(c) for c in args.servers.split(",")):
-        print(f"[fleet] {count} server(s), {args.agents} agents ...", file=sys.stderr)
-        results.append(asyncio.run(run(count, args, env, password)))
-        print(json.dumps(results[-1]), file=sys.stderr)
-    base = results[0]["steady"]["reports_per_s"] or 1
-    for r in results:
-        r["steady_scaling"] = round(r["steady"]["reports_per_s"] / base, 2)
-    print(json.dumps(results, indent=2))
+    for repeat in range(args.repeat):
+        for count in counts:
+            print(
+                f"[fleet] {count} server(s), {args.agents} agents, run {repeat + 1} ...",
+                file=sys.stderr,
+            )
+            results.append(asyncio.run(run(count, args, env, password)))
+            print(json.dumps(results[-1]), file=sys.stderr)
+    medians = {}
+    for count in counts:
+        mine = [r for r in results if r["servers"] == count]
+        cpu = [r["steady"]["cpu_ms_per_report"] for r in mine]
+        medians[count] = {
+            "reports_per_s": statistics.median(r["steady"]["reports_per_s"] for r in mine),
+            "p50_ms": statistics.median(r["steady"]["p50_ms"] for r in mine),
+            "p95_ms": statistics.median(r["steady"]["p95_ms"] for r in mine),
+            "cpu_ms_per_report": {k: statistics.median(c[k] for c in cpu) for k in cpu[0]},
+            "duplicates": sum(r["duplicates"] for r in mine),
+            "burst_timeouts": sum(r.get("burst", {}).get("timeouts", 0) for r in mine),
+        }
+    base = medians[counts[0]]["reports_per_s"] or 1
+    for count in counts:
+        medians[count]["steady_scaling"] = round(medians[count]["reports_per_s"] / base, 2)
+    print(json.dumps({"runs": results, "medians": medians}, indent=2))
 
 
 if __name__ == "__main__":

@@ -9,19 +9,26 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from cmdb.server.api.auth import require
+from cmdb.server.api.declared import SCANS
 from cmdb.server.api.errors import ApiError, read_json
 from cmdb.server.api.keys import CONTROL_KEY, INGEST_KEY, SETTINGS_KEY
+from cmdb.server.api.spec import ApiRoutes
 from cmdb.server.scans.credentials import CredentialError, parse_credentials
 from cmdb.server.scans.manager import DEFAULT_BUDGET, ScanManager, ScanRequest
 from cmdb.server.scans.scheduler import ScheduleError, Scheduler, public_view, validate_schedule
 from cmdb.server.scans.targets import TargetError, TargetsTooLarge, expand_targets, split_targets
 from cmdb.server.shared_state import ensure_app_state
+from cmdb.server.shared_state.aio import AsyncSharedState
 from cmdb.server.shared_state.secrets import SecretsError, secret_box
 
 SCANS_KEY: web.AppKey[ScanManager] = web.AppKey("scans")
 SCHEDULER_KEY: web.AppKey[Scheduler] = web.AppKey("scheduler")
+# the shared state seen from the event loop (the scan manager, scheduler and poller API)
+STATE_KEY: web.AppKey[AsyncSharedState] = web.AppKey("shared_state")
 
-routes = web.RouteTableDef()
+# every route below is declared in cmdb.server.api.declared (SCANS): the edge checks
+# its role, path, query and body before the handler runs; the OpenAPI document says so
+routes = ApiRoutes(declared=SCANS)
 
 
 def _number(body: dict, name: str, default, kind, low, high):
@@ -69,7 +76,7 @@ async def start_scan(request: web.Request) -> web.Response:
         raise ApiError(422, str(exc), field="$.targets") from exc
     except CredentialError as exc:
         raise ApiError(400, str(exc), field="$.credentials") from exc
-    scan = request.app[SCANS_KEY].start(
+    scan = await request.app[SCANS_KEY].start(
         ScanRequest(
             targets=targets,
             credentials=credentials,
@@ -88,7 +95,7 @@ async def start_scan(request: web.Request) -> web.Response:
 @routes.get("/api/v1/scans")
 async def list_scans(request: web.Request) -> web.Response:
     require(request, "reader")
-    items = [s.to_api() for s in request.app[SCANS_KEY].list()]
+    items = [s.to_api() for s in await request.app[SCANS_KEY].list()]
     for item in items:
         item.pop("devices", None)
         item["errors"] = item["errors"][:10]
@@ -98,7 +105,7 @@ async def list_scans(request: web.Request) -> web.Response:
 @routes.get("/api/v1/scans/{id}")
 async def show_scan(request: web.Request) -> web.Response:
     require(request, "reader")
-    scan = request.app[SCANS_KEY].get(request.match_info["id"])
+    scan = await request.app[SCANS_KEY].get(request.match_info["id"])
     if scan is None:
         raise ApiError(404, f"no scan with id {request.match_info['id']!r}")
     return web.json_response(scan.to_api())
@@ -111,12 +118,12 @@ async def cancel_scan(request: web.Request) -> web.Response:
     require(request, "editor")
     manager = request.app[SCANS_KEY]
     scan_id = request.match_info["id"]
-    before = manager.get(scan_id)
+    before = await manager.get(scan_id)
     if before is None:
         raise ApiError(404, f"no scan with id {scan_id!r}")
     if before.status not in ("queued", "running"):
         return web.json_response(before.to_api())
-    scan = manager.cancel(scan_id) or before
+    scan = await manager.cancel(scan_id) or before
     return web.json_response(scan.to_api(), status=202)
 
 
@@ -132,7 +139,7 @@ async def put_schedule(request: web.Request) -> web.Response:
     except TargetsTooLarge as exc:
         raise ApiError(422, str(exc), field="$.targets") from exc
     try:
-        saved = request.app[SCHEDULER_KEY].put(schedule)
+        saved = await request.app[SCHEDULER_KEY].put(schedule)
     except ScheduleError as exc:
         raise ApiError(422, str(exc), field="$.credentials") from exc
     return web.json_response(public_view(saved), status=201)
@@ -141,14 +148,14 @@ async def put_schedule(request: web.Request) -> web.Response:
 @routes.get("/api/v1/schedules")
 async def list_schedules(request: web.Request) -> web.Response:
     require(request, "reader")
-    items = [public_view(s) for s in request.app[SCHEDULER_KEY].all()]
+    items = [public_view(s) for s in await request.app[SCHEDULER_KEY].all()]
     return web.json_response({"items": items, "total": len(items)})
 
 
 @routes.get("/api/v1/schedules/{name}")
 async def show_schedule(request: web.Request) -> web.Response:
     require(request, "reader")
-    schedule = request.app[SCHEDULER_KEY].get(request.match_info["name"])
+    schedule = await request.app[SCHEDULER_KEY].get(request.match_info["name"])
     if schedule is None:
         raise ApiError(404, f"no schedule named {request.match_info['name']!r}")
     return web.json_response(public_view(schedule))
@@ -167,10 +174,10 @@ async def run_due_schedules(request: web.Request) -> web.Response:
 async def run_schedule(request: web.Request) -> web.Response:
     require(request, "editor")
     scheduler = request.app[SCHEDULER_KEY]
-    schedule = scheduler.get(request.match_info["name"])
+    schedule = await scheduler.get(request.match_info["name"])
     if schedule is None:
         raise ApiError(404, f"no schedule named {request.match_info['name']!r}")
-    running = request.app[SCANS_KEY].running_for_schedule(schedule["name"])
+    running = await request.app[SCANS_KEY].running_for_schedule(schedule["name"])
     if running is not None:
         raise ApiError(
             409, f"schedule {schedule['name']!r} is already running as scan {running.id}"
@@ -180,7 +187,7 @@ async def run_schedule(request: web.Request) -> web.Response:
             409, f"schedule {schedule['name']!r} is run by the pollers of site {schedule['site']!r}"
         )
     try:
-        state = scheduler.run_now(schedule)
+        state = await scheduler.run_now(schedule)
     except SecretsError as exc:
         raise ApiError(409, str(exc)) from exc
     if state is None:
@@ -191,7 +198,7 @@ async def run_schedule(request: web.Request) -> web.Response:
 @routes.delete("/api/v1/schedules/{name}")
 async def delete_schedule(request: web.Request) -> web.Response:
     require(request, "editor")
-    if not request.app[SCHEDULER_KEY].delete(request.match_info["name"]):
+    if not await request.app[SCHEDULER_KEY].delete(request.match_info["name"]):
         raise ApiError(404, f"no schedule named {request.match_info['name']!r}")
     return web.json_response({"name": request.match_info["name"], "deleted": True})
 
@@ -207,11 +214,14 @@ def register(app: web.Application) -> None:
         # with store = neo4j every server shares one state: tokens, users, scans, schedules
         # (a no-op once the app opens the shared state itself)
         opened = ensure_app_state(app, settings, CONTROL_KEY)
-        control = app[CONTROL_KEY]
-        manager = ScanManager(control, app[INGEST_KEY])
-        manager.recover()
-        scheduler = Scheduler(control, manager, settings, box=secret_box(settings))
-        scheduler.load_config(settings.schedules)
+        # scans, schedules and pollers reach the shared state only through this: every
+        # call in a worker thread, never on the event loop
+        state = AsyncSharedState(app[CONTROL_KEY])
+        app[STATE_KEY] = state
+        manager = ScanManager(state, app[INGEST_KEY])
+        await manager.recover()
+        scheduler = Scheduler(state, manager, settings, box=secret_box(settings))
+        await scheduler.load_config(settings.schedules)
         app[SCANS_KEY] = manager
         app[SCHEDULER_KEY] = scheduler
         tasks = [asyncio.create_task(scheduler.loop()), asyncio.create_task(manager.heartbeat())]
@@ -224,6 +234,7 @@ def register(app: web.Application) -> None:
             except asyncio.CancelledError:
                 pass
         await manager.shutdown()
+        state.close()
         if opened is not None:
             opened.close()
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import ssl
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -56,14 +57,26 @@ class PollerApi:
 
     # ------------------------------------------------------------ the poller's calls
     def schedules(self, site: str) -> list[dict[str, Any]]:
-        return self.call("GET", f"/api/v1/poller/schedules?site={site}")["items"]
+        query = urllib.parse.urlencode({"site": site})
+        return self.call("GET", f"/api/v1/poller/schedules?{query}")["items"]
+
+    def register_key(self, public_key: str, site: str, poller: str) -> dict[str, Any]:
+        """Register this poller's public key (and site) on its token: the key the servers
+        seal credential profiles to (409 when the token has another key)."""
+        return self.call(
+            "POST",
+            "/api/v1/poller/key",
+            {"public_key": public_key, "site": site, "poller": poller},
+        )
 
     def claim_firing(self, name: str, next_run: str, poller: str) -> dict[str, Any] | None:
-        """The claim (scan_id, next_run) when this poller won the firing, else None."""
+        """The claim (scan_id, next_run, and ``sealed_credentials`` or
+        ``credentials_error`` when the schedule has profiles) when this poller won the
+        firing, else None."""
         try:
             return self.call(
                 "POST",
-                f"/api/v1/poller/schedules/{name}/claim",
+                f"/api/v1/poller/schedules/{urllib.parse.quote(name, safe='')}/claim",
                 {"next_run": next_run, "poller": poller},
             )
         except PollerApiError as exc:

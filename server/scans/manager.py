@@ -95,6 +95,8 @@ class ScanState:
     slot: str | None = None
     owner: str | None = None
     cancel_requested: bool = False
+    # a poller's run: the fingerprint of the poller key its credential profiles were sealed to
+    credentials_sent_to: str | None = None
 
     def to_api(self) -> dict[str, Any]:
         return {
@@ -115,6 +117,7 @@ class ScanState:
             "slot": self.slot,
             "owner": self.owner,
             "cancel_requested": self.cancel_requested,
+            "credentials_sent_to": self.credentials_sent_to,
         }
 
     @classmethod
@@ -137,6 +140,7 @@ class ScanState:
             slot=data.get("slot"),
             owner=data.get("owner"),
             cancel_requested=bool(data.get("cancel_requested")),
+            credentials_sent_to=data.get("credentials_sent_to"),
         )
 
 
@@ -224,37 +228,44 @@ def instance_id() -> str:
 
 
 class ScanManager:
-    """Scans this server runs, and every scan in the shared state ``control``."""
+    """Scans this server runs, and every scan in the shared state ``state``
+    (``cmdb.server.shared_state.aio.AsyncSharedState``: every call off the event loop)."""
 
-    def __init__(self, control: Any, ingestor: Ingestor, owner: str | None = None) -> None:
-        self.control = control
+    def __init__(self, state: Any, ingestor: Ingestor, owner: str | None = None) -> None:
+        self.state = state
         self.ingestor = ingestor
         self.owner = owner or instance_id()
         self.tasks: dict[str, asyncio.Task] = {}
         self.live: dict[str, ScanState] = {}
+        # one save of a scan's record at a time, each a snapshot taken under the lock: the
+        # pool's threads cannot store an older snapshot over a newer one
+        self._saving: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------ records
-    def _save(self, state: ScanState) -> None:
-        record = state.to_api()
-        record.update(owner=self.owner, heartbeat=time.time(), lease=LEASE)
-        self.control.scan_save(record)
+    async def _save(self, state: ScanState) -> None:
+        lock = self._saving.setdefault(state.id, asyncio.Lock())
+        async with lock:
+            record = state.to_api()
+            record.update(owner=self.owner, heartbeat=time.time(), lease=LEASE)
+            await self.state.scan_save(record)
 
-    def get(self, scan_id: str) -> ScanState | None:
+    async def get(self, scan_id: str) -> ScanState | None:
         """A scan from any server (this server's running scans from memory, fresher)."""
         if scan_id in self.live:
             return self.live[scan_id]
-        record = self.control.scan_get(scan_id)
+        record = await self.state.scan_get(scan_id)
         return ScanState.from_json(record) if record else None
 
-    def list(self) -> list[ScanState]:
-        states = [ScanState.from_json(r) for r in self.control.scan_list()]
+    async def list(self) -> list[ScanState]:
+        """Every scan of every server, newest first (at most ``SCAN_LIST_LIMIT``)."""
+        states = [ScanState.from_json(r) for r in await self.state.scan_list()]
         states = [self.live.get(s.id, s) for s in states]
         return sorted(states, key=lambda s: s.created_at or "", reverse=True)
 
-    def recover(self) -> list[str]:
+    async def recover(self) -> list[str]:
         """Scans whose server stopped beating (stopped, killed, or cut off) did not finish:
         marked ``interrupted`` (a scan still beating on another server is left alone)."""
-        return self.control.scan_mark_stale(
+        return await self.state.scan_mark_stale(
             time.time(),
             {
                 "status": "interrupted",
@@ -263,27 +274,27 @@ class ScanManager:
             },
         )
 
-    def running_for_schedule(self, schedule: str) -> ScanState | None:
+    async def running_for_schedule(self, schedule: str) -> ScanState | None:
         """The schedule's scan still running on this or any other server, if any."""
         for state in self.live.values():
             if state.schedule == schedule and state.status in ("queued", "running"):
                 return state
-        record = self.control.scan_active_for_schedule(schedule, time.time())
+        record = await self.state.scan_active_for_schedule(schedule, time.time())
         return ScanState.from_json(record) if record else None
 
-    def cancel(self, scan_id: str) -> ScanState | None:
+    async def cancel(self, scan_id: str) -> ScanState | None:
         """Stop a scan running on any server: here at once, elsewhere at its server's next
         heartbeat; a scan whose server is gone is marked interrupted now. None: no scan."""
         task = self.tasks.get(scan_id)
-        record = self.control.scan_cancel(scan_id)
+        record = await self.state.scan_cancel(scan_id)
         if task is not None:
             self.live[scan_id].cancel_requested = True
             task.cancel()
-            return self.live.get(scan_id) or self.get(scan_id)
+            return self.live.get(scan_id) or await self.get(scan_id)
         if record is None:
             return None
-        self.recover()
-        return self.get(scan_id)
+        await self.recover()
+        return await self.get(scan_id)
 
     async def heartbeat(self) -> None:
         """Every ``HEARTBEAT`` s: keep this server's running scans alive in the shared
@@ -294,18 +305,21 @@ class ScanManager:
             beats += 1
             try:
                 for scan_id, task in list(self.tasks.items()):
-                    if self.control.scan_heartbeat(scan_id, time.time()) and not task.done():
+                    cancel = await self.state.scan_heartbeat(scan_id, time.time())
+                    if cancel and not task.done():
                         log.info("scan %s cancelled from the shared state", scan_id)
                         if scan_id in self.live:
                             self.live[scan_id].cancel_requested = True
                         task.cancel()
                 if beats % 15 == 0:
-                    self.recover()
+                    await self.recover()
             except (StoreError, StoreUnavailable) as exc:
                 log.warning("scan heartbeat skipped: %s", exc)
 
     # ------------------------------------------------------------ running
-    def start(self, request: ScanRequest) -> ScanState:
+    async def start(self, request: ScanRequest) -> ScanState:
+        """Queue a scan on this server; its record is in the shared state (any server shows
+        it) before this returns."""
         state = ScanState(
             id=str(uuid.uuid4()),
             status="queued",
@@ -318,38 +332,52 @@ class ScanManager:
             owner=self.owner,
         )
         self.live[state.id] = state
-        self._save(state)
+        try:
+            await self._save(state)
+        except BaseException:
+            self.live.pop(state.id, None)
+            self._saving.pop(state.id, None)
+            raise
         task = asyncio.create_task(self._run(state, request), name=f"scan-{state.id}")
         self.tasks[state.id] = task
         task.add_done_callback(lambda _t: self.tasks.pop(state.id, None))
         return state
 
-    def _ordered(self, request: ScanRequest) -> dict[tuple[str, ...], list[SweepTarget]]:
+    async def _remembered(self, request: ScanRequest) -> dict[str, str]:
+        """``host:port`` -> the fingerprint of the profile that last worked there, for this
+        scan's targets: one read of the namespace, not one per target."""
+        wanted = {f"{host}:{request.port}" for host in request.targets}
+        return {k: v for k, v in await self.state.items(REMEMBERED) if k in wanted}
+
+    def _ordered(
+        self, request: ScanRequest, remembered: dict[str, str]
+    ) -> dict[tuple[str, ...], list[SweepTarget]]:
         """Group targets by credential order: a remembered profile goes first for its device."""
         by_fingerprint = {c.fingerprint(): c for c in request.credentials}
         default = tuple(c.fingerprint() for c in request.credentials)
         groups: dict[tuple[str, ...], list[SweepTarget]] = {}
         for host in request.targets:
-            remembered = self.control.get(REMEMBERED, f"{host}:{request.port}")
+            known = remembered.get(f"{host}:{request.port}")
             order = default
-            if remembered and remembered in by_fingerprint:
-                order = (remembered, *(f for f in default if f != remembered))
+            if known and known in by_fingerprint:
+                order = (known, *(f for f in default if f != known))
             groups.setdefault(order, []).append(SweepTarget(host, request.port))
         return groups
 
     async def _run(self, state: ScanState, request: ScanRequest) -> None:
         state.status = "running"
         state.started_at = utc_now_iso()
-        self._save(state)
         by_fingerprint = {c.fingerprint(): c for c in request.credentials}
         try:
-            for order, targets in self._ordered(request).items():
+            await self._save(state)
+            remembered = await self._remembered(request)
+            for order, targets in self._ordered(request, remembered).items():
                 credentials = [by_fingerprint[f] for f in order]
 
                 async def progress(
                     result: SweepResult, _done: int, _total: int, credentials=credentials
                 ) -> None:
-                    await self._record(state, result, credentials)
+                    await self._record(state, result, credentials, remembered)
 
                 for start in range(0, len(targets), CHUNK):
                     chunk = await self._claim(state, request, targets[start : start + CHUNK])
@@ -357,7 +385,7 @@ class ScanManager:
                         if chunk:
                             await run_sweep(request, chunk, credentials, progress)
                     finally:
-                        self.control.release_targets(
+                        await self.state.release_targets(
                             [f"{t.host}:{t.port}" for t in chunk], self.owner
                         )
             state.status = "done"
@@ -371,8 +399,13 @@ class ScanManager:
             state.message = f"{type(exc).__name__}: {exc}"
         finally:
             state.finished_at = utc_now_iso()
-            self._save(state)
+            try:
+                await self._save(state)
+            except (StoreError, StoreUnavailable) as exc:
+                # the heartbeat stops with the task: other servers mark it interrupted
+                log.warning("scan %s: final state not saved: %s", state.id, exc)
             self.live.pop(state.id, None)
+            self._saving.pop(state.id, None)
 
     async def _claim(
         self, state: ScanState, request: ScanRequest, targets: list[SweepTarget]
@@ -382,7 +415,7 @@ class ScanManager:
         names = {f"{t.host}:{t.port}": t for t in targets}
         rounds = -(-len(targets) // max(1, request.concurrency))
         ttl = rounds * (request.timeout * (request.retries + 1) + request.device_budget) + LEASE
-        granted = set(self.control.claim_targets(list(names), self.owner, ttl, time.time()))
+        granted = set(await self.state.claim_targets(list(names), self.owner, ttl, time.time()))
         for name in names.keys() - granted:
             state.counts["claimed_elsewhere"] = state.counts.get("claimed_elsewhere", 0) + 1
             state.counts["probed"] += 1
@@ -391,7 +424,11 @@ class ScanManager:
         return [t for name, t in names.items() if name in granted]
 
     async def _record(
-        self, state: ScanState, result: SweepResult, credentials: list[Credential]
+        self,
+        state: ScanState,
+        result: SweepResult,
+        credentials: list[Credential],
+        remembered: dict[str, str],
     ) -> None:
         counts = state.counts
         counts["probed"] += 1
@@ -403,12 +440,14 @@ class ScanManager:
         else:
             counts["answered"] += 1
             if result.credential_index is not None:
-                chosen = credentials[result.credential_index]
-                self.control.put(REMEMBERED, target, chosen.fingerprint())
+                chosen = credentials[result.credential_index].fingerprint()
+                if remembered.get(target) != chosen:  # the steady state writes nothing
+                    await self.state.put(REMEMBERED, target, chosen)
+                    remembered[target] = chosen
             if result.inventory is not None:
                 await self._reconcile(state, target, result)
         if counts["probed"] % 25 == 0 or counts["probed"] == state.total:
-            self._save(state)
+            await self._save(state)
 
     async def _reconcile(self, state: ScanState, target: str, result: SweepResult) -> None:
         report = device_report(result, state.id)

@@ -22,6 +22,7 @@ from typing import Any
 
 from croniter import croniter
 
+from cmdb.collectors.snmp.session import Credential
 from cmdb.server.scans.credentials import CredentialError, describe, parse_credentials, to_storage
 from cmdb.server.scans.manager import ScanManager, ScanRequest
 from cmdb.server.scans.targets import expand_targets, split_targets
@@ -108,22 +109,24 @@ def next_run(schedule: dict[str, Any], after: datetime | None = None) -> str:
 
 
 class Scheduler:
-    """Schedules in the shared state ``control`` and the due check every server runs."""
+    """Schedules in the shared state ``state`` (``cmdb.server.shared_state.aio.
+    AsyncSharedState``: every call off the event loop) and the due check every server runs."""
 
     def __init__(
-        self, control: Any, scans: ScanManager, settings, box: SecretBox | None = None
+        self, state: Any, scans: ScanManager, settings, box: SecretBox | None = None
     ) -> None:
-        self.control = control
+        self.state = state
         self.scans = scans
         self.settings = settings
         self.box = box
 
     # ------------------------------------------------------------ records
-    def all(self) -> list[dict[str, Any]]:
-        return self.control.schedule_list()
+    async def all(self) -> list[dict[str, Any]]:
+        """Every schedule as stored (credentials sealed: show them with ``public_view``)."""
+        return await self.state.schedule_list()
 
-    def get(self, name: str) -> dict[str, Any] | None:
-        return self.control.schedule_get(name)
+    async def get(self, name: str) -> dict[str, Any] | None:
+        return await self.state.schedule_get(name)
 
     def _seal(self, schedule: dict[str, Any]) -> dict[str, Any]:
         credentials = schedule.get("credentials")
@@ -131,7 +134,7 @@ class Scheduler:
             return schedule
         public = [describe(c) for c in parse_credentials(credentials)]
         if self.box is None:
-            if getattr(self.control, "shared", False):
+            if self.state.shared:
                 raise ScheduleError(
                     "credentials are kept in the shared Neo4j store only encrypted: set "
                     f"{KEY_ENV} (the same Fernet key on every server)"
@@ -139,8 +142,9 @@ class Scheduler:
             return schedule  # the private 0600 control.db, as before
         return {**schedule, "credentials": self.box.seal(credentials), "credentials_public": public}
 
-    def credentials(self, schedule: dict[str, Any]):
-        """The schedule's credential profiles (opened when sealed)."""
+    def credentials(self, schedule: dict[str, Any]) -> list[Credential]:
+        """The schedule's credential profiles (opened when sealed; ``SecretsError`` without
+        the key that sealed them)."""
         stored = schedule.get("credentials") or []
         if is_sealed(stored):
             if self.box is None:
@@ -150,38 +154,38 @@ class Scheduler:
             stored = self.box.open(stored)
         return parse_credentials(stored) if stored else []
 
-    def put(self, schedule: dict[str, Any]) -> dict[str, Any]:
+    async def put(self, schedule: dict[str, Any]) -> dict[str, Any]:
         """Create or replace a schedule; its run history and next run are recomputed."""
-        previous = self.get(schedule["name"]) or {}
+        previous = await self.get(schedule["name"]) or {}
         schedule.setdefault("last_run", previous.get("last_run"))
         schedule.setdefault("last_scan_id", previous.get("last_scan_id"))
         schedule["next_run"] = next_run(schedule)
         schedule = self._seal(schedule)
-        self.control.schedule_save(schedule)
+        await self.state.schedule_save(schedule)
         return schedule
 
-    def delete(self, name: str) -> bool:
-        return self.control.schedule_delete(name)
+    async def delete(self, name: str) -> bool:
+        return await self.state.schedule_delete(name)
 
     next_run = staticmethod(next_run)
 
-    def load_config(self, entries: list[dict[str, Any]]) -> None:
+    async def load_config(self, entries: list[dict[str, Any]]) -> None:
         """Schedules from the config file. Every server reads the same file: an unchanged
         schedule keeps its next run, so a restart does not move (or repeat) a firing."""
         for entry in entries:
             try:
                 schedule = validate_schedule(entry, self.settings.scan_max_addresses)
-                previous = self.get(schedule["name"])
+                previous = await self.get(schedule["name"])
                 if previous and _same_definition(previous, schedule, self):
                     continue
-                self.put(schedule)
+                await self.put(schedule)
             except Exception as exc:
                 raise ScheduleError(f"schedule {entry.get('name')!r} in the config: {exc}") from exc
 
     # ------------------------------------------------------------ firing
-    def run_now(self, schedule: dict[str, Any], slot: str | None = None):
+    async def run_now(self, schedule: dict[str, Any], slot: str | None = None):
         """Start the schedule's scan here unless one is running on any server (then None)."""
-        running = self.scans.running_for_schedule(schedule["name"])
+        running = await self.scans.running_for_schedule(schedule["name"])
         if running is not None:
             log.info(
                 "schedule %s: scan %s still running, not started again",
@@ -189,7 +193,7 @@ class Scheduler:
                 running.id,
             )
             return None
-        state = self.scans.start(
+        state = await self.scans.start(
             ScanRequest(
                 targets=expand_targets(schedule["targets"], self.settings.scan_max_addresses),
                 credentials=self.credentials(schedule),
@@ -202,7 +206,7 @@ class Scheduler:
                 slot=slot,
             )
         )
-        self.control.schedule_update(
+        await self.state.schedule_update(
             schedule["name"], {"last_run": state.created_at, "last_scan_id": state.id}
         )
         schedule["last_run"] = state.created_at
@@ -215,20 +219,16 @@ class Scheduler:
         now = now or datetime.now(UTC)
         started = []
         moment = stamp(now)
-        # the shared state may be Neo4j, over the network: its calls run in a worker thread,
-        # so a store outage never stalls the server's event loop
-        for schedule in await asyncio.to_thread(self.all):
+        for schedule in await self.all():
             due = schedule.get("next_run") or ""
             if not schedule.get("enabled", True) or schedule.get("site") or due > moment:
                 continue
             # compare-and-set: of every server that read this next_run, one moves it on
-            claim = await asyncio.to_thread(
-                self.control.schedule_claim, schedule["name"], due, next_run(schedule, now)
-            )
+            claim = await self.state.schedule_claim(schedule["name"], due, next_run(schedule, now))
             if claim is None:
                 continue
             try:
-                state = self.run_now(schedule, slot=due)
+                state = await self.run_now(schedule, slot=due)
             except Exception:
                 log.exception("schedule %s could not start", schedule["name"])
                 continue

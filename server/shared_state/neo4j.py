@@ -10,9 +10,13 @@ write lock (``SET n.locked_at = ...``) and only then reads (the Cypher manual's 
 against lost updates), so of two servers claiming one schedule firing or one device,
 exactly one wins.
 
-Token authentications are cached per server for ``AUTH_CACHE_SECONDS`` (5): a token
-revoked on another server keeps working there for at most that long (on the server that
-revoked it, at once). Unknown tokens are never cached, so a token made on one server works
+Token authentications are cached per server, so a report costs no token query: every
+revocation also counts up one revocation counter (in the same transaction), and each server
+reads that counter at most every ``REVOCATION_CHECK_SECONDS`` (2) and forgets every cached
+authentication when it moved. A token revoked on another server keeps working here for at
+most that long (on the server that revoked it, at once); a cached authentication is checked
+again after ``AUTH_CACHE_SECONDS`` (600) in any case (a token revoked by hand in Cypher,
+without the counter). Unknown tokens are never cached, so a token made on one server works
 on every other at once.
 """
 
@@ -42,7 +46,10 @@ from cmdb.server.control import (
 )
 
 T = TypeVar("T")
-AUTH_CACHE_SECONDS = 5.0
+AUTH_CACHE_SECONDS = 600.0  # a cached authentication is checked again after this long
+REVOCATION_CHECK_SECONDS = 2.0  # how stale this server's view of revocations may be
+MAX_CACHED = 100_000  # authentications kept per server (about 30 MB at most)
+_REVOCATIONS = "token_revocations"  # the CmdbCounter every revocation counts up
 _USER_FIELDS = ("hash", "role", "disabled_at")
 
 SCHEMA = (
@@ -105,8 +112,13 @@ class Neo4jSharedState:
             raise StoreError(f"cannot use the Neo4j URI {uri!r}: {exc}") from exc
         # one bookmark manager for this process: on a cluster a read sees our own writes
         self._bookmarks = GraphDatabase.bookmark_manager()
-        self._auth_cache: dict[str, tuple[float, Principal]] = {}
+        # token hash -> (expires, the revocation counter it was read under, principal)
+        self._auth_cache: dict[str, tuple[float, int | None, Principal]] = {}
         self._cache_lock = threading.Lock()
+        # the revocation counter as last read, and when (monotonic); one reader at a time
+        self._revocations: int | None = None
+        self._revocations_read = float("-inf")
+        self._revocations_lock = threading.Lock()
         for statement in SCHEMA:
             self._run(lambda tx, q=statement: tx.run(q).consume(), write=True)
 
@@ -155,12 +167,19 @@ class Neo4jSharedState:
         return self._run(work, write=True), token
 
     def authenticate(self, token: str) -> Principal | None:
+        """The token's principal, or None when it is unknown or revoked. Served from this
+        server's cache while no token was revoked anywhere (``_revocations_moved``): at most
+        one small read every ``REVOCATION_CHECK_SECONDS``, not a query per request."""
         hashed = hash_token(token)
         now = time.monotonic()
+        self._revocations_moved(now)
+        # read before the query: an entry read under an older counter is never served,
+        # however its insertion and a revocation elsewhere interleave
+        epoch = self._revocations
         with self._cache_lock:
             cached = self._auth_cache.get(hashed)
-        if cached is not None and cached[0] > now:
-            return cached[1]
+        if cached is not None and cached[0] > now and cached[1] == epoch:
+            return cached[2]
         row = self._one(
             "MATCH (t:CmdbToken {hash: $hash}) WHERE t.revoked_at IS NULL "
             "RETURN t.id AS id, t.name AS name, t.role AS role",
@@ -172,10 +191,33 @@ class Neo4jSharedState:
             return None
         principal = Principal(int(row["id"]), row["name"], row["role"], key=token_key(hashed))
         with self._cache_lock:
-            if len(self._auth_cache) > 10000:  # bounded: drop the lot, it refills
+            if len(self._auth_cache) >= MAX_CACHED:  # bounded: drop the lot, it refills
                 self._auth_cache.clear()
-            self._auth_cache[hashed] = (now + AUTH_CACHE_SECONDS, principal)
+            self._auth_cache[hashed] = (now + AUTH_CACHE_SECONDS, epoch, principal)
         return principal
+
+    def _revocations_moved(self, now: float) -> None:
+        """Read the revocation counter when the last read is older than
+        ``REVOCATION_CHECK_SECONDS``; when another server revoked a token since, forget every
+        cached authentication. Threads that find a read under way go on with the cache."""
+        if now - self._revocations_read < REVOCATION_CHECK_SECONDS:
+            return
+        if not self._revocations_lock.acquire(blocking=self._revocations is None):
+            return  # another thread is reading it; the first read is waited for
+        try:
+            if now - self._revocations_read < REVOCATION_CHECK_SECONDS:
+                return
+            row = self._one(
+                "MATCH (c:CmdbCounter {name: $name}) RETURN c.value AS v", name=_REVOCATIONS
+            )
+            value = int(row["v"]) if row and row["v"] is not None else 0
+            if value != self._revocations:
+                with self._cache_lock:
+                    self._auth_cache.clear()
+                self._revocations = value
+            self._revocations_read = now
+        finally:
+            self._revocations_lock.release()
 
     def list_tokens(self) -> list[dict[str, Any]]:
         rows = self._all(
@@ -185,12 +227,17 @@ class Neo4jSharedState:
         return [dict(r) for r in rows]
 
     def revoke_token(self, token_id: int) -> bool:
+        """Revoke a token; the revocation counter moves in the same transaction, so every
+        server forgets its cached authentications within ``REVOCATION_CHECK_SECONDS``."""
         row = self._one(
             "MATCH (t:CmdbToken {id: $id}) WHERE t.revoked_at IS NULL "
-            "SET t.revoked_at = $at RETURN t.hash AS hash",
+            "SET t.revoked_at = $at WITH t "
+            "MERGE (c:CmdbCounter {name: $counter}) SET c.value = coalesce(c.value, 0) + 1 "
+            "RETURN t.hash AS hash",
             write=True,
             id=int(token_id),
             at=utc_now_iso(),
+            counter=_REVOCATIONS,
         )
         if row is None:
             return False

@@ -2,14 +2,19 @@
 pulls its site's schedules from one server, scans the simulated devices (snmpsim on
 loopback) and posts their reports; the run is a scan record every server shows. Device
 claims: of two pollers claiming the same devices at once, each device goes to one of
-them until it is released or its claim expires. Also: the compose file and the poller's
-systemd unit (item 7)."""
+them until it is released or its claim expires. Credentials received encrypted: a poller
+holding no credentials registers its key, receives the schedule's SNMPv3 profile sealed
+to it and scans Debian snmpd with it; no server answer, log or Neo4j node holds the
+secrets in clear, and a second key on the same token is refused until an admin removes
+the first. Also: the compose file and the poller's systemd unit (item 7)."""
 
 from __future__ import annotations
 
 import configparser
 import json
+import os
 import shlex
+import stat
 import threading
 import time
 import uuid
@@ -21,7 +26,7 @@ from cryptography.fernet import Fernet
 
 from tests.integration.test_fleet_shared_state import call
 from tests.processes import cmdb, neo4j_env, running_server
-from tests.snmp.conftest import snmpsim_devices  # noqa: F401 - the fixture
+from tests.snmp.conftest import snmpd_v3, snmpsim_devices  # noqa: F401 - the fixtures
 
 ROOT = Path(__file__).resolve().parents[2]
 RUN = uuid.uuid4().hex[:8]
@@ -35,15 +40,17 @@ def servers(neo4j_server, tmp_path_factory):
     }
     cli_dir = tmp_path_factory.mktemp("poller-cli")
     made = {}
-    for role in ("admin", "poller"):
+    for role in ("admin", "poller", "v3poller"):
         made[role] = cmdb(
-            "token", "create", "--role", role, "--name", f"{role}-{RUN}",
+            "token", "create", "--role", role.removeprefix("v3"), "--name", f"{role}-{RUN}",
             "--data-dir", str(cli_dir), env=env,
         ).stdout.strip()  # fmt: skip
+    dirs = (tmp_path_factory.mktemp("poller-a"), tmp_path_factory.mktemp("poller-b"))
     with (
-        running_server(tmp_path_factory.mktemp("poller-a"), env=env) as (a, _),
-        running_server(tmp_path_factory.mktemp("poller-b"), env=env) as (b, _),
+        running_server(dirs[0], env=env) as (a, _),
+        running_server(dirs[1], env=env) as (b, _),
     ):
+        made["logs"] = [d / "server.log" for d in dirs]
         yield (a, b), made, env
 
 
@@ -122,7 +129,8 @@ def test_poller_runs_its_sites_schedule_and_posts_device_reports(
     time.sleep(2.1)  # the schedule is due
     done = cmdb(
         "poller", "run", "--once", "--site", site, "--server", a,
-        "--token-file", str(token_file), "--credentials", str(credentials), env=env, timeout=300,
+        "--token-file", str(token_file), "--credentials", str(credentials),
+        "--state-dir", str(tmp_path / "state"), env=env, timeout=300,
     )  # fmt: skip
     runs = json.loads(done.stdout.strip().splitlines()[-1])
     assert [r["schedule"] for r in runs] == [schedule["name"]], done.stderr[-2000:]
@@ -134,6 +142,108 @@ def test_poller_runs_its_sites_schedule_and_posts_device_reports(
     status, found = call(b, tokens["admin"], "GET", "/api/v1/cis?class=NetworkDevice&limit=1000")
     assert status == 200 and found["items"], found
     call(a, tokens["admin"], "DELETE", f"/api/v1/schedules/{schedule['name']}")
+
+
+@pytest.mark.e2e
+@pytest.mark.neo4j
+@pytest.mark.snmp
+def test_poller_receives_the_schedules_credentials_sealed_to_its_key(
+    servers,
+    snmpd_v3,  # noqa: F811 - the fixture imported above
+    neo4j_server,
+    tmp_path,
+):
+    (a, b), tokens, env = servers
+    token, admin = tokens["v3poller"], tokens["admin"]
+    site = f"v3-{RUN}"
+    secrets = (snmpd_v3.auth_password, snmpd_v3.priv_password)
+    schedule = {
+        "name": f"v3-{RUN}",
+        "cron": "* * * * * */2",
+        "targets": snmpd_v3.host,
+        "port": snmpd_v3.port,
+        "timeout": 2,
+        "retries": 1,
+        "site": site,
+        "credentials": [
+            {
+                "version": "3",
+                "user": snmpd_v3.user,
+                "auth_protocol": snmpd_v3.auth_protocol,
+                "auth_password": snmpd_v3.auth_password,
+                "priv_protocol": snmpd_v3.priv_protocol,
+                "priv_password": snmpd_v3.priv_password,
+            }
+        ],
+    }
+    status, saved = call(a, admin, "POST", "/api/v1/schedules", schedule)
+    assert status == 201, saved
+    token_file = tmp_path / "token"
+    token_file.write_text(token)
+    state_dir = tmp_path / "state"
+
+    def poller(state: Path, check: bool = True):
+        return cmdb(
+            "poller", "run", "--once", "--site", site, "--server", b, "--token-file",
+            str(token_file), "--state-dir", str(state), env=env, timeout=300, check=check,
+        )  # fmt: skip
+
+    time.sleep(2.1)  # the schedule is due
+    done = poller(state_dir)  # holds no credentials: it scans with what it receives
+    runs = json.loads(done.stdout.strip().splitlines()[-1])
+    assert [r["schedule"] for r in runs] == [schedule["name"]], done.stderr[-2000:]
+    assert runs[0]["status"] == "done" and runs[0]["counts"]["devices"] == 1, runs[0]
+    # the private key: made at first run, 0600 in a 0700 directory
+    key_file = state_dir / "poller.key"
+    assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600
+    assert stat.S_IMODE(os.stat(state_dir).st_mode) == 0o700
+    # the key is registered on the token; the run names the key its profiles went to
+    keys = call(a, admin, "GET", "/api/v1/poller/keys")[1]["items"]
+    mine = [k for k in keys if k["token_name"] == f"v3poller-{RUN}"]
+    assert len(mine) == 1 and mine[0]["site"] == site, keys
+    scan = call(a, admin, "GET", f"/api/v1/scans/{runs[0]['scan_id']}")[1]
+    assert scan["status"] == "done" and scan["credentials_sent_to"] == mine[0]["fingerprint"]
+    assert scan["credentials"][0]["user"] == snmpd_v3.user
+    found = call(a, admin, "GET", f"/api/v1/cis?q={snmpd_v3.sys_name}")[1]  # a Host over SNMP
+    assert snmpd_v3.sys_name in [c["name"] for c in found["items"]], found
+
+    # a second key on the same token is refused (stolen token, or a replaced poller) ...
+    other = poller(tmp_path / "other-state", check=False)
+    assert other.returncode != 0 and "already has key" in other.stderr, other.stderr
+    assert mine[0]["fingerprint"] in other.stderr
+    # ... until an admin removes the registration; then the new key registers
+    forgot = cmdb(
+        "poller", "forget-key", str(mine[0]["token_id"]), "--server", a, "--token", admin,
+        env=env,
+    )  # fmt: skip
+    assert "forgotten" in forgot.stdout
+    assert poller(tmp_path / "other-state").returncode == 0
+    keys = call(b, admin, "GET", "/api/v1/poller/keys")[1]["items"]
+    assert [k["fingerprint"] for k in keys if k["token_name"] == f"v3poller-{RUN}"] != [
+        mine[0]["fingerprint"]
+    ]
+
+    # the secrets in clear: in no answer, no server log, no Neo4j node
+    answers = [
+        call(url, admin, "GET", path)[1]
+        for url in (a, b)
+        for path in ("/api/v1/schedules", f"/api/v1/scans/{runs[0]['scan_id']}")
+    ]
+    answers.append(call(a, token, "GET", f"/api/v1/poller/schedules?site={site}")[1])
+    from neo4j import GraphDatabase
+
+    with GraphDatabase.driver(
+        neo4j_server.uri, auth=(neo4j_server.user, neo4j_server.password)
+    ) as driver:
+        stored, _, _ = driver.execute_query(
+            "MATCH (n) WHERE any(l IN labels(n) WHERE l STARTS WITH 'Cmdb') "
+            "RETURN properties(n) AS p"
+        )
+    texts = [json.dumps(answers), json.dumps([r["p"] for r in stored], default=str)]
+    texts += [log.read_text() for log in tokens["logs"]] + [done.stdout, done.stderr]
+    for secret in secrets:
+        assert not [t for t in texts if secret in t], "a secret in clear"
+    call(a, admin, "DELETE", f"/api/v1/schedules/{schedule['name']}")
 
 
 def test_compose_runs_two_servers_behind_a_load_balancer_on_neo4j():

@@ -80,3 +80,30 @@ def test_put_if_absent_keeps_the_first_value_and_revoked_tokens_fail(state):
     assert state.authenticate(token).token_id == token_id
     assert state.revoke_token(token_id)
     assert state.authenticate(token) is None
+
+
+@pytest.mark.neo4j
+def test_a_revocation_reaches_every_servers_cache_within_the_check_interval(neo4j_server):
+    from cmdb.server.shared_state import neo4j as shared
+
+    servers = [
+        shared.Neo4jSharedState(neo4j_server.uri, neo4j_server.user, neo4j_server.password)
+        for _ in range(2)
+    ]
+    try:
+        a, b = servers
+        token_id, token = a.create_token("agent", f"cached-{RUN}")
+        assert a.authenticate(token) and b.authenticate(token)  # both cache it now
+        assert b.authenticate(token).token_id == token_id  # from the cache
+        assert a.revoke_token(token_id)
+        assert a.authenticate(token) is None  # where it was revoked: at once
+        deadline = time.monotonic() + shared.REVOCATION_CHECK_SECONDS + 1.0
+        while b.authenticate(token) is not None:
+            assert time.monotonic() < deadline, "the other server still takes a revoked token"
+            time.sleep(0.1)
+        # a new token works on the other server at once (unknown tokens are never cached)
+        new_id, new = a.create_token("agent", f"fresh-{RUN}")
+        assert b.authenticate(new).token_id == new_id
+    finally:
+        for server in servers:
+            server.close()
