@@ -5,8 +5,8 @@ from __future__ import annotations
 from aiohttp import web
 
 from cmdb.server.api.errors import ApiError
-from cmdb.server.api.keys import CONTROL_KEY
 from cmdb.server.api.params import TOKEN_PATH
+from cmdb.server.api.scans import STATE_KEY  # the shared state, off the event loop
 from cmdb.server.api.schemas import NAME, listing, obj, ref
 from cmdb.server.api.spec import ApiRoutes, Args, Body, Reply
 from cmdb.server.control import ROLES
@@ -35,7 +35,7 @@ TOKEN_EXAMPLE = {
     tags=("tokens",),
 )
 async def list_tokens(request: web.Request, a: Args) -> web.Response:
-    items = request.app[CONTROL_KEY].list_tokens()
+    items = await request.app[STATE_KEY].list_tokens()
     return web.json_response({"items": items, "total": len(items)})
 
 
@@ -75,7 +75,7 @@ async def list_tokens(request: web.Request, a: Args) -> web.Response:
 )
 async def create_token(request: web.Request, a: Args) -> web.Response:
     role = a.body["role"]
-    token_id, token = request.app[CONTROL_KEY].create_token(role, a.body.get("name"))
+    token_id, token = await request.app[STATE_KEY].create_token(role, a.body.get("name"))
     return web.json_response({"id": token_id, "role": role, "token": token}, status=201)
 
 
@@ -95,6 +95,6 @@ async def create_token(request: web.Request, a: Args) -> web.Response:
 )
 async def revoke_token(request: web.Request, a: Args) -> web.Response:
     token_id = a.path["id"]
-    if not request.app[CONTROL_KEY].revoke_token(token_id):
+    if not await request.app[STATE_KEY].revoke_token(token_id):
         raise ApiError(404, f"no active token with id {token_id}")
     return web.json_response({"id": token_id, "revoked": True})

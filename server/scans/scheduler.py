@@ -20,7 +20,7 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
-from croniter import croniter
+from croniter import CroniterBadDateError, croniter
 
 from cmdb.collectors.snmp.session import Credential
 from cmdb.server.scans.credentials import CredentialError, describe, parse_credentials, to_storage
@@ -59,6 +59,10 @@ def validate_schedule(body: Any, max_addresses: int) -> dict[str, Any]:
     cron = body.get("cron")
     if not isinstance(cron, str) or not croniter.is_valid(cron):
         raise ScheduleError(f"'cron' must be a cron expression such as '0 * * * *', not {cron!r}")
+    try:  # valid syntax that names no date (31 February) would never fire
+        croniter(cron, datetime.now(UTC)).get_next(datetime)
+    except CroniterBadDateError as exc:
+        raise ScheduleError(f"'cron' {cron!r} never fires: it names no date that exists") from exc
     targets = body.get("targets")
     if not isinstance(targets, str | list):
         raise ScheduleError("'targets' is required: addresses, ranges or CIDR blocks")

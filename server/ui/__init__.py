@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp_session import get_session, session_middleware
 
 from cmdb.graph.store import StoreUnavailable
-from cmdb.server.api.keys import CONTROL_KEY
+from cmdb.server.api.scans import STATE_KEY
 from cmdb.server.catalogue import CatalogueError
 from cmdb.server.ui.keys import CSRF_KEY, USER_KEY
 from cmdb.server.ui.render import page, setup_templates
@@ -104,7 +104,9 @@ async def ui_guard(request: web.Request, handler):
         else:
             if request.path not in PUBLIC_PATHS and request.path != "/":
                 ident = session_user_id(session)
-                user = get_user(request.app[CONTROL_KEY], ident[0]) if ident else None
+                # every page asks: off the event loop, as every shared-state call is
+                state = request.app[STATE_KEY]
+                user = await state.run(get_user, state.sync, ident[0]) if ident else None
                 if user is None or not user.active or user.session_version != ident[1]:
                     if ident:
                         session.invalidate()

@@ -206,11 +206,6 @@ async def test_scan_and_schedule_bodies_are_declared_too(api):
     assert error["field"] == "$.retries" and "at most 10" in error["message"]
 
 
-@pytest.mark.xfail(
-    reason="a cron that never fires is a 500 (CroniterBadDateError) until "
-    "cmdb.server.scans.scheduler.validate_schedule checks that the cron has a next date",
-    strict=False,
-)
 async def test_a_cron_that_never_fires_is_refused(api):
     client, auth = api
     never = {
@@ -221,3 +216,4 @@ async def test_a_cron_that_never_fires_is_refused(api):
     }
     response = await client.post("/api/v1/schedules", json=never, headers=auth["editor"])
     assert 400 <= response.status < 500
+    assert "never fires" in (await response.json())["error"]["message"]
