@@ -15,7 +15,6 @@ from cmdb.graph.schema import CLASSES
 from cmdb.graph.store import CI, Store
 from cmdb.server.catalogue import conflict, invalid, not_found, unprocessable
 from cmdb.server.catalogue.common import (
-    all_of_class,
     check_id,
     next_state,
     opt_date,
@@ -108,8 +107,26 @@ async def _links(store: Store, asset_id: str) -> dict[str, Any]:
     return out
 
 
-async def asset_record(store: Store, ci: CI, with_history: bool = False) -> dict[str, Any]:
-    links = await _links(store, ci.id)
+async def _links_of(store: Store, asset_ids: list[str]) -> dict[str, dict[str, CI | None]]:
+    """``_links`` (without the relationships) of many assets in one walk, one step down
+    REPRESENTS and SUPPLIED_BY: asset id -> {"ci": CI summary, "supplier": CI summary}.
+    Of two open links of one type (none should be), the one ``_links`` keeps: the last by
+    (name, id) of the CI at the other end."""
+    out: dict[str, dict[str, CI | None]] = {i: {"ci": None, "supplier": None} for i in asset_ids}
+    if not asset_ids:
+        return out
+    walk = await store.traverse(asset_ids, "down", 1, ("REPRESENTS", "SUPPLIED_BY"))
+    for rel in walk.edges:
+        if rel.src not in out or rel.dst not in walk.nodes:
+            continue
+        slot = "ci" if rel.type == "REPRESENTS" else "supplier"
+        other, held = walk.nodes[rel.dst][0], out[rel.src][slot]
+        if held is None or (other.name or "", other.id) > (held.name or "", held.id):
+            out[rel.src][slot] = other
+    return out
+
+
+def _record(ci: CI, links: dict[str, Any]) -> dict[str, Any]:
     record = {
         "id": ci.id,
         **{k: ci.attributes.get(k) for k in ("asset_tag", "state", *FIELDS)},
@@ -119,6 +136,11 @@ async def asset_record(store: Store, ci: CI, with_history: bool = False) -> dict
     }
     if links["ci"] is not None:
         record["ci"]["last_seen"] = links["ci"].last_seen
+    return record
+
+
+async def asset_record(store: Store, ci: CI, with_history: bool = False) -> dict[str, Any]:
+    record = _record(ci, await _links(store, ci.id))
     if with_history:
         record["transitions"] = await transitions(store, ci.id)
     return record
@@ -217,35 +239,41 @@ async def list_assets(
         raise invalid(f"state must be one of {', '.join(STATES)}, not {state!r}")
     if state is None:
         items, total = await store.list_cis("Asset", q, limit, offset)
-        return [await asset_record(store, ci) for ci in items], total
+        return await _records(store, items), total
+    # the state is in the document: scan summaries carrying it, read the page whole
     matching = [
         ci
-        for ci in await all_of_class(store, "Asset")
+        for ci in await _all_summaries(store, "Asset", ("state",))
         if ci.attributes.get("state") == state and (not q or q.lower() in (ci.name or "").lower())
     ]
-    page = matching[offset : offset + limit]
-    return [await asset_record(store, ci) for ci in page], len(matching)
+    page = [ci.id for ci in matching[offset : offset + limit]]
+    whole = await store.get_cis(page)
+    return await _records(store, [whole[i] for i in page if i in whole]), len(matching)
+
+
+async def _records(store: Store, cis: list[CI]) -> list[dict[str, Any]]:
+    """``asset_record`` of many assets (no history), their links read in one walk."""
+    links = await _links_of(store, [ci.id for ci in cis])
+    return [_record(ci, links[ci.id]) for ci in cis]
+
+
+async def _all_summaries(store: Store, cls: str, attributes: tuple[str, ...]) -> list[CI]:
+    """Every CI of ``cls`` as ``Store.list_summaries`` gives them, page by page."""
+    out: list[CI] = []
+    while True:
+        items, total = await store.list_summaries(cls, None, 5000, len(out), None, attributes)
+        out.extend(items)
+        if not items or len(out) >= total:
+            return out
 
 
 # ---------------------------------------------------------------- reports
-async def _represented(store: Store) -> dict[str, str]:
-    """Discovered CI id -> asset id, over every open REPRESENTS."""
-    assets = await all_of_class(store, "Asset")
-    if not assets:
-        return {}
-    walk = await store.traverse([a.id for a in assets], "down", 1, ("REPRESENTS",))
-    return {rel.dst: rel.src for rel in walk.edges}
-
-
 async def unregistered(store: Store) -> list[dict[str, Any]]:
-    """Discovered hosts and network devices (not retired) that no asset represents."""
-    have = await _represented(store)
-    out = []
-    for cls in DISCOVERED:
-        for ci in await all_of_class(store, cls):
-            if ci.id not in have and ci.status != "retired":
-                out.append({**ref(ci), "status": ci.status, "last_seen": ci.last_seen})
-    return out
+    """Discovered hosts and network devices (not retired) that no asset represents (no open
+    REPRESENTS from an Asset), by class (DISCOVERED's order), name and id: ref, status and
+    last_seen of each. One store read (``Store.unlinked_cis``), whatever the fleet's size."""
+    found = await store.unlinked_cis(DISCOVERED, "REPRESENTS", "Asset", ("retired",))
+    return [{**ref(ci), "status": ci.status, "last_seen": ci.last_seen} for ci in found]
 
 
 async def unseen(store: Store, days: int, now: datetime | None = None) -> list[dict[str, Any]]:
@@ -253,11 +281,14 @@ async def unseen(store: Store, days: int, now: datetime | None = None) -> list[d
     now = now or datetime.now(UTC)
     cutoff = times.to_store(now - timedelta(days=days))
     out = []
-    for asset in await all_of_class(store, "Asset"):
-        if asset.attributes.get("state") != "deployed":
-            continue
-        links = await _links(store, asset.id)
-        ci = links["ci"]
+    deployed = [
+        a
+        for a in await _all_summaries(store, "Asset", ("state",))
+        if a.attributes.get("state") == "deployed"
+    ]
+    links = await _links_of(store, [a.id for a in deployed])  # one walk, not one read each
+    for asset in deployed:
+        ci = links[asset.id]["ci"]
         if ci is None or (ci.last_seen or "") < cutoff:
             out.append(
                 {
@@ -278,7 +309,7 @@ async def warranty_ending(
     today = today or datetime.now(UTC).date()
     until = (today + timedelta(days=days)).isoformat()
     out = []
-    for asset in await all_of_class(store, "Asset"):
+    for asset in await _all_summaries(store, "Asset", ("state", "warranty_end")):
         end = asset.attributes.get("warranty_end")
         if asset.attributes.get("state") in ("retired", "disposed") or not end:
             continue

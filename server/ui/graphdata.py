@@ -38,25 +38,21 @@ def _parent(node: str, depth: dict[str, int], adjacent: dict[str, list[tuple[str
     return (best[1], best[2]) if best else (None, None)
 
 
-def _edge_style(rel: Rel, classes: dict[str, str]) -> tuple[str, str, str]:
-    """(from, to, effect) as the dependency rules read the relationship."""
-    row = HopRow(
-        rel.id,
-        rel.type,
-        rel.src,
-        rel.dst,
-        classes.get(rel.src, ""),
-        classes.get(rel.dst, ""),
-        None,
-        None,
-        None,
-        None,
-    )
-    found = dependency_edges(row)
-    if found:
-        edge = found[0]
-        return edge.dependent, edge.dependency, edge.rule.effect.value
-    return rel.src, rel.dst, "none"
+def _edge_style(
+    rel: Rel, classes: dict[str, str], rules: dict[tuple[str, str, str], tuple[bool, str]]
+) -> tuple[str, str, str]:
+    """(from, to, effect) as the dependency rules read the relationship. The rules read
+    only its type and its ends' classes: ``rules`` keeps what they said per (type, class
+    of src, class of dst), as (whether the dependent is src, effect)."""
+    key = (rel.type, classes.get(rel.src, ""), classes.get(rel.dst, ""))
+    said = rules.get(key)
+    if said is None:
+        row = HopRow(rel.id, rel.type, rel.src, rel.dst, key[1], key[2], None, None, None, None)
+        found = dependency_edges(row)
+        said = (found[0].dependent == rel.src, found[0].rule.effect.value) if found else None
+        said = rules[key] = said or (True, "none")
+    forward, effect = said
+    return (rel.src, rel.dst, effect) if forward else (rel.dst, rel.src, effect)
 
 
 def build(walk: Traversal, root: str, group_over: int = GROUP_OVER) -> dict[str, Any]:
@@ -95,9 +91,9 @@ def build(walk: Traversal, root: str, group_over: int = GROUP_OVER) -> dict[str,
         if sizes[(parent, cls, rel_type)] > limit:
             parent_rep = rep.get(parent, parent)
             group_id = f"group:{parent_rep}:{rel_type}:{cls}"
-            group = groups.setdefault(
-                group_id,
-                {
+            group = groups.get(group_id)
+            if group is None:  # not setdefault: its default would be built for every member
+                group = groups[group_id] = {
                     "id": group_id,
                     "cls": cls,
                     "rel": rel_type,
@@ -106,8 +102,7 @@ def build(walk: Traversal, root: str, group_over: int = GROUP_OVER) -> dict[str,
                     "count": 0,
                     "depth": depth[ci_id],
                     "statuses": Counter(),
-                },
-            )
+                }
             group["count"] += 1
             group["statuses"][cis[ci_id].status] += 1
             if len(group["members"]) < MEMBERS_SHOWN:
@@ -158,8 +153,9 @@ def build(walk: Traversal, root: str, group_over: int = GROUP_OVER) -> dict[str,
             }
         )
     drawn: dict[tuple[str, str, str], dict[str, Any]] = {}
+    rules: dict[tuple[str, str, str], tuple[bool, str]] = {}
     for rel in walk.edges:
-        a, b, effect = _edge_style(rel, classes)
+        a, b, effect = _edge_style(rel, classes, rules)
         ra, rb = rep.get(a, a), rep.get(b, b)
         if ra == rb:
             continue

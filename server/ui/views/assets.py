@@ -12,6 +12,9 @@ from cmdb.server.ui.views.common import form, int_query, paging, require_role, s
 
 routes = web.RouteTableDef()
 REPORTS = ("unregistered", "unseen", "warranty")
+# a report's rows per page: the unregistered CIs of a fleet run to thousands, and the
+# page renders in time only a page of them (2,400 rows took ~100 ms of rendering)
+REPORT_PAGE = 100
 
 
 @routes.get("/ui/assets")
@@ -49,10 +52,19 @@ async def report_page(request: web.Request) -> web.Response:
         items = await assets.warranty_ending(store, days)
     else:
         raise web.HTTPNotFound(text=f"No report {name!r}; there are {', '.join(REPORTS)}.")
+    number, size, offset = paging(request, REPORT_PAGE)
     return page(
         request,
         "asset_report.html",
-        {"name": name, "items": items, "days": days, "reports": REPORTS},
+        {
+            "name": name,
+            "items": items[offset : offset + size],
+            "days": days,
+            "reports": REPORTS,
+            "number": number,
+            "pages": max(1, -(-len(items) // size)),
+            "total": len(items),
+        },
     )
 
 
