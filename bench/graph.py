@@ -10,14 +10,24 @@ Neo4j: start a server of your own for this (the run WIPES its database), e.g.
 --heap 2g --pagecache 1g`` (and ``neo4j-local stop .cache/neo4j-bench`` afterwards).
 
 (a) Ingest. N realistic host reports (800 packages drawn from a shared pool of 4,000, so
-Software CIs are shared as in a fleet; 5 interfaces; 20 listening endpoints) go through
-the real path, ``Ingestor(store).ingest(report)``: first as new hosts, then again
-unchanged (steady state, new report ids, later times). Interleaved with them, report by
-report, the store's raw limit writes the same rows (the report's CIs and relationships,
-as the host transform derives them) in one transaction per report: a batched ``UNWIND
-$rows MERGE`` per label and relationship type on Neo4j, an ``executemany`` upsert into
-the same tables and indexes on SQLite (a separate database file). Throughput is
-reports/s over the whole phase; the ratio is reconciliation / raw of the same phase.
+Software CIs are shared as in a fleet; 5 interfaces; 20 listening endpoints; an empty
+connections section) go through the real path of an agent's report,
+``Ingestor(store).ingest(report, agent_key=...)`` (each host with its own agent token, as
+the API passes it): first as new hosts, then again unchanged (steady state, new report
+ids, later times). Inside the timer is what the server does per report: validation,
+reconciliation, commit; the report is built before it. The process-wide cache of
+sections validated before is emptied before each report (outside the timer): in a fleet
+(100,000 hosts of about ten sections each against its 20,000 entries, several servers) a
+host's own sections are not in it an hour later, so the steady state must not lean on
+it. Interleaved with them, report by report, the store's raw limit writes the same rows
+(the report's CIs and relationships, as the host transform derives them) in one
+transaction per report: a batched ``UNWIND $rows MERGE`` per label and relationship type
+on Neo4j, an ``executemany`` upsert into the same tables and indexes on SQLite (a
+separate database file); the two take turns going first. Throughput is reports/s over
+the whole phase; ``ratio`` is raw time / reconciliation time over the phase,
+``median_ratio`` the same of the medians.
+Report times are recent (the server takes a collection time older than 72 hours for a
+wrong clock).
 
 (b) Traversal. A synthetic data centre of ``--cis`` CIs and about five relationships per
 CI (services -DEPENDS_ON-> services and redundancy groups -DEPENDS_ON-> hosts, services
@@ -57,6 +67,7 @@ from cmdb.graph.identity import identity_values  # noqa: E402
 from cmdb.graph.schema import CLASSES  # noqa: E402
 from cmdb.graph.sqlite.ddl import all_statements  # noqa: E402
 from cmdb.graph.store import CI, ChangeSet, Rel  # noqa: E402
+from cmdb.server import ingest as ingest_module  # noqa: E402
 from cmdb.server.ingest import Ingestor  # noqa: E402
 from cmdb.server.reconcile import host as host_transform  # noqa: E402
 from tests.reports import agent_report, nic  # noqa: E402
@@ -246,9 +257,23 @@ class RawNeo4j:
             await session.execute_write(work)
 
 
+# reports are collected from four hours ago on, one a minute: plausible to the server
+_BASE = int(time.time()) // 60 * 60 - 4 * 3600
+
+
 def iso(base_minutes: int) -> str:
-    t = time.gmtime(1795824000 + base_minutes * 60)  # 2026-11-28T00:00Z
+    t = time.gmtime(_BASE + base_minutes * 60)
     return time.strftime("%Y-%m-%dT%H:%M:%S.000Z", t)
+
+
+async def timed_raw_write(raw, cis: list[dict], rels: list[dict], at: str) -> float:
+    """Seconds the store's raw limit takes to write one report's rows."""
+    t0 = time.perf_counter()
+    if isinstance(raw, RawSQLite):
+        raw.write(cis, rels, at)
+    else:
+        await raw.write(cis, rels, at)
+    return time.perf_counter() - t0
 
 
 async def bench_ingest(store, raw, n: int) -> dict[str, Any]:
@@ -261,23 +286,24 @@ async def bench_ingest(store, raw, n: int) -> dict[str, Any]:
         for i in range(n):
             report = fleet_report(i, iso(minute + i))
             cis, rels = raw_rows(report)
-            t0 = time.perf_counter()
-            if isinstance(raw, RawSQLite):
-                raw.write(cis, rels, report["collected_at"])
-            else:
-                await raw.write(cis, rels, report["collected_at"])
+            # the two take turns going first: the work a store leaves behind a commit
+            # (Neo4j's garbage collection after a big write) lands on each side alike
+            if i % 2 == 0:
+                raw_t.append(await timed_raw_write(raw, cis, rels, report["collected_at"]))
+            ingest_module._VALID_SECTIONS.clear()  # a fleet's hosts are not in it (see above)
             t1 = time.perf_counter()
-            answer = await ingestor.ingest(report)
-            t2 = time.perf_counter()
+            answer = await ingestor.ingest(report, agent_key=f"token:bench-host-{i}")
+            real_t.append(time.perf_counter() - t1)
+            if i % 2 == 1:
+                raw_t.append(await timed_raw_write(raw, cis, rels, report["collected_at"]))
             statuses[answer["status"]] += 1
-            raw_t.append(t1 - t0)
-            real_t.append(t2 - t1)
         out[phase] = {
             "reconcile_reports_per_s": round(n / sum(real_t), 1),
             "raw_reports_per_s": round(n / sum(raw_t), 1),
             "ratio": round(sum(raw_t) / sum(real_t), 2),
             "reconcile_median_ms": ms(statistics.median(real_t)),
             "raw_median_ms": ms(statistics.median(raw_t)),
+            "median_ratio": round(statistics.median(raw_t) / statistics.median(real_t), 2),
             "rows_per_report": {"cis": len(cis), "rels": len(rels)},
             "statuses": dict(statuses),
         }

@@ -33,7 +33,10 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Hashable, Sequence
+
     from cmdb.graph.records import HopRow, Uplink
+    from cmdb.graph.steady import IdentityKey, SteadyProbe
 
 # the id of the HTTP request (or scan) being served: every change set built while it runs
 # records it in its history entries and relationship events (cmdb.server.api.requestid sets it)
@@ -269,6 +272,8 @@ class ChangeSet:
     prior_identity: list[PriorIdentity] = field(default_factory=list)
     # (agent key, host CI id): the agent token is bound to the host this report describes
     bind_agent: tuple[str, str] | None = None
+    # the reporting host's observed connections that linked to nothing yet (its new set)
+    pending: PendingSet | None = None
     request_id: str | None = field(default_factory=REQUEST_ID.get)
 
     def record(
@@ -307,6 +312,7 @@ class ChangeSet:
             or self.close_rels
             or self.set_status
             or self.history
+            or self.pending is not None
         )
 
     def counts(self) -> dict[str, int]:
@@ -319,6 +325,39 @@ class ChangeSet:
             # opening and closing a relationship are history events too (derived by the store)
             "history_entries": len(self.history) + len(self.create_rels) + len(self.close_rels),
         }
+
+
+@dataclass(slots=True)
+class PendingConnection:
+    """An outbound TCP connection a host's agent observed that linked to no endpoint yet
+    (nobody held the address, its holder did not listen on the port, or several CIs held
+    it): kept so the target's own report can link it (``cmdb.server.catalogue.connections``).
+
+    ``client``: the observing host's CI id; ``address``: the remote address as IPAddress
+    CIs store it (``str()`` of the address); ``port``: the remote TCP port. ``first_report``
+    and ``first_at``: the report (and its time) that first observed it in the client's
+    current run of reports; ``seen_report`` and ``seen_at``: the latest one."""
+
+    client: str
+    address: str
+    port: int
+    process: str | None = None
+    first_report: str | None = None
+    first_at: str | None = None
+    seen_report: str | None = None
+    seen_at: str | None = None
+
+
+@dataclass(slots=True)
+class PendingSet:
+    """A change set's replacement of one client's pending connections: ``rows`` (client,
+    address, port, process) become the whole set, observed by the change set's report at
+    its time; rows already pending keep their first report and time, the client's other
+    rows are dropped, and so are every client's rows last seen before ``stale_before``."""
+
+    client: str
+    rows: list[PendingConnection]
+    stale_before: str
 
 
 @dataclass(slots=True)
@@ -442,6 +481,36 @@ class Store(Protocol):
 
     async def source_state(self, scope: str) -> SourceState | None: ...
 
+    # ------------------------------------------------------------ the steady state
+    async def steady_probe(
+        self,
+        report_id: str,
+        source: str,
+        agent_key: str | None = None,
+        key: IdentityKey | None = None,
+        scopes: tuple[str, ...] = (),
+    ) -> SteadyProbe:
+        """One read before identification (``cmdb.graph.steady``): whether ``report_id`` was
+        applied, the CI ``agent_key`` is bound to (else the current holder of ``key``, a
+        unique rule's value), that CI's source state of ``source``, and which scopes
+        ``prefix + CI id`` of the ``scopes`` prefixes are empty."""
+
+    async def advance_source_state(
+        self,
+        state: SourceState,
+        expected_report_id: str,
+        touch: Iterable[str] = (),
+        changes: ChangeSet | None = None,
+        durable: bool = True,
+    ) -> bool:
+        """Move a source's state on to an unchanged report: report time, report id, sequence
+        and instance, only while the stored report id is still ``expected_report_id``
+        (compare-and-set); the sections stay. ``touch`` CIs take the report time as
+        last_seen, the report id is remembered, ``changes`` are written with it, all
+        atomically (outside ``transaction()``, its own; inside, the caller's). False:
+        another report of the source was applied meanwhile. ``durable=False``
+        (bookkeeping only): a backend may commit it without syncing to disk."""
+
     async def agent_binding(self, agent_key: str) -> str | None:
         """The id of the host CI an agent token is bound to (its first accepted report)."""
 
@@ -449,6 +518,13 @@ class Store(Protocol):
         self, triples: list[tuple[str, str, str]]
     ) -> dict[tuple[str, str, str], Rel]:
         """Open relationships by (type, src id, dst id), whatever their scope."""
+
+    # ------------------------------------------------------------ observed connections
+    async def pending_connections(
+        self, addresses: list[str], since: str
+    ) -> list[PendingConnection]:
+        """Pending connections to any of ``addresses`` last seen at or after ``since``
+        (every client's), in no particular order."""
 
     # ------------------------------------------------------------ reads
     async def get_ci(self, ci_id: str) -> CI | None: ...
@@ -501,6 +577,18 @@ class Store(Protocol):
         """Open layer-2 links of devices to switches: (device, its interface, the peer
         interface, the peer's device, that device's class)."""
 
+    async def impact_steps(self, ids: list[str], types: tuple[str, ...]) -> list[Sequence[Any]]:
+        """One hop of the impact walk from the frontier's side, for every open relationship
+        of ``types`` touching ``ids`` (``>T`` / ``<T`` as in ``impact_hop``): (type, near id,
+        far id, whether near is the src, far class, far name, far status). A relationship
+        between two of ``ids`` comes once from each end it is read from."""
+
+    async def impact_generation(self) -> Hashable | None:
+        """A cheap value that differs whenever the graph may have changed since it was last
+        read (any writer, this process or another), for caching what is derived from the
+        graph (``cmdb.graph.queries.layer2_at``); None when the store cannot tell (inside a
+        transaction): derive afresh."""
+
     async def history_between(
         self,
         since: str | None,
@@ -529,3 +617,33 @@ class Store(Protocol):
 
     async def interface_ip_pairs(self, addresses: list[str]) -> list[tuple[str, str]]:
         """(address, Interface id) for interfaces with an open HAS_IP to one of ``addresses``."""
+
+    # ------------------------------------------------------------ light reads (lists, reports)
+    async def list_summaries(
+        self,
+        cls: str | None,
+        q: str | None,
+        limit: int,
+        offset: int,
+        status: str | None = None,
+        attributes: tuple[str, ...] = (),
+    ) -> tuple[list[CI], int]:
+        """What ``list_cis`` answers (same filters, order and total) without the documents a
+        scan of thousands of CIs does not need: each CI carries its summary (id, class, name,
+        status, first and last seen, scope), its sources and, of its attributes, only those
+        named in ``attributes`` that it has (a null counts as absent); no attribute sources,
+        no identity. For a list that filters or sorts CIs the store has no index for, then
+        shows one page of them (``get_cis`` reads that page whole)."""
+
+    async def unlinked_cis(
+        self,
+        classes: tuple[str, ...],
+        rel_type: str,
+        from_class: str,
+        skip_statuses: tuple[str, ...] = (),
+    ) -> list[CI]:
+        """Summaries (as ``traverse`` gives: id, class, name, status, first and last seen,
+        scope) of the CIs of ``classes`` not in ``skip_statuses`` that no open ``rel_type``
+        relationship from a CI of ``from_class`` points at, ordered by class (in the order
+        of ``classes``), name (none first) and id. One read, for reports such as the
+        discovered CIs no asset represents (``cmdb.server.catalogue.assets.unregistered``)."""

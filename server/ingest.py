@@ -4,21 +4,33 @@ Design choice: a report is reconciled synchronously inside the request and the
 answer is sent after the store's transaction has committed (SQLite with
 synchronous=FULL, or a Neo4j commit). An acknowledged report is therefore in
 the graph, not in a queue; when the store cannot take it the server answers
-503 with Retry-After and the agent keeps the report in its spool. One writer at
-a time: identification of a new host must see the previous report's result.
+503 with Retry-After and the agent keeps the report in its spool. Identification
+happens inside the write transaction, under locks on the identity values.
+
+The steady state (most reports repeat their host's last one) takes neither: one read
+of the host's source state and one compare-and-set write of its report time, id and
+sequence (``Ingestor._steady``, ``engine.reconcile_steady``). Its sections are not
+checked against their schemas again when their digests are the ones the store kept.
+On SQLite that write, when it holds no fact and no history, commits without the
+fsync: a process crash keeps it, a power cut before the next durable commit loses
+only that bookkeeping (the host's next delta naming it is answered
+full_report_required, and a full report is compared), never a fact.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import importlib
+import json
 import logging
 import math
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -34,12 +46,22 @@ from cmdb.graph import times
 from cmdb.graph.identity import identity_values
 from cmdb.graph.schema import CLASSES
 from cmdb.graph.store import ServerBusy, Store, StoreConflict, StoreUnavailable
-from cmdb.server.catalogue.connections import connection_hook
+from cmdb.server.catalogue.connections import connection_hook, scope_of
 from cmdb.server.reconcile import ReconcileResult, reconcile
 from cmdb.server.reconcile import host as host_transform
-from cmdb.server.reconcile.completeness import noted_sections, section_digests, section_sizes
+from cmdb.server.reconcile.completeness import (
+    noted_sections,
+    section_digests,
+    section_sizes,
+    view_digests,
+)
 from cmdb.server.reconcile.desired import Desired
-from cmdb.server.reconcile.engine import DEFAULT_RENAME_GRACE, ReportMeta
+from cmdb.server.reconcile.engine import (
+    DEFAULT_RENAME_GRACE,
+    ReportMeta,
+    reconcile_steady,
+    steady_key,
+)
 
 log = logging.getLogger("cmdb.ingest")
 
@@ -63,18 +85,45 @@ _AGENT_ENVELOPE = fastjsonschema.compile(
 _AGENT_SECTIONS = {
     name: fastjsonschema.compile(schema) for name, schema in HOST_SECTION_SCHEMAS.items()
 }
+
+
+def _fingerprint(schema: dict[str, Any]) -> bytes:
+    return hashlib.blake2b(
+        json.dumps(schema, sort_keys=True, default=str).encode(), digest_size=32
+    ).digest()
+
+
+# each agent section's digest is keyed with its schema's fingerprint
+# (``completeness.digest``): a digest the store kept therefore says "this content was
+# valid under this very schema", and a schema change makes every stored digest differ once
+SECTION_KEYS = {name: _fingerprint(schema) for name, schema in HOST_SECTION_SCHEMAS.items()}
+# sections checked moments ago in this process (content shared across hosts: os, cpu)
 _VALID_SECTIONS: OrderedDict[tuple[str, str], None] = OrderedDict()
 _VALID_SECTIONS_MAX = 20_000
 
 
-def _validate_agent_sections(sections: dict[str, Any]) -> dict[str, str]:
-    """Each section against its schema, unless this very content was valid before; the
-    sections' digests (``completeness.section_digests``)."""
-    digests = section_digests(sections)
-    for name, digest in digests.items():
-        key = (name, digest)
+@dataclass(slots=True)
+class Checked:
+    """A report whose envelope is valid: each section's digest, and the sections not yet
+    checked against their schema. An agent report's sections wait for the store: a
+    section whose digest its source's last applied report left (same content, same
+    schema) was checked when that report was accepted and is not checked again; every
+    other section is, before anything is compared or written."""
+
+    digests: dict[str, str]
+    unchecked: set[str]
+
+
+def check_sections(sections: dict[str, Any], checked: Checked, proven: Iterable[str] = ()) -> None:
+    """Check the sections ``checked`` still holds against their schemas, except the
+    ``proven`` ones (their digest is one the store kept for this source); raise
+    ReportInvalid naming the first bad field. What was checked is crossed off."""
+    checked.unchecked.difference_update(proven)
+    for name in [n for n in sections if n in checked.unchecked]:
+        key = (name, checked.digests[name])
         if key in _VALID_SECTIONS:
             _VALID_SECTIONS.move_to_end(key)
+            checked.unchecked.discard(name)
             continue
         try:
             _AGENT_SECTIONS[name](sections[name])
@@ -84,10 +133,10 @@ def _validate_agent_sections(sections: dict[str, Any]) -> dict[str, str]:
             if message.startswith(error.name):
                 message = message[len(error.name) :].strip()
             raise ReportInvalid(f"{where}: {message}", where) from error
+        checked.unchecked.discard(name)
         _VALID_SECTIONS[key] = None
         if len(_VALID_SECTIONS) > _VALID_SECTIONS_MAX:
             _VALID_SECTIONS.popitem(last=False)
-    return digests
 
 
 class ReportInvalid(ValueError):
@@ -105,6 +154,15 @@ def _json_path(name: str) -> str:
 def validate_report(report: Any) -> dict[str, str]:
     """Raise ReportInvalid naming the first bad field (400) or an unknown version (422);
     the digest of each section of a valid report."""
+    checked = check_envelope(report)
+    check_sections(report["sections"], checked)
+    return checked.digests
+
+
+def check_envelope(report: Any) -> Checked:
+    """Check a report but for its agent sections (``check_sections`` does those); raise
+    ReportInvalid naming the first bad field (400) or an unknown version (422). The
+    sections' digests (agent sections keyed by their schema, ``SECTION_KEYS``)."""
     if not isinstance(report, dict):
         raise ReportInvalid("a report must be a JSON object", "$")
     version = report.get("schema_version")
@@ -124,7 +182,6 @@ def validate_report(report: Any) -> dict[str, str]:
         if message.startswith(error.name):
             message = message[len(error.name) :].strip()
         raise ReportInvalid(f"{where}: {message}", where) from error
-    digests = _validate_agent_sections(report["sections"]) if agent else None
     try:
         normalise_time(report["collected_at"])
     except ValueError as error:
@@ -132,7 +189,10 @@ def validate_report(report: Any) -> dict[str, str]:
             f"$.collected_at: {report['collected_at']!r} is not an ISO 8601 time",
             "$.collected_at",
         ) from error
-    return digests if digests is not None else section_digests(report["sections"])
+    sections = report["sections"]
+    if not agent:  # the whole report is checked above
+        return Checked(section_digests(sections), set())
+    return Checked(section_digests(sections, SECTION_KEYS), set(sections))
 
 
 def normalise_time(value: str, clamp: bool = True) -> str:
@@ -199,6 +259,12 @@ def _no_extension(report: dict[str, Any], stats: dict[str, int]) -> None:
 # source kind -> report -> engine hook (or None) that adds facts resolved against the store
 # to the report's own change set (observed connections become CONNECTS_TO)
 EXTENSIONS = {"agent": connection_hook}
+# source kind -> the scopes its hook reads (prefixes of the host's id) and the relationship
+# types it reads there: the steady state's probe says which are empty
+# (``Store.steady_probe``), and those are not read
+EXTENSION_SCOPES: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "agent": ((scope_of(""),), ("CONNECTS_TO",))
+}
 
 
 def _load_optional_sources() -> None:
@@ -305,7 +371,7 @@ class Ingestor:
         agent token's binding key; an agent report binds its token to the host it describes
         and is refused when it describes another (ReportForbidden). Raises ReportInvalid
         (400/422), ReconcileError (422), FullReportRequired (409), StoreUnavailable (503)."""
-        digests = validate_report(report)
+        checked = check_envelope(report)
         transform = TRANSFORMS.get(report["source"])
         if transform is None:
             raise ReportInvalid(
@@ -315,7 +381,7 @@ class Ingestor:
                 status=422,
             )
         with self.admission.admit():
-            return await self._admitted(report, transform, actor, agent_key, digests)
+            return await self._admitted(report, transform, actor, agent_key, checked)
 
     async def _admitted(
         self,
@@ -323,7 +389,7 @@ class Ingestor:
         transform,
         actor: str | None,
         agent_key: str | None,
-        digests: dict[str, str],
+        checked: Checked,
     ) -> dict[str, Any]:
         at = normalise_time(report["collected_at"], clamp=False)
         meta = report_meta(
@@ -333,7 +399,7 @@ class Ingestor:
         self._check_breaker()
         for attempt in range(self.retries + 1):
             try:
-                return await self._ingest_once(report, transform, at, actor, meta, digests)
+                return await self._ingest_once(report, transform, at, actor, meta, checked)
             except StoreConflict as exc:
                 self.conflicts += 1
                 if attempt == self.retries:
@@ -346,6 +412,28 @@ class Ingestor:
                 raise
         raise AssertionError("unreachable")
 
+    def _prepared(
+        self,
+        report: dict[str, Any],
+        transform,
+        checked: Checked,
+        desired: Desired | None = None,
+    ) -> Desired:
+        """The report's Desired (``desired``: the transform's answer already at hand) with
+        its section sizes, notes and digests (of what can change the CMDB: a host's
+        volatile sections and fields left out)."""
+        sections = report["sections"]
+        desired = desired or transform(report)
+        desired.section_sizes = section_sizes(sections)
+        desired.noted_sections = noted_sections(report.get("notes"))
+        view = CHANGE_VIEWS.get(report["source"])
+        desired.section_digests = (
+            view_digests(view(sections), sections, checked.digests, SECTION_KEYS)
+            if view
+            else checked.digests
+        )
+        return desired
+
     async def _ingest_once(
         self,
         report: dict[str, Any],
@@ -353,19 +441,117 @@ class Ingestor:
         at: str,
         actor: str | None,
         meta: ReportMeta,
-        digests: dict[str, str],
+        checked: Checked,
     ) -> dict[str, Any]:
-        desired = transform(report)
-        desired.section_sizes = section_sizes(report["sections"])
-        desired.noted_sections = noted_sections(report.get("notes"))
-        # what can change the CMDB: a host's volatile sections and fields left out
-        view = CHANGE_VIEWS.get(report["source"])
-        desired.section_digests = section_digests(view(report["sections"])) if view else digests
+        if (
+            checked.unchecked
+            and not noted_sections(report.get("notes"))
+            and not POST_STEPS.get(report["source"])
+        ):
+            # an agent report: most say what the last one said (the steady state)
+            answer = await self._steady(report, transform, at, actor, meta, checked)
+            if answer is not None:
+                return answer
+        check_sections(report["sections"], checked)
+        desired = self._prepared(report, transform, checked)
         keys = lock_keys(desired)
         if meta.agent_key:  # one agent's reports one after the other (its binding)
             keys.append(f"agent|{meta.agent_key}")
         async with self.store.transaction(keys) as tx:
             return await self._ingest_in(tx, report, desired, at, actor, meta)
+
+    async def _steady(
+        self,
+        report: dict[str, Any],
+        transform,
+        at: str,
+        actor: str | None,
+        meta: ReportMeta,
+        checked: Checked,
+    ) -> dict[str, Any] | None:
+        """The steady state: one read (``Store.steady_probe``) and, when every section is
+        as the host's last applied report said it, one small write, no identity lock and
+        no transaction around them (``engine.reconcile_steady``). None: the full path
+        decides (a new host, a changed section, anything the probe alone cannot show).
+
+        Validation here: a section whose digest the store kept for this host was checked
+        (under this very schema: the digest is keyed with it) when that report was
+        accepted, and is the same content now; every other section is checked here, before
+        anything is decided, so an invalid report is refused as on the full path. The
+        transform runs before that on unchecked sections, but only to name the host for
+        the read: its answer counts only once every section is proven or checked."""
+        try:
+            desired = transform(report)  # pure: once every section is checked, the answer
+            key = steady_key(desired.root)
+        except Exception:  # noqa: BLE001 - a malformed section: the checks will name it
+            return None
+        if key is None and meta.agent_key is None:
+            return None  # nothing names the host without identification
+        sections = report["sections"]
+        # no transaction(): the read is one query, and the write one compare-and-set on what
+        # it saw, with everything else the report writes (engine.reconcile_steady)
+        probe = await self.store.steady_probe(
+            report["report_id"],
+            report["source"],
+            meta.agent_key,
+            key,
+            *EXTENSION_SCOPES.get(report["source"], ((), ())),
+        )
+        if probe.seen:
+            return {"status": "duplicate", "report_id": report["report_id"]}
+        if probe.ci is None or probe.state is None:
+            return None
+        stored = probe.state.sections
+        view = CHANGE_VIEWS.get(report["source"])
+        passed = view(sections) if view else sections
+        check_sections(
+            sections,
+            checked,
+            [
+                name
+                for name in checked.unchecked
+                if passed.get(name) is sections[name]
+                and isinstance(stored.get(name), dict)
+                and stored[name].get("digest") == checked.digests[name]
+            ],
+        )
+        desired = self._prepared(report, transform, checked, desired)
+        stats: dict[str, int] = {}
+        hook = EXTENSIONS.get(report["source"], _no_extension)(report, stats=stats)
+        result = await reconcile_steady(
+            self.store,
+            desired,
+            report["report_id"],
+            at,
+            probe,
+            meta,
+            actor=actor,
+            extend=hook,
+            grace=self.grace,
+        )
+        if result is None:
+            return None
+        return self._answered(report, actor, result, stats)
+
+    def _answered(
+        self,
+        report: dict[str, Any],
+        actor: str | None,
+        result: ReconcileResult,
+        stats: dict[str, int],
+    ) -> dict[str, Any]:
+        self.applied += 1
+        log.info(
+            "report %s from %s: %s %s",
+            report["report_id"],
+            actor,
+            result.status,
+            result.counts,
+        )
+        answer = {"report_id": report["report_id"], **result.to_api()}
+        if stats:
+            answer["connections"] = stats
+        return answer
 
     async def _ingest_in(
         self,
@@ -394,15 +580,4 @@ class Ingestor:
             # in the same transaction: a device's facts and its links commit together
             for step in POST_STEPS.get(report["source"], ()):
                 await step(store, report, result, at)
-        self.applied += 1
-        log.info(
-            "report %s from %s: %s %s",
-            report["report_id"],
-            actor,
-            result.status,
-            result.counts,
-        )
-        answer = {"report_id": report["report_id"], **result.to_api()}
-        if stats:
-            answer["connections"] = stats
-        return answer
+        return self._answered(report, actor, result, stats)

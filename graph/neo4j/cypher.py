@@ -27,6 +27,7 @@ import json
 import re
 from typing import Any
 
+from cmdb.graph.neo4j import pending
 from cmdb.graph.schema import (
     CI_CLASSES,
     CLASSES,
@@ -125,6 +126,8 @@ def ddl_statements() -> list[str]:
         "CREATE INDEX prior_identity_value IF NOT EXISTS "
         "FOR (p:PriorIdentity) ON (p.class, p.rule, p.value)",
         "CREATE INDEX prior_identity_ci IF NOT EXISTS FOR (p:PriorIdentity) ON (p.ci_id)",
+        # observed connections that linked to nothing yet (cmdb.graph.neo4j.pending)
+        *pending.DDL,
     ]
     return out
 

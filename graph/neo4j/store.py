@@ -30,10 +30,14 @@ from cmdb.graph.changes import validate_changes
 from cmdb.graph.dependency import SIGHTING_TYPES
 from cmdb.graph.neo4j import cypher, lookups
 from cmdb.graph.neo4j import impact as impact_reads
+from cmdb.graph.neo4j import pending as pending_cypher
+from cmdb.graph.neo4j import steady as steady_cypher
+from cmdb.graph.steady import IdentityKey, SteadyProbe
 from cmdb.graph.store import (
     CI,
     ChangeSet,
     HistoryEntry,
+    PendingConnection,
     Rel,
     RelView,
     ScopeState,
@@ -448,12 +452,172 @@ class Neo4jStore:
         return await self._read(work)
 
     async def source_state(self, scope: str) -> SourceState | None:
-        rows = await self._query(cypher.SOURCE_STATE, scope=scope)
+        """The source state of ``scope``. Inside ``transaction()`` the state node is locked
+        first, until the transaction ends: the steady state's compare-and-set of the same
+        source (``advance_source_state``, no identity lock) waits for this transaction and
+        then sees what it wrote, instead of slipping in between its read and its write."""
+        if self._tx is not None:
+
+            async def locked(tx: Any) -> list[neo4j.Record]:
+                return await records(await tx.run(steady_cypher.LOCKED_SOURCE_STATE, scope=scope))
+
+            rows = await self._write(locked)
+        else:
+            rows = await self._query(cypher.SOURCE_STATE, scope=scope)
         if not rows:
             return None
         row = dict(rows[0])
         row["sections"] = json.loads(row.get("sections") or "{}")
         return SourceState(**row)
+
+    # ------------------------------------------------------------ the steady state
+    async def _one_query(self, fn: Callable[[Any], Awaitable[T]], write: bool = False) -> T:
+        """``fn(runner)`` in the caller's transaction, or else as ONE auto-commit transaction
+        (``fn`` runs one query): one round trip, without the BEGIN and COMMIT a managed
+        transaction costs. The steady state's read and its write are each atomic on their
+        own; the write is a compare-and-set on what the read saw (``cmdb.graph.steady``)."""
+        if self._tx is not None:
+            return await (self._write(fn) if write else self._read(fn))
+
+        async def run() -> T:
+            async with self.driver.session(
+                database=self.database, bookmark_manager=self._bookmarks
+            ) as session:
+                return await fn(session)
+
+        return await self._guard(run())
+
+    async def steady_probe(
+        self,
+        report_id: str,
+        source: str,
+        agent_key: str | None = None,
+        key: IdentityKey | None = None,
+        scopes: tuple[str, ...] = (),
+        scope_types: tuple[str, ...] = (),
+    ) -> SteadyProbe:
+        """One read before identification (``cmdb.graph.steady``): whether ``report_id`` was
+        applied, the CI ``agent_key`` is bound to (else the current holder of ``key``, a
+        unique rule's value), that CI's source state of ``source``, and which scopes
+        ``prefix + CI id`` of the ``scopes`` prefixes hold no CI and no open relationship
+        of ``scope_types``. One query."""
+        types = tuple(t for t in scope_types if t in cypher.REL_TYPE_NAMES)
+        if agent_key is not None:
+            query = steady_cypher.by_binding(types)
+        elif key is not None:
+            try:
+                query = steady_cypher.by_key(key.cls, key.rule, types)
+            except cypher.CypherNameError:
+                return SteadyProbe(seen=await self.report_seen(report_id))
+        else:
+            return SteadyProbe(seen=await self.report_seen(report_id))
+        cls, rule, value = key if key is not None else (None, None, None)
+        params = {
+            "report_id": report_id,
+            "source": source,
+            "agent_key": agent_key,
+            "cls": cls,
+            "rule": rule,
+            "value": value,
+            "now": times.now_text(),
+            "scopes": list(scopes),
+        }
+
+        async def work(runner: Any) -> neo4j.Record | None:
+            return await (await runner.run(query, params)).single()
+
+        row = await self._one_query(work)
+        if row is None:
+            raise StoreError(f"{self._where()} answered the steady-state read with no row")
+        probe = SteadyProbe(
+            seen=row["seen"],
+            bound=row["bound"],
+            empty_scopes=frozenset(row["empty_scopes"]),
+            scope_types=types,
+        )
+        if row["ci"] is not None:
+            probe.ci = _ci_from(row["ci"])
+            probe.contested = bool(row["contested"])
+        if row["state"] is not None:
+            state = dict(row["state"])
+            state["sections"] = json.loads(state.get("sections") or "{}")
+            probe.state = SourceState(**state)
+        return probe
+
+    async def advance_source_state(
+        self,
+        state: SourceState,
+        expected_report_id: str,
+        touch: Iterable[str] = (),
+        changes: ChangeSet | None = None,
+        durable: bool = True,
+    ) -> bool:
+        """Move a source's state on to an unchanged report (``cmdb.graph.steady``): report
+        time, report id, sequence and instance, only while the stored report id is still
+        ``expected_report_id`` (compare-and-set under the node's write lock); the sections
+        stay. Sets ``touch`` CIs' last_seen to the report time and remembers the report id
+        (``durable`` changes nothing here: every Neo4j commit is flushed to its log).
+        ``changes`` (what else the report writes: observed connections) go in the same
+        query, written only when the compare-and-set holds: outside ``transaction()`` it all
+        commits or nothing does. False: another report of the source was applied
+        meanwhile, and nothing was written."""
+        params = {
+            "scope": state.scope,
+            "expected": expected_report_id,
+            "at": state.last_report_at,
+            "report_id": state.report_id,
+            "sequence": state.sequence,
+            "instance": state.instance,
+            "source": state.source,
+            "touch": list(touch),
+        }
+        if changes is not None and (not changes.is_empty() or changes.prior_identity):
+            validate_changes(changes)
+            plan = self._steady_plan()(changes, params)
+            try:
+                if changes.update_cis or changes.close_rel_types:
+                    # their plan runs several queries: one managed transaction for them all
+                    await self._write(plan.run)
+                else:
+                    await self._one_query(plan.run, write=True)
+            except _NotAdvanced:
+                return False
+            return True
+
+        async def work(runner: Any) -> bool:
+            record = await (await runner.run(steady_cypher.ADVANCE, params)).single()
+            return bool(record and record["moved"])
+
+        return await self._one_query(work, write=True)
+
+    @staticmethod
+    @functools.cache
+    def _steady_plan() -> type:
+        """A change set's write plan whose (first) batch also advances the source state:
+        one query for both."""
+
+        class SteadyPlan(_WritePlan):
+            def __init__(self, cs: ChangeSet, advance: dict[str, Any]) -> None:
+                super().__init__(cs)
+                self.advance: dict[str, Any] | None = advance
+
+            async def _send(  # type: ignore[override]
+                self, tx: AsyncManagedTransaction, batch: cypher.Batch
+            ) -> dict[str, int]:
+                counter = None
+                if self.advance is not None:
+                    counter = batch.add_counted(steady_cypher.ADVANCE_BODY, "s", **self.advance)
+                    # first in the query: the source state's lock is the first one taken
+                    # (a full-path report of the host holds it from its read on: no deadlock),
+                    # and nothing after it runs unless the compare-and-set held
+                    batch.parts.insert(0, f"{batch.parts.pop()} WITH * WHERE {counter} > 0")
+                    self.advance = None
+                counts = await _WritePlan._send(tx, batch)
+                if counter is not None and not counts.get(counter):
+                    raise _NotAdvanced
+                return counts
+
+        return SteadyPlan
 
     async def agent_binding(self, agent_key: str) -> str | None:
         rows = await self._query(cypher.AGENT_BINDING, key=agent_key)
@@ -479,6 +643,17 @@ class Neo4jStore:
             return found
 
         return await self._read(work)
+
+    # ------------------------------------------------------------ observed connections
+    async def pending_connections(
+        self, addresses: list[str], since: str
+    ) -> list[PendingConnection]:
+        if not addresses:
+            return []
+        rows = await self._collected(
+            pending_cypher.TO_ADDRESSES, "rows", addresses=sorted(set(addresses)), since=since
+        )
+        return [PendingConnection(*row) for row in rows]
 
     # ------------------------------------------------------------ reads
     async def get_ci(self, ci_id: str) -> CI | None:
@@ -661,6 +836,29 @@ class Neo4jStore:
         rows = await self._collected(impact_reads.UPLINKS, "rows", ids=device_ids)
         return [impact_reads.Uplink(*r) for r in rows]
 
+    async def impact_steps(self, ids: list[str], types: tuple[str, ...]) -> list[tuple]:
+        return await self._collected(impact_reads.walk_step_query(types), "rows", ids=ids)
+
+    async def impact_generation(self) -> Any:
+        # the bookmark a read transaction ends with names the last transaction committed to
+        # the database, whoever wrote it: equal bookmarks, the same graph. Inside an explicit
+        # transaction (its own writes not committed yet), none.
+        if self._tx is not None:
+            return None
+
+        async def run() -> frozenset[str]:
+            async with self.driver.session(
+                database=self.database, bookmark_manager=self._bookmarks
+            ) as session:
+
+                async def work(tx: AsyncManagedTransaction) -> None:
+                    await (await tx.run("RETURN 1")).consume()
+
+                await session.execute_read(work)
+                return (await session.last_bookmarks()).raw_values
+
+        return await self._guard(run()) or None
+
     async def history_between(
         self,
         since: str | None,
@@ -706,6 +904,110 @@ class Neo4jStore:
     async def interface_ip_pairs(self, addresses: list[str]) -> list[tuple[str, str]]:
         pairs = await self._collected(lookups.INTERFACE_IP_PAIRS, "pairs", values=addresses)
         return [(str(k), str(i)) for k, i in pairs]
+
+    # ------------------------------------------------------------ light reads (lists, reports)
+    async def list_summaries(
+        self,
+        cls: str | None,
+        q: str | None,
+        limit: int,
+        offset: int,
+        status: str | None = None,
+        attributes: tuple[str, ...] = (),
+    ) -> tuple[list[CI], int]:
+        if cls:
+            try:
+                cypher.ident(cls)
+            except cypher.CypherNameError:
+                return [], 0
+        wanted = tuple(dict.fromkeys(attributes))
+        # attributes are node properties too (cypher.projected): read those, not the
+        # document; names the store keeps for itself, and text that may be an encoded value
+        # (cypher.property_value), come from the document
+        props = [
+            a
+            for a in wanted
+            if a not in cypher.NODE_INTERNAL and not a.startswith(cypher.KEY_PREFIX)
+        ]
+        from_doc = [a for a in wanted if a not in props]
+        label = cypher.ident(cls or cypher.CI_LABEL)
+        page = (
+            f"MATCH (n:{label}) WHERE ($status IS NULL OR n.status = $status) "
+            "AND ($q IS NULL OR toLower(n.name) CONTAINS $q) "
+            "WITH n ORDER BY n.class, n.name IS NULL DESC, n.name, n.id SKIP $offset LIMIT $limit "
+            "OPTIONAL MATCH (ss:SourceState {scope: n.scope}) "
+            "RETURN collect([n.id, n.class, n.name, n.status, n.first_seen, n.last_seen, n.scope, "
+            "n.sources, ss.last_report_at, [k IN $props | n[k]], CASE WHEN $doc OR "
+            "any(k IN $props WHERE n[k] STARTS WITH $marker) THEN n.attributes_json END]) AS rows"
+        )
+        params = {
+            "status": status or None,
+            "q": q.lower() if q else None,
+            "limit": max(0, int(limit)),
+            "offset": max(0, int(offset)),
+            "props": props,
+            "doc": bool(from_doc),
+            "marker": cypher.JSON_MARKER,
+        }
+
+        async def work(tx: AsyncManagedTransaction) -> tuple[int, list[Any]]:
+            total = await (await tx.run(cypher.list_cis(cls or None, True), params)).single()
+            found = await (await tx.run(page, params)).single()
+            return int(total["total"]) if total else 0, list(found["rows"]) if found else []
+
+        total, rows = await self._read(work)
+        items = []
+        for cid, ccls, name, st, first, last, scope, sources, ss_at, values, doc in rows:
+            ci = _summary_from(
+                {"id": cid, "class": ccls, "name": name, "status": st, "first_seen": first}
+                | {"last_seen": last, "scope": scope, "ss_at": ss_at}
+            )
+            ci.sources = list(sources or [])
+            whole = json.loads(doc) if doc is not None else {}
+            for a, v in zip(props, values, strict=True):
+                if isinstance(v, str) and v.startswith(cypher.JSON_MARKER):
+                    v = whole.get(a)
+                if v is not None:
+                    ci.attributes[a] = v
+            ci.attributes.update((a, whole[a]) for a in from_doc if whole.get(a) is not None)
+            items.append(ci)
+        return items, total
+
+    async def unlinked_cis(
+        self,
+        classes: tuple[str, ...],
+        rel_type: str,
+        from_class: str,
+        skip_statuses: tuple[str, ...] = (),
+    ) -> list[CI]:
+        try:
+            arms = " UNION ALL ".join(
+                f"MATCH (n:{cypher.ident(c)}) RETURN n, {k} AS k" for k, c in enumerate(classes)
+            )
+            inbound = f"<-[r:{cypher.ident(rel_type)}]-(:{cypher.ident(from_class)})"
+        except cypher.CypherNameError:
+            return []
+        if not arms:
+            return []
+        rows = await self._collected(
+            f"CALL () {{ {arms} }} WITH n, k WHERE NOT coalesce(n.status, 'live') IN $skip "
+            f"AND NOT EXISTS {{ MATCH (n){inbound} WHERE r.ended_at IS NULL }} "
+            "OPTIONAL MATCH (ss:SourceState {scope: n.scope}) "
+            "RETURN collect([k, n.id, n.class, n.name, n.status, n.first_seen, n.last_seen, "
+            "n.scope, ss.last_report_at]) AS rows",
+            "rows",
+            skip=list(skip_statuses),
+        )
+        # the order SQLite gives: class as listed, name (none first), id
+        rows.sort(key=lambda r: (r[0], r[3] is not None, r[3] or "", r[1]))
+        return [_summary_from(dict(zip(_UNLINKED_FIELDS, r[1:], strict=True))) for r in rows]
+
+
+_UNLINKED_FIELDS = ("id", "class", "name", "status", "first_seen", "last_seen", "scope", "ss_at")
+
+
+class _NotAdvanced(Exception):
+    """A steady-state write whose compare-and-set did not hold (nothing was written)."""
 
 
 class _WritePlan:
@@ -867,6 +1169,16 @@ class _WritePlan:
                 for p in cs.prior_identity
             ]
             batch.add(cypher.UPSERT_PRIOR_IDENTITY, rows=rows)
+        if cs.pending is not None:
+            mine = {"client": cs.pending.client, "report_id": cs.report_id}
+            rows = [
+                {"address": r.address, "port": r.port, "process": r.process}
+                for r in cs.pending.rows
+            ]
+            if rows:
+                batch.add(pending_cypher.UPSERT, rows=rows, at=cs.at, **mine)
+            batch.add(pending_cypher.DROP_UNCONFIRMED, **mine)
+            batch.add(pending_cypher.DROP_STALE, stale_before=cs.pending.stale_before)
         if cs.record_report:
             batch.add(cypher.RECORD_REPORT, report_id=cs.report_id, source=cs.source, at=cs.at)
         counts = await self._send(tx, batch)

@@ -106,6 +106,22 @@ BASE_DDL = (
         source TEXT NOT NULL,
         applied_at TEXT NOT NULL
     )""",
+    # observed connections that linked to nothing yet, until their target reports
+    # (cmdb.server.catalogue.connections); no foreign key: the client may be created by
+    # the very change set written after them
+    """CREATE TABLE IF NOT EXISTS pending_connection (
+        client TEXT NOT NULL,
+        address TEXT NOT NULL,
+        port INTEGER NOT NULL,
+        process TEXT,
+        first_report TEXT NOT NULL,
+        first_at TEXT NOT NULL,
+        seen_report TEXT NOT NULL,
+        seen_at TEXT NOT NULL,
+        PRIMARY KEY (client, address, port)
+    ) WITHOUT ROWID""",
+    "CREATE INDEX IF NOT EXISTS pending_connection_address ON pending_connection (address)",
+    "CREATE INDEX IF NOT EXISTS pending_connection_seen ON pending_connection (seen_at)",
 )
 
 

@@ -23,12 +23,15 @@ from cmdb.graph.schema import REL_PROVENANCE
 from cmdb.graph.sqlite import history as history_reads
 from cmdb.graph.sqlite import impact as impact_reads
 from cmdb.graph.sqlite import lookups
+from cmdb.graph.sqlite import pending as pending_sql
 from cmdb.graph.sqlite.ddl import all_statements, unique_index_names
+from cmdb.graph.steady import IdentityKey, SteadyProbe
 from cmdb.graph.store import (
     CI,
     BreadthFirst,
     ChangeSet,
     HistoryEntry,
+    PendingConnection,
     Rel,
     RelView,
     ScopeState,
@@ -348,6 +351,8 @@ class SQLiteStore:
                 "VALUES (?,?,?,?,?) ON CONFLICT DO UPDATE SET until=excluded.until",
                 [(p.cls, p.rule, p.value, p.ci_id, p.until) for p in cs.prior_identity],
             )
+        if cs.pending is not None:
+            pending_sql.replace(c, cs.pending, cs.report_id, cs.at)
         if cs.record_report:
             c.execute(
                 "INSERT OR IGNORE INTO applied_report (report_id, source, applied_at) "
@@ -513,6 +518,177 @@ class SQLiteStore:
             return None
         return SourceState(*row[:5], sections=json.loads(row[5] or "{}"), instance=row[6])
 
+    # ------------------------------------------------------------ the steady state
+    def _steady_probe_sync(
+        self,
+        report_id: str,
+        source: str,
+        agent_key: str | None,
+        key: IdentityKey | None,
+        scopes: tuple[str, ...],
+        scope_types: tuple[str, ...],
+    ) -> SteadyProbe:
+        c = self.conn
+        seen = c.execute("SELECT 1 FROM applied_report WHERE report_id=?", (report_id,))
+        probe = SteadyProbe(seen=seen.fetchone() is not None)
+        if probe.seen:
+            return probe
+        if agent_key is not None:
+            row = c.execute(
+                "SELECT ci_id FROM agent_binding WHERE agent_key=?", (agent_key,)
+            ).fetchone()
+            probe.bound = row[0] if row else None
+            ci_id = probe.bound
+        elif key is not None:
+            row = c.execute(
+                "SELECT ci_id FROM ci_identity WHERE class=? AND rule=? AND value=?", key
+            ).fetchone()
+            ci_id = row[0] if row else None
+        else:
+            ci_id = None
+        if ci_id is None or (ci := self._get_cis_sync([ci_id]).get(ci_id)) is None:
+            return probe
+        probe.ci = ci
+        probe.scope_types = scope_types
+        typed = ",".join("?" * len(scope_types))
+        probe.empty_scopes = frozenset(
+            scope
+            for scope in (prefix + ci_id for prefix in scopes)
+            if c.execute(
+                "SELECT EXISTS (SELECT 1 FROM ci WHERE scope=?) OR EXISTS (SELECT 1 FROM rel "
+                f"WHERE scope=? AND ended_at IS NULL AND type IN ({typed}))",
+                (scope, scope, *scope_types),
+            ).fetchone()[0]
+            == 0
+        )
+        if key is not None:
+            probe.contested = (
+                c.execute(
+                    "SELECT 1 FROM ci_identity_prior WHERE class=? AND rule=? AND value=? "
+                    "AND ci_id<>? AND until>=? LIMIT 1",
+                    (*key, ci_id, _now()),
+                ).fetchone()
+                is not None
+            )
+        row = c.execute(
+            "SELECT scope, source, last_report_at, report_id, sequence, sections, instance "
+            "FROM source_state WHERE scope=?",
+            (f"{source}:{ci_id}",),
+        ).fetchone()
+        if row is not None:
+            probe.state = SourceState(
+                *row[:5], sections=json.loads(row[5] or "{}"), instance=row[6]
+            )
+        return probe
+
+    async def steady_probe(
+        self,
+        report_id: str,
+        source: str,
+        agent_key: str | None = None,
+        key: IdentityKey | None = None,
+        scopes: tuple[str, ...] = (),
+        scope_types: tuple[str, ...] = (),
+    ) -> SteadyProbe:
+        """One read before identification (``cmdb.graph.steady``): whether ``report_id`` was
+        applied, the CI ``agent_key`` is bound to (else the current holder of ``key``, a
+        unique rule's value), that CI's source state of ``source``, and which scopes
+        ``prefix + CI id`` of the ``scopes`` prefixes hold no CI and no open relationship
+        of ``scope_types``."""
+        return await self._run(
+            self._steady_probe_sync,
+            report_id,
+            source,
+            agent_key,
+            key,
+            tuple(scopes),
+            tuple(scope_types),
+        )
+
+    def _advance_sync(
+        self, state: SourceState, expected: str, touch: list[str], changes: ChangeSet | None
+    ) -> bool:
+        c = self.conn
+        moved = c.execute(
+            "UPDATE source_state SET last_report_at=?, report_id=?, sequence=?, instance=? "
+            "WHERE scope=? AND report_id=? AND last_report_at<=?",
+            (
+                state.last_report_at,
+                state.report_id,
+                state.sequence,
+                state.instance,
+                state.scope,
+                expected,
+                state.last_report_at,
+            ),
+        ).rowcount
+        if moved != 1:
+            return False  # the compare-and-set first: nothing else is written then
+        if changes is not None:
+            self._write_sync(c, changes)
+        c.executemany(
+            "UPDATE ci SET last_seen=? WHERE id=?", [(state.last_report_at, i) for i in touch]
+        )
+        c.execute(
+            "INSERT OR IGNORE INTO applied_report (report_id, source, applied_at) VALUES (?,?,?)",
+            (state.report_id, state.source, state.last_report_at),
+        )
+        return True
+
+    def _advance_alone_sync(
+        self,
+        state: SourceState,
+        expected: str,
+        touch: list[str],
+        changes: ChangeSet | None,
+        durable: bool,
+    ) -> bool:
+        c = self.conn
+        if not durable:  # this one commit without the fsync (WAL: still crash-safe)
+            c.execute("PRAGMA synchronous=NORMAL")
+        try:
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                moved = self._advance_sync(state, expected, touch, changes)
+                c.execute("COMMIT" if moved else "ROLLBACK")
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+        finally:
+            if not durable:
+                c.execute("PRAGMA synchronous=FULL")
+        return moved
+
+    async def advance_source_state(
+        self,
+        state: SourceState,
+        expected_report_id: str,
+        touch: Iterable[str] = (),
+        changes: ChangeSet | None = None,
+        durable: bool = True,
+    ) -> bool:
+        """Move a source's state on to an unchanged report (``cmdb.graph.steady``): report
+        time, report id, sequence and instance, only while the stored report id is still
+        ``expected_report_id`` (compare-and-set); the sections stay. Sets ``touch`` CIs'
+        last_seen to the report time and remembers the report id. ``changes`` (what else
+        the report writes: observed connections) are written with it, in one call. False:
+        another report of the source was applied meanwhile, and nothing was written.
+
+        ``durable=False`` (bookkeeping only, no fact and no history): outside a
+        transaction, the commit skips the fsync (``synchronous=NORMAL`` for it): it
+        survives a crash of the process, and a power cut loses it only until the store's
+        next durable commit, which syncs it too."""
+        if changes is not None:
+            validate_changes(changes)
+        args = (state, expected_report_id, list(touch), changes)
+        try:
+            if self._in_tx:
+                return await self._run(self._advance_sync, *args)
+            async with self._writer:
+                return await self._run(self._advance_alone_sync, *args, durable)
+        except sqlite3.IntegrityError as exc:
+            raise StoreError(f"the change set breaks a constraint: {exc}") from exc
+
     async def agent_binding(self, agent_key: str) -> str | None:
         row = await self._run(
             lambda: self.conn.execute(
@@ -545,6 +721,14 @@ class SQLiteStore:
         if not triples:
             return {}
         return await self._run(self._find_rels_sync, triples)
+
+    # ------------------------------------------------------------ observed connections
+    async def pending_connections(
+        self, addresses: list[str], since: str
+    ) -> list[PendingConnection]:
+        if not addresses:
+            return []
+        return await self._run(pending_sql.to_addresses, self.conn, addresses, since)
 
     # ------------------------------------------------------------ reads
     def _get_cis_sync(self, ids: list[str]) -> dict[str, CI]:
@@ -692,11 +876,12 @@ class SQLiteStore:
         ):
             ci = CI(*row)
             nodes[ci.id] = (ci, reached[ci.id])
+        # id, type and ends, as Traversal promises and Neo4j answers: no documents to parse
         edges = [
-            _rel_from_row(row)
+            Rel(id=row[0], type=row[1], src=row[2], dst=row[3])
             for row in self.conn.execute(
-                f"SELECT {_REL_COLUMNS} FROM json_each(?) k CROSS JOIN rel "
-                "ON rel.rowid = k.value LEFT JOIN source_state rs ON rs.scope = rel.scope",
+                "SELECT rel.id, rel.type, rel.src, rel.dst FROM json_each(?) k CROSS JOIN rel "
+                "ON rel.rowid = k.value",
                 (json.dumps(keys),),
             )
         ]
@@ -722,6 +907,14 @@ class SQLiteStore:
     async def uplinks(self, device_ids: list[str]) -> list[tuple]:
         return await self._run(impact_reads.uplinks, self.conn, device_ids)
 
+    async def impact_steps(self, ids: list[str], types: tuple[str, ...]) -> list[tuple]:
+        return await self._run(impact_reads.walk_step, self.conn, ids, types)
+
+    async def impact_generation(self) -> Any:
+        if self._conn is None:
+            return None
+        return await self._run(impact_reads.generation, self._conn)
+
     async def history_between(
         self,
         since: str | None,
@@ -746,3 +939,109 @@ class SQLiteStore:
 
     async def interface_ip_pairs(self, addresses: list[str]) -> list[tuple[str, str]]:
         return await self._run(lookups.interface_ip_pairs, self.conn, addresses)
+
+    # ------------------------------------------------------------ light reads (lists, reports)
+    def _summaries_sync(
+        self,
+        cls: str | None,
+        q: str | None,
+        limit: int,
+        offset: int,
+        status: str | None,
+        attributes: tuple[str, ...],
+    ) -> tuple[list[CI], int]:
+        clauses, params = [], []  # the filters of _list_sync
+        if cls:
+            clauses.append("ci.class = ?")
+            params.append(cls)
+        if status:
+            clauses.append("ci.status = ?")
+            params.append(status)
+        if q:
+            clauses.append("ci.name LIKE ? ESCAPE '\\'")
+            escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            params.append(f"%{escaped}%")
+        where = " AND ".join(clauses) or "1=1"
+        total = self.conn.execute(f"SELECT count(*) FROM ci WHERE {where}", params).fetchone()[0]
+        # a plain key is read by SQLite (``->``: its JSON text, parsed here, so values keep
+        # their JSON types); any other key from the whole document
+        plain = [a for a in dict.fromkeys(attributes) if a.isidentifier()]
+        other = [a for a in dict.fromkeys(attributes) if not a.isidentifier()]
+        picks = "".join(", ci.attributes -> ?" for _ in plain)
+        if other:
+            picks += ", ci.attributes"
+        rows = self.conn.execute(
+            "SELECT ci.id, ci.class, ci.name, ci.status, ci.first_seen, "
+            "CASE WHEN ss.last_report_at > ci.last_seen THEN ss.last_report_at "
+            f"ELSE ci.last_seen END, ci.scope, ci.sources{picks} FROM {_CI_FROM} "
+            f"WHERE {where} ORDER BY ci.class, ci.name, ci.id LIMIT ? OFFSET ?",
+            [*(f"$.{a}" for a in plain), *params, limit, offset],
+        )
+        # thousands of rows repeat a few texts (sources lists, versions): each parsed once
+        parsed: dict[str, Any] = {}
+
+        def value(text: str) -> Any:
+            found = parsed.get(text, parsed)
+            if found is parsed:
+                found = parsed[text] = json.loads(text)
+            # only immutable values are shared between CIs
+            return json.loads(text) if isinstance(found, list | dict) else found
+
+        items = []
+        for row in rows:
+            # a null value counts as absent, as on Neo4j (no property)
+            attrs = {a: value(v) for a, v in zip(plain, row[8:], strict=False) if v}
+            if other:
+                doc = json.loads(row[-1])
+                attrs.update((a, doc[a]) for a in other if a in doc)
+            attrs = {a: v for a, v in attrs.items() if v is not None}
+            sources = parsed.get(row[7]) or parsed.setdefault(row[7], json.loads(row[7]))
+            items.append(CI(*row[:7], sources=list(sources), attributes=attrs))
+        return items, total
+
+    async def list_summaries(
+        self,
+        cls: str | None,
+        q: str | None,
+        limit: int,
+        offset: int,
+        status: str | None = None,
+        attributes: tuple[str, ...] = (),
+    ) -> tuple[list[CI], int]:
+        return await self._run(
+            self._summaries_sync, cls, q, limit, offset, status, tuple(attributes)
+        )
+
+    def _unlinked_sync(
+        self,
+        classes: tuple[str, ...],
+        rel_type: str,
+        from_class: str,
+        skip_statuses: tuple[str, ...],
+    ) -> list[CI]:
+        # one query: the classes' CIs (ci_class_name), each probed for an open inbound
+        # relationship of the type (rel_dst_open) whose source is of from_class
+        rows = self.conn.execute(
+            "SELECT ci.id, ci.class, ci.name, ci.status, ci.first_seen, "
+            "CASE WHEN ss.last_report_at > ci.last_seen THEN ss.last_report_at "
+            "ELSE ci.last_seen END, ci.scope "
+            "FROM json_each(?) k CROSS JOIN ci ON ci.class = k.value "
+            "LEFT JOIN source_state ss ON ss.scope = ci.scope "
+            "WHERE ci.status NOT IN (SELECT value FROM json_each(?)) AND NOT EXISTS ("
+            "SELECT 1 FROM rel r JOIN ci a ON a.id = r.src WHERE r.dst = ci.id "
+            "AND r.type = ? AND r.ended_at IS NULL AND a.class = ?) "
+            "ORDER BY k.key, ci.name, ci.id",
+            (json.dumps(list(classes)), json.dumps(list(skip_statuses)), rel_type, from_class),
+        )
+        return [CI(*row) for row in rows]
+
+    async def unlinked_cis(
+        self,
+        classes: tuple[str, ...],
+        rel_type: str,
+        from_class: str,
+        skip_statuses: tuple[str, ...] = (),
+    ) -> list[CI]:
+        return await self._run(
+            self._unlinked_sync, tuple(classes), rel_type, from_class, tuple(skip_statuses)
+        )

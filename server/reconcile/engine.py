@@ -1,9 +1,11 @@
 """Compare what a report says with the store and write only the differences.
 
 Steady state is the common case: a report that says what the last one said
-produces a change set of one touch (the root CI's last_seen), the source's
-report time and the report id, whatever its size. Facts of a scope take their
-last_seen from that report time (see ``cmdb.graph.store``).
+writes the root CI's last_seen, the source's report time and the report id,
+whatever its size. Facts of a scope take their last_seen from that report time
+(see ``cmdb.graph.store``). ``reconcile_steady`` answers it from one read and one
+compare-and-set write, before and without identification; ``reconcile`` decides
+every other report (and, for a caller that cannot probe, that one too).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 
 from cmdb.graph import times
 from cmdb.graph.identity import alias_values, identity_values
-from cmdb.graph.schema import CLASSES
+from cmdb.graph.schema import CLASSES, RELS
+from cmdb.graph.steady import IdentityKey, SteadyProbe
 from cmdb.graph.store import (
     CI,
     ChangeSet,
@@ -28,6 +31,7 @@ from cmdb.graph.store import (
     ScopeState,
     SourceState,
     Store,
+    StoreConflict,
 )
 from cmdb.server.reconcile.addresses import address_ref, parse_address
 from cmdb.server.reconcile.completeness import judge
@@ -354,14 +358,7 @@ async def reconcile(
     at = report_time(collected_at, meta, last.last_report_at if last else None)
     cs = ChangeSet(report_id=report_id, source=source, at=at)
     writer = _Writer(cs, source, actor, grace)
-    if (
-        last is not None
-        and meta.sequence is not None
-        and meta.instance is not None
-        and last.instance == meta.instance
-        and last.sequence is not None
-        and meta.sequence < last.sequence
-    ):
+    if _older_sequence(last, meta):
         # the agent counted this report before one already applied: it would undo newer
         # facts. Remember it (a resend is a duplicate), apply nothing.
         await store.apply(ChangeSet(report_id=report_id, source=source, at=at))
@@ -404,7 +401,7 @@ async def reconcile(
     notes = _note_history(desired.noted_sections, last.sections if last else {}, verdict.state)
 
     if found.ci is not None:
-        state = await store.load_scope(scope)
+        state = await store.load_scope(scope, _carried_rel_types(desired))
         writer.merge_ci(found.ci, root, root_identity)
         cs.touch_cis.append(root_id)
     else:
@@ -459,6 +456,178 @@ async def _own_refs(store: Store, scope: str, root_ref: str, root_id: str) -> di
             if ip is not None:
                 refs[address_ref(ip, "global")] = ci.id
     return refs
+
+
+def _carried_rel_types(desired: Desired) -> tuple[str, ...] | None:
+    """The relationship types of a scope a report can speak of: all but those of the
+    sections it does not carry. A delta that left its packages out reads none of the
+    host's 800 INSTALLED relationships and their Software CIs: facts of a section the
+    report does not carry are neither compared nor closed. None: every type (a report
+    that carries every section, or a caller that did not say which it carries)."""
+    present = set(desired.section_sizes) | set(desired.section_digests)
+    if not present:
+        return None
+    absent = {t for t, section in desired.rel_sections.items() if section not in present}
+    if not absent:
+        return None
+    return tuple(t for t in RELS if t not in absent)
+
+
+def _older_sequence(last: SourceState | None, meta: ReportMeta) -> bool:
+    """Whether the agent install counted this report before the last one applied."""
+    return (
+        last is not None
+        and meta.sequence is not None
+        and meta.instance is not None
+        and last.instance == meta.instance
+        and last.sequence is not None
+        and meta.sequence < last.sequence
+    )
+
+
+class _KnownEmpty:
+    """A store view whose reads of the scopes the probe found empty (no CI, no open
+    relationship of the types it looked for) answer at once with what the store would
+    answer: nothing; every other call goes to ``store``. A host whose observed
+    connections link to nothing costs its hook no read of them."""
+
+    def __init__(self, store: Store, probe: SteadyProbe) -> None:
+        self._store = store
+        self._empty = probe.empty_scopes
+        self._types = set(probe.scope_types)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._store, name)
+
+    async def load_scope(self, scope: str, rel_types: tuple[str, ...] | None = None) -> ScopeState:
+        if scope in self._empty and rel_types is not None and set(rel_types) <= self._types:
+            return ScopeState(cis=[], rels=[])
+        return await self._store.load_scope(scope, rel_types)
+
+
+def steady_key(root: DesiredCI) -> IdentityKey | None:
+    """The identity value a report's root CI is first identified by, when its rule is
+    unique (a Host's system UUID): the one value ``Store.steady_probe`` needs to name the
+    CI without identification. None: the strongest value reported is a weak one, or none."""
+    cls = CLASSES.get(root.cls)
+    if cls is None:
+        return None
+    values = identity_values(cls, root.attributes)
+    for rule in cls.identity:
+        if rule.name in values:
+            return IdentityKey(root.cls, rule.name, values[rule.name]) if rule.unique else None
+    return None
+
+
+def _identified(cls: str, identity: dict[str, str], ci: CI, bound: str | None) -> list[str] | None:
+    """What ``identify`` (with the agent token's binding) would answer for ``identity``
+    when ``ci`` holds its first value and that value's rule is unique: ``ci``, with the
+    same explanation. None when that cannot be known without identification."""
+    if not identity:
+        if bound == ci.id:
+            return [f"no identity in the report: the agent's token speaks for {bound}"]
+        return None
+    lines = []
+    for rule in CLASSES[cls].identity:
+        value = identity.get(rule.name)
+        if value is None:
+            lines.append(f"{rule.name}: not reported or placeholder")
+            continue
+        if not rule.unique or ci.identity.get(rule.name) != value:
+            return None
+        lines.append(f"{rule.name}={value!r}: matched {ci.id}")
+        return lines
+    return None
+
+
+async def reconcile_steady(
+    store: Store,
+    desired: Desired,
+    report_id: str,
+    at: str,
+    probe: SteadyProbe,
+    meta: ReportMeta,
+    actor: str | None = None,
+    extend: Extension | None = None,
+    grace: timedelta = DEFAULT_RENAME_GRACE,
+) -> ReconcileResult | None:
+    """The steady state without identification: a report whose sections are all as the
+    last report applied for its source said them (``probe``: ``Store.steady_probe``)
+    writes the source's report time, report id and sequence, the root CI's last_seen and
+    the report id (``Store.advance_source_state``), and nothing else but what observed
+    connections resolve to (``extend``). No scope read, no identity lock, no
+    identification read, and no transaction needed around it: the write is one
+    compare-and-set on the state the probe read, with everything else the report writes
+    (inside ``store.transaction()`` it joins that transaction instead).
+
+    None when the probe alone cannot show that: the caller runs ``reconcile``, which
+    decides every other case exactly as before (a new host, a changed or noted section, a
+    delta on another base, an older sequence, a token not bound yet or bound elsewhere, a
+    host found by a weak key only, a stale or retired CI, another source's values).
+
+    Why the answer is identification's: the CI the probe found (by the token's binding or
+    by the report's first identity value) holds that first value, whose rule is unique,
+    and every other value the report names (``_unchanged`` compares the root), and no
+    other CI holds the value from before a rename (``probe.contested``); ``identify``
+    would find that CI by that rule, see no conflicting key, and stop there.
+
+    Why no identity lock (and no transaction): the decision rests on the source state
+    read by the probe, and the write is a compare-and-set on that state's report id. A
+    report of the same host applied in between makes the write fail (StoreConflict: the
+    ingestor runs the report again and sees the new state); one applied after reads this
+    report's state. A first report of another machine with the same identity identifies
+    this CI (its unique value is held) and takes its locks: it cannot make a second CI.
+    Other writers (a scan merging into the host, an edit, the staleness sweep) meet this
+    report only at the root's last_seen, as they would on the full path."""
+    source = desired.source
+    ci, last = probe.ci, probe.state
+    if ci is None or last is None or probe.contested:
+        return None
+    if meta.agent_key is not None and probe.bound != ci.id:
+        return None  # not bound yet (the full path binds), or bound to another host
+    root = desired.root
+    if root.cls != ci.cls:
+        return None
+    collected_at = at
+    _note_skew(root, clock_skew(collected_at, meta))
+    identity = identity_values(CLASSES[root.cls], root.attributes)
+    explanation = _identified(root.cls, identity, ci, probe.bound)
+    if explanation is None:
+        return None
+    if meta.delta and last.report_id != meta.base_report_id:
+        return None  # the full path answers full_report_required
+    if _older_sequence(last, meta):
+        return None  # superseded: the full path remembers it
+    at = report_time(collected_at, meta, last.last_report_at)
+    cs = ChangeSet(report_id=report_id, source=source, at=at, record_report=False)
+    writer = _Writer(cs, source, actor, grace)
+    if not _unchanged(ci, last, desired, writer, identity):
+        return None
+    scope = f"{source}:{ci.id}"
+    if extend is not None and "connections" in desired.section_sizes:
+        # observed connections are resolved again on every report that carries them,
+        # against the host's own endpoints and addresses only (not its 800 packages); an
+        # empty section names none of them (and an unchanged report makes the host no new
+        # target of others' pending observations): no read for them
+        own = {root.ref: ci.id}
+        if desired.section_sizes["connections"]:
+            own = await _own_refs(store, scope, root.ref, ci.id)
+        await extend(_KnownEmpty(store, probe), writer, ci.id, own)
+    state = _source_state(scope, source, at, report_id, meta, last.sections)
+    changes = cs if not cs.is_empty() or cs.prior_identity else None
+    # without facts or history, the write is bookkeeping (the report's time, id and
+    # sequence; what its connections left pending): lost to a power cut before the store's
+    # next durable commit, it costs the host one full comparison later (a delta naming
+    # this report is answered full_report_required), never a fact
+    durable = changes is not None and bool(
+        any(cs.counts().values()) or cs.prior_identity or cs.set_status or cs.bind_agent
+    )
+    if not await store.advance_source_state(state, last.report_id, [ci.id], changes, durable):
+        raise StoreConflict(f"another report of {scope} was applied meanwhile")
+    explanation.append("every section as in the last report applied: unchanged")
+    counts = cs.counts()
+    status = "applied" if counts["history_entries"] else "unchanged"
+    return ReconcileResult(status, ci.id, False, explanation, counts)
 
 
 def _source_state(

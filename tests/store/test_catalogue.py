@@ -230,17 +230,18 @@ async def test_connections_become_host_to_endpoint_links(store):
     assert sorted(e.attributes["port"] for e in endpoints) == [80, 5432, 5432, 6379, 8080]
 
 
-async def test_server_reporting_after_client_links_on_next_client_report(store):
+async def test_server_reporting_after_client_links_at_its_own_report(store):
     conns = (("10.20.0.21", 51544, "10.20.0.11", 5432, "java"),)
     first = await ingest(store, host("app1", 3, "10.20.0.21", [], conns, at=T0))
     assert first["connections"] == {"linked": 0, "unresolved": 1, "ambiguous": 0}
-    await ingest(store, host("db1", 1, "10.20.0.11", [(5432, "postgres")], at=T0))
+    db1 = await ingest(store, host("db1", 1, "10.20.0.11", [(5432, "postgres")], at=T0))
+    assert db1["connections"]["clients_linked"] == 1  # the pending observation, linked now
     again = await ingest(store, host("app1", 3, "10.20.0.21", [], conns, at=T1))
     assert again["connections"] == {"linked": 1, "unresolved": 0, "ambiguous": 0}
     third = await ingest(store, host("app1", 3, "10.20.0.21", [], conns, at=T2))
     (link,) = await rels(store, third["ci_id"], "CONNECTS_TO")
-    assert link.rel.attributes["observations"] == 2
-    assert (link.rel.first_seen, link.rel.last_seen) == (T1, T2)
+    assert link.rel.attributes["observations"] == 3
+    assert (link.rel.first_seen, link.rel.last_seen) == (T0, T2)
 
 
 async def test_connections_close_only_after_the_window(store):

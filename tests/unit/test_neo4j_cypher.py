@@ -119,6 +119,12 @@ GOLDEN_DDL = [
     "CREATE INDEX prior_identity_value IF NOT EXISTS "
     "FOR (p:PriorIdentity) ON (p.class, p.rule, p.value)",
     "CREATE INDEX prior_identity_ci IF NOT EXISTS FOR (p:PriorIdentity) ON (p.ci_id)",
+    "CREATE CONSTRAINT pending_connection_key IF NOT EXISTS FOR (p:PendingConnection) "
+    "REQUIRE p.key IS UNIQUE",
+    "CREATE INDEX pending_connection_client IF NOT EXISTS FOR (p:PendingConnection) ON (p.client)",
+    "CREATE INDEX pending_connection_address IF NOT EXISTS FOR (p:PendingConnection) "
+    "ON (p.address)",
+    "CREATE INDEX pending_connection_seen IF NOT EXISTS FOR (p:PendingConnection) ON (p.seen_at)",
 ]
 
 
