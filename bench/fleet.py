@@ -148,6 +148,7 @@ class Fleet:
         self.statuses: dict[int, int] = {}
         self.errors: dict[str, int] = {}  # "status: message" of answers other than 2xx/503
         self.timeouts = 0
+        self.resets = 0  # connections refused or reset: the agent keeps the report and retries
         self.turn = 0
 
     async def send(self, session: aiohttp.ClientSession, agent: Agent, report: dict) -> int:
@@ -172,6 +173,12 @@ class Fleet:
             except TimeoutError:
                 self.timeouts += 1
                 return 0
+            except aiohttp.ClientConnectionError:
+                # a full listen queue or connection limit: as the agent, keep the report
+                # (spooled) and try again after a jittered pause
+                self.resets += 1
+                await asyncio.sleep(1 + 2 * random.random())
+                continue
             self.latencies.append(time.perf_counter() - started)
             self.statuses[status] = self.statuses.get(status, 0) + 1
             if status == 503:
@@ -234,6 +241,7 @@ def summary(fleet: Fleet, count: int, seconds: float) -> dict[str, Any]:
         "p95_ms": round(1000 * lat[int(0.95 * (len(lat) - 1))], 1),
         "statuses": fleet.statuses,
         "timeouts": fleet.timeouts,
+        "resets": fleet.resets,
         **({"errors": fleet.errors} if fleet.errors else {}),
     }
 
@@ -492,6 +500,7 @@ def main() -> None:
             "cpu_ms_per_report": {k: statistics.median(c[k] for c in cpu) for k in cpu[0]},
             "duplicates": sum(r["duplicates"] for r in mine),
             "burst_timeouts": sum(r.get("burst", {}).get("timeouts", 0) for r in mine),
+            "burst_resets": sum(r.get("burst", {}).get("resets", 0) for r in mine),
         }
     base = medians[counts[0]]["reports_per_s"] or 1
     for count in counts:

@@ -26,6 +26,11 @@ relationship type) without history. Three timings per store, side by side:
 * ``full``: the whole ``POST /api/v1/impact`` computation minus HTTP (walk, states,
   services, paths, every affected CI with class and name);
 * ``summary``: the same with ``summary=true`` (services and counts).
+
+The three run interleaved (closure, full, summary, closure, ...) after one warm-up each, so
+a machine shared with other work slows all three alike and the ratios stay comparable;
+each timing also reports this process's CPU time (on SQLite all of the work, on Neo4j the
+client's share).
 """
 
 from __future__ import annotations
@@ -184,7 +189,7 @@ async def uplink_ports(store) -> list[str]:
     the failed CI: which port leads to its switch)."""
     topology = await layer2(store)
     switches, _ = await store.list_cis("NetworkDevice", None, 1_000_000, 0)
-    await topology.reach({d.id for d in switches})
+    await topology.reach(store, {d.id for d in switches})
     return sorted(
         link.port
         for links in topology.links.values()
@@ -212,29 +217,43 @@ async def closure(store, start: str, ports: list[str]) -> list[str]:
     return sorted(seen)
 
 
-async def _timed(runs: int, call) -> tuple[list[float], object]:
-    result = await call()  # warm up caches and plans
-    times = []
+async def _interleaved(
+    runs: int, calls: dict
+) -> dict[str, tuple[list[float], list[float], object]]:
+    """(wall ms, CPU ms, last result) of each call, run in turn ``runs`` times after one
+    warm-up each (caches, plans, the topology of the graph's generation)."""
+    out = {name: ([], [], await call()) for name, call in calls.items()}
     for _ in range(runs):
-        t = time.perf_counter()
-        result = await call()
-        times.append((time.perf_counter() - t) * 1000)
-    return times, result
+        for name, call in calls.items():
+            wall, cpu = time.perf_counter(), time.process_time()
+            result = await call()
+            out[name][0].append((time.perf_counter() - wall) * 1000)
+            out[name][1].append((time.process_time() - cpu) * 1000)
+            out[name] = (out[name][0], out[name][1], result)
+    return out
 
 
-def _stats(times: list[float]) -> dict[str, float]:
+def _stats(times: list[float], cpu: list[float]) -> dict[str, float]:
     q = statistics.quantiles(times, n=20)
-    return {"p50_ms": round(statistics.median(times), 1), "p95_ms": round(q[18], 1)}
+    return {
+        "p50_ms": round(statistics.median(times), 1),
+        "p95_ms": round(q[18], 1),
+        "cpu_p50_ms": round(statistics.median(cpu), 1),
+    }
 
 
 async def measure(store, start: str, runs: int, depth: int) -> dict:
     ports = await uplink_ports(store)
-    raw_times, raw = await _timed(runs, lambda: closure(store, start, ports))
-    full_times, result = await _timed(runs, lambda: impact_mod.impact(store, [start], depth))
-    summary_times, _ = await _timed(
-        runs, lambda: impact_mod.impact(store, [start], depth, summary=True)
+    timed = await _interleaved(
+        runs,
+        {
+            "closure": lambda: closure(store, start, ports),
+            "full": lambda: impact_mod.impact(store, [start], depth),
+            "summary": lambda: impact_mod.impact(store, [start], depth, summary=True),
+        },
     )
-    raw_stats, full, summary = _stats(raw_times), _stats(full_times), _stats(summary_times)
+    raw_stats, full, summary = (_stats(*timed[k][:2]) for k in ("closure", "full", "summary"))
+    raw, result = timed["closure"][2], timed["full"][2]
     states = [s["state"] for s in result["services"]]
     return {
         "closure": {**raw_stats, "cis": len(raw)},

@@ -4,8 +4,12 @@ reads as store methods; the walks here follow the rules of ``cmdb.graph.dependen
 
 from __future__ import annotations
 
+import asyncio
+import weakref
 from collections import deque
+from collections.abc import AsyncIterator, Hashable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from cmdb.graph.dependency import DEVICES, Edge, dependencies_of, dependents_of
 from cmdb.graph.records import HopRow, Uplink
@@ -40,6 +44,62 @@ async def impact_hop(
     return rows
 
 
+async def impact_steps(
+    store: Store, ids: list[str] | set[str], types: tuple[str, ...]
+) -> list[Sequence[Any]]:
+    """One hop of the impact walk from the frontier's side (``Store.impact_steps``: type,
+    near, far, near is the src, far class, far name, far status)."""
+    if not ids or not types:
+        return []
+    wanted = sorted(set(ids))
+    rows: list[Sequence[Any]] = []
+    for start in range(0, len(wanted), _CHUNK * 10):
+        rows += await store.impact_steps(wanted[start : start + _CHUNK * 10], tuple(types))
+    return rows
+
+
+async def impact_steps_ahead(
+    store: Store, reads: list[tuple[list[str], tuple[str, ...]]], chunk: int = _CHUNK
+) -> AsyncIterator[list[Sequence[Any]]]:
+    """``impact_steps`` of each (ids, types) of ``reads``, ``chunk`` ids at a time, each
+    chunk's read started before the previous one is handed over: the caller's work on one
+    chunk overlaps the store's on the next. Close it (``contextlib.aclosing``) when leaving
+    early: the read ahead is cancelled."""
+    jobs = [
+        (wanted[start : start + chunk], tuple(types))
+        for ids, types in reads
+        if ids and types
+        for wanted in [sorted(set(ids))]
+        for start in range(0, len(wanted), chunk)
+    ]
+    ahead: asyncio.Future[list[Sequence[Any]]] | None = None
+    try:
+        for n, (ids, types) in enumerate(jobs):
+            current = ahead or asyncio.ensure_future(store.impact_steps(ids, types))
+            ahead = None
+            rows = await current
+            if n + 1 < len(jobs):
+                ahead = asyncio.ensure_future(store.impact_steps(*jobs[n + 1]))
+                await asyncio.sleep(0)  # let it start (send its query) before we get busy
+            yield rows
+    finally:
+        if ahead is not None:
+            ahead.cancel()
+            ahead.add_done_callback(_retrieved)
+
+
+def _retrieved(task: asyncio.Future[Any]) -> None:
+    # a read ahead nobody waits for: its error (the one the caller saw first) is not news
+    if not task.cancelled():
+        task.exception()
+
+
+async def generation(store: Store) -> Hashable | None:
+    """The store's graph generation (``Store.impact_generation``), None if it has none."""
+    read = getattr(store, "impact_generation", None)
+    return None if read is None else await read()
+
+
 async def uplinks(store: Store, device_ids: list[str] | set[str]) -> list[Uplink]:
     """Layer-2 links of devices to network devices (``Uplink``)."""
     if not device_ids:
@@ -51,14 +111,16 @@ async def uplinks(store: Store, device_ids: list[str] | set[str]) -> list[Uplink
 class Layer2:
     """Where the core is, for deciding which links are uplinks: ``level`` is a switch's
     distance from the core (lower is nearer), learnt breadth-first from the core as far as
-    the walk needs it (``reach``); ``basis`` says how the core was found."""
+    the walk needs it (``reach``); ``basis`` says how the core was found. Shared by the
+    requests of one graph generation (``layer2_at``): it holds no store, and ``reach``
+    extends it one caller at a time."""
 
-    store: Store | None = None
     level: dict[str, int] = field(default_factory=dict)
     basis: str = "none"
     # switch -> its links to switches nearer the core (all its links on the "edge" basis)
     links: dict[str, list[Uplink]] = field(default_factory=dict)
     frontier: list[str] = field(default_factory=list)
+    guard: asyncio.Lock = field(default_factory=asyncio.Lock)
 
     def is_uplink(self, device_class: str, device: str, peer_class: str, peer: str) -> bool:
         """A host's links to switches are uplinks; a switch's link is an uplink when the
@@ -70,22 +132,51 @@ class Layer2:
         mine, theirs = self.level.get(device), self.level.get(peer)
         return mine is not None and theirs is not None and theirs < mine
 
-    async def reach(self, switches: set[str]) -> None:
-        """Read the switch graph outwards from the core until every one of ``switches`` has
-        a level, or the graph ends. A switch's uplinks are its links to the level above,
-        which were all read by then (``links`` holds them reversed), so the switches at the
-        failure's level are never read themselves."""
-        while self.store is not None and self.frontier and switches - self.level.keys():
-            frontier, self.frontier = self.frontier, []
-            for link in await uplinks(self.store, frontier):
-                if link.peer_device not in self.level:
-                    self.level[link.peer_device] = self.level[link.device] + 1
-                    self.frontier.append(link.peer_device)
-                back = Uplink(
-                    link.peer_device, link.peer_port, link.port, link.device, "NetworkDevice"
-                )
-                self.links.setdefault(link.peer_device, []).append(back)
-            self.frontier.sort()
+    async def reach(self, store: Store, switches: set[str]) -> None:
+        """Read the switch graph of ``store`` outwards from the core until every one of
+        ``switches`` has a level, or the graph ends. A switch's uplinks are its links to the
+        level above, which were all read by then (``links`` holds them reversed), so the
+        switches at the failure's level are never read themselves. A level is added whole
+        between two reads, so a concurrent reader never sees half of one."""
+        if not self.frontier or not switches - self.level.keys():
+            return  # known already: no lock to take
+        async with self.guard:  # the frontier is handed over: one reader at a time
+            while self.frontier and switches - self.level.keys():
+                found = await uplinks(store, self.frontier)
+                frontier: list[str] = []
+                for link in found:
+                    if link.peer_device not in self.level:
+                        self.level[link.peer_device] = self.level[link.device] + 1
+                        frontier.append(link.peer_device)
+                    back = Uplink(
+                        link.peer_device, link.peer_port, link.port, link.device, "NetworkDevice"
+                    )
+                    self.links.setdefault(link.peer_device, []).append(back)
+                self.frontier = sorted(frontier)
+
+
+# per store: (graph generation, its Layer2); weak, so a closed store takes its entry along
+_TOPOLOGY: weakref.WeakKeyDictionary[Any, tuple[Hashable, Layer2]] = weakref.WeakKeyDictionary()
+
+
+async def layer2_at(store: Store, at: Hashable | None) -> Layer2:
+    """``layer2`` of ``store`` as of graph generation ``at`` (``Store.impact_generation``,
+    read before this call): computed once per generation and shared, since where the core
+    is only changes when the graph does. ``at`` None: computed afresh and not kept."""
+    if at is None:
+        return await layer2(store)
+    key = getattr(store, "wrapped", store)  # the store itself, not a timing wrapper
+    try:
+        hit = _TOPOLOGY.get(key)
+    except TypeError:  # not weakly referable: no cache
+        return await layer2(store)
+    if hit is not None and hit[0] == at:
+        return hit[1]
+    topology = await layer2(store)
+    # keyed by the generation read BEFORE the topology: a write meanwhile changes the next
+    # generation, so this entry is never taken for a graph it was not computed from
+    _TOPOLOGY[key] = (at, topology)
+    return topology
 
 
 async def layer2(store: Store) -> Layer2:
@@ -105,7 +196,7 @@ async def layer2(store: Store) -> Layer2:
         core |= await _gateway_holders(store, set(by_id))
         basis = "gateway"
     if core:
-        return Layer2(store, dict.fromkeys(core, 0), basis, {}, sorted(core))
+        return Layer2(dict.fromkeys(core, 0), basis, {}, sorted(core))
     # nothing says where the core is: the whole switch graph, the core farthest from hosts
     out = Layer2(basis="edge")
     neighbours: dict[str, set[str]] = {d: set() for d in by_id}
@@ -230,7 +321,7 @@ async def dependency_walk(
                 if direction in ("down", "both"):
                     steps += [(e.dependency, e) for e in dependencies_of(row, here)]
         if any(e.rule.uplink_only for _f, e in steps):
-            topology = topology or await layer2(store)
+            topology = topology or await layer2_at(store, await generation(store))
             links = await _uplink_ports(store, topology, steps)
             steps = [(f, e) for f, e in steps if not e.rule.uplink_only or e.row.dst in links]
         for far, edge in steps:
@@ -256,7 +347,7 @@ async def dependency_walk(
 async def _uplink_ports(store: Store, topology: Layer2, steps: list[tuple[str, Edge]]) -> set[str]:
     """The ports among the walked device-port steps that are their device's uplinks."""
     devices = {e.row.src: e.row.src_class for _f, e in steps if e.rule.uplink_only}
-    await topology.reach({d for d, cls in devices.items() if cls == "NetworkDevice"})
+    await topology.reach(store, {d for d, cls in devices.items() if cls == "NetworkDevice"})
     return {
         link.port
         for link in await uplinks(store, devices)

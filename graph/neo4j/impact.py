@@ -18,6 +18,7 @@ __all__ = [
     "closure_params",
     "closure_query",
     "closure_step_query",
+    "walk_step_query",
     "hop_query",
 ]
 
@@ -106,3 +107,28 @@ def closure_params(uplinks: list[str]) -> dict[str, list[str]]:
         "both": [LINK_TYPE],
         "uplinks": uplinks,
     }
+
+
+def walk_step_query(types: tuple[str, ...]) -> str:
+    """One hop of the impact walk, from the frontier's side (``$ids``): one record holding
+    [type, near id, far id, near is the src, far class, far name, far status] for every open
+    relationship of ``types`` touching ``$ids``. Each direction is its own directed pattern
+    (``>T`` from the src, ``<T`` from the dst, a bare type both), so a relationship between
+    two frontier CIs comes once from each end it is read from and nothing is de-duplicated."""
+    from_src, from_dst = split_directed(types)
+    arms = []
+    for wanted, pattern, out in (
+        (from_src, "(x)-[r:{}]->(y)", "true"),
+        (from_dst, "(x)<-[r:{}]-(y)", "false"),
+    ):
+        if wanted:
+            typed = "|".join(cypher.ident(t) for t in dict.fromkeys(wanted))
+            arms.append(
+                f"MATCH {pattern.format(typed)} WHERE r.ended_at IS NULL "
+                f"RETURN type(r) AS t, y, {out} AS out"
+            )
+    return (
+        f"UNWIND $ids AS fid MATCH (x:{_CI} {{id: fid}}) "
+        f"CALL (x) {{ {' UNION ALL '.join(arms)} }} "
+        "RETURN collect([t, fid, y.id, out, y.class, y.name, y.status]) AS rows"
+    )

@@ -88,3 +88,44 @@ def closure(conn: sqlite3.Connection, start: list[str], uplink_ports: list[str])
     return [
         r[0] for r in conn.execute(closure_sql(), (json.dumps(start), json.dumps(uplink_ports)))
     ]
+
+
+def walk_step(conn: sqlite3.Connection, ids: list[str], types: tuple[str, ...]) -> list[list]:
+    """One hop of the impact walk, from the frontier's side: [type, near id, far id, near is
+    the relationship's src (1/0), far class, far name, far status] for every open relationship
+    of ``types`` touching ``ids`` (``>T`` / ``<T`` as in ``hop``). A relationship between two
+    frontier CIs comes once from each end it is read from. Only the far end is looked up
+    (the walk knows the near one): half the ``ci`` reads of ``hop`` and no de-duplication.
+    The rows come as ONE JSON array built inside SQLite: the statement runs without the GIL
+    from start to end (row by row, the thread would take it back for every row), so the
+    walk's own work on the previous chunk runs meanwhile."""
+    from_src, from_dst = split_directed(types)
+    arms, params = [], [json.dumps(ids)]
+    for near, far, out, wanted in (("src", "dst", 1, from_src), ("dst", "src", 0, from_dst)):
+        if wanted:
+            arms.append(
+                f"SELECT rel.type, rel.{near}, rel.{far}, {out} FROM f CROSS JOIN rel "
+                f"ON rel.{near} = f.id AND rel.ended_at IS NULL "
+                f"AND rel.type IN ({_marks(wanted)})"
+            )
+            params += wanted
+    if not arms:
+        return []
+    sql = (
+        "WITH f(id) AS (SELECT value FROM json_each(?)), r(type, near, far, out) AS ("
+        + " UNION ALL ".join(arms)
+        + ") SELECT json_group_array(json_array(r.type, r.near, r.far, r.out, c.class, c.name, "
+        "c.status)) FROM r CROSS JOIN ci c ON c.id = r.far"
+    )
+    return json.loads(conn.execute(sql, params).fetchone()[0])
+
+
+def generation(conn: sqlite3.Connection) -> tuple | None:
+    """What changes whenever the graph may have: this connection (a reopened store is a new
+    one), its row changes (``total_changes``, its own writes) and ``data_version`` (commits
+    of other connections). None while a transaction is open on the connection: its writes
+    may still roll back, and ``total_changes`` would not go back with them."""
+    if conn.in_transaction:
+        return None
+    version = conn.execute("PRAGMA data_version").fetchone()[0]
+    return (conn, version, conn.total_changes)

@@ -1,10 +1,10 @@
 """Impact: what fails with the given CIs, up to the services, and why.
 
 Breadth-first from the failed CIs, one batched store read per level
-(``cmdb.graph.queries.impact_hop``, each relationship read only from the end the rules of
-``cmdb.graph.dependency`` go up from), deciding states as the walk goes by those rules (the
-same for both stores). States only grow, so the walk is cycle-safe and its answer does not
-depend on the order of the reads.
+(``cmdb.graph.queries.impact_steps``, each relationship read only from the end the rules of
+``cmdb.graph.dependency`` go up from, with the far end's class, name and status), deciding
+states as the walk goes by those rules (the same for both stores). States only grow, so the
+walk is cycle-safe and its answer does not depend on the order of the reads.
 Each state keeps the causes that justify it (a down CI only down causes), and the paths
 are the shortest cause chains from a failed CI, so a down service is explained through
 failed dependencies, never through a group that merely degraded.
@@ -12,7 +12,10 @@ failed dependencies, never through a group that merely degraded.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections import deque
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,13 +28,18 @@ from cmdb.graph.dependency import (
     RETIRED_ASSET_STATES,
     Effect,
     Kind,
-    dependencies_of,
-    dependents_of,
     directed,
     path_kind,
+    rule_for,
 )
-from cmdb.graph.queries import Layer2, impact_hop, layer2, uplinks
-from cmdb.graph.records import HopRow
+from cmdb.graph.queries import (
+    Layer2,
+    generation,
+    impact_steps,
+    impact_steps_ahead,
+    layer2_at,
+    uplinks,
+)
 from cmdb.graph.store import Store
 
 RANK = {"down": 2, "degraded": 1}
@@ -46,6 +54,16 @@ MEMBERSHIP = ("DEPENDS_ON", "MEMBER_OF")
 # endpoints from the host, not the host again from each endpoint), and a CI's asset
 UP_FROM_DOWN = (*directed("up"), IN + LIFECYCLE_TYPE)
 UP_FROM_DEGRADED = (*directed("up", DEGRADED_HOP_TYPES), IN + LIFECYCLE_TYPE)
+# relationships from a container to its parts: the src is the part's host or device
+CONTAINERS = ("LISTENS_ON", "HAS_INTERFACE")
+# the far end of a step is the dependent: rule_for(type, that end, its class)
+FAR_END = {True: "dst", False: "src"}
+# why a state spread: (relationship type, Kind value); plain strings, so the tuples (and the
+# dicts of causes holding them) are not tracked by the garbage collector
+Via = tuple[str, str]
+# a step (``cmdb.graph.queries.impact_steps``): type, near, far, near is the src, far class,
+# far name, far status
+Step = Sequence[Any]
 
 
 @dataclass(slots=True)
@@ -73,26 +91,29 @@ class _Walk:
     depth: dict[str, int] = field(default_factory=dict)
     info: dict[str, _Info] = field(default_factory=dict)
     # effect -> {cause: (relationship type, kind)}: what justifies the effect's state
-    because: dict[str, dict[str, tuple[str, Kind]]] = field(default_factory=dict)
+    because: dict[str, dict[str, Via]] = field(default_factory=dict)
     needs: dict[str, list[_Need]] = field(default_factory=dict)  # loaded one-of-several
     loaded: set[str] = field(default_factory=set)
     gone: set[str] = field(default_factory=set)  # retired: never a working member
     topology: Layer2 | None = None
+    generation: Hashable | None = None  # the graph's, read first: keys the cached topology
 
     # ------------------------------------------------------------ states
-    def _note(self, row: HopRow) -> None:
-        for ci, cls, name, status in (
-            (row.src, row.src_class, row.src_name, row.src_status),
-            (row.dst, row.dst_class, row.dst_name, row.dst_status),
-        ):
-            if ci not in self.info:
-                self.info[ci] = _Info(cls, name)
-            if status == "retired":
-                self.gone.add(ci)
-        if row.type in ("LISTENS_ON", "HAS_INTERFACE"):
-            self.info[row.dst].parent = row.src
+    def _note(self, step: Step) -> None:
+        """Learn a step's far end (class, name, retired) and who contains whom."""
+        rel_type, near, far, out, cls, name, status = step
+        info = self.info.get(far)
+        if info is None:
+            info = self.info[far] = _Info(cls, name)
+        if status == "retired":
+            self.gone.add(far)
+        if rel_type in CONTAINERS:
+            if out:
+                info.parent = near
+            elif near in self.info:
+                self.info[near].parent = far
 
-    def _raise(self, ci: str, new: str, causes: dict[str, tuple[str, Kind]], level: int) -> bool:
+    def _raise(self, ci: str, new: str, causes: dict[str, Via], level: int) -> bool:
         old = self.state.get(ci)
         if ci in self.gone or (old and RANK[old] > RANK[new]):
             return False
@@ -104,16 +125,26 @@ class _Walk:
         self.because[ci] = dict(causes)
         return True
 
-    def _evaluate(self, ci: str) -> tuple[str, dict[str, tuple[str, Kind]]] | None:
+    def _evaluate(self, ci: str) -> tuple[str, dict[str, Via]] | None:
         """The worst state the CI's one-of-several needs give it, with its causes."""
-        worst: tuple[str, dict[str, tuple[str, Kind]]] | None = None
+        worst: tuple[str, dict[str, Via]] | None = None
+        state, gone = self.state, self.gone
+        is_group = self.info[ci].cls == GROUP
         for need in self.needs.get(ci, ()):
-            failed = {m for m in need.members if self.state.get(m) == "down"}
-            working = len(need.members - failed - self.gone)
+            failed: list[str] = []
+            touched: list[str] = []
+            working = 0
+            for m in need.members:
+                m_state = state.get(m)
+                if m_state == "down":
+                    failed.append(m)
+                elif m not in gone:
+                    working += 1
+                if m_state is not None:
+                    touched.append(m)
             # a group degrades with any member down or degraded; a client or device only
             # when one of its dependencies failed
-            touched = {m for m in need.members if m in self.state}
-            causes = touched if self.info[ci].cls == GROUP else failed
+            causes = touched if is_group else failed
             if working < need.k:
                 new, causes = "down", failed
             elif causes:
@@ -123,7 +154,7 @@ class _Walk:
             if worst is None or RANK[new] > RANK[worst[0]]:
                 worst = (new, {})
             if new == worst[0]:
-                worst[1].update(dict.fromkeys(causes, (need.rel_type, need.kind)))
+                worst[1].update(dict.fromkeys(causes, (need.rel_type, need.kind.value)))
         return worst
 
     # ------------------------------------------------------------ loading
@@ -136,16 +167,19 @@ class _Walk:
         self.loaded |= groups
         members: dict[str, set[str]] = {g: set() for g in groups}
         kinds: dict[str, str] = {}
-        for row in await impact_hop(self.store, groups, MEMBERSHIP):
-            self._note(row)
-            if row.type == "DEPENDS_ON" and row.src in members:
-                members[row.src].add(row.dst)
-                kinds[row.src] = row.type
-            elif row.type == "MEMBER_OF" and row.dst in members:
-                members[row.dst].add(row.src)
-                kinds.setdefault(row.dst, row.type)
+        steps, details = await asyncio.gather(
+            impact_steps(self.store, groups, MEMBERSHIP), self.store.get_cis(sorted(groups))
+        )
+        for step in steps:
+            self._note(step)
+            rel_type, group, member, out = step[0], step[1], step[2], step[3]
+            if rel_type == "DEPENDS_ON" and out:  # the group depends on the member
+                members[group].add(member)
+                kinds[group] = rel_type
+            elif rel_type == "MEMBER_OF" and not out:  # the member is a member of the group
+                members[group].add(member)
+                kinds.setdefault(group, rel_type)
         await self._retired_assets({m for ms in members.values() for m in ms})
-        details = await self.store.get_cis(sorted(groups))
         for gid, group_members in members.items():
             ci = details.get(gid)
             k = int((ci.attributes.get("min") if ci else None) or 1)
@@ -154,14 +188,23 @@ class _Walk:
 
     async def _retired_assets(self, ids: set[str]) -> None:
         """CIs whose asset (REPRESENTS) is retired or disposed are out of service."""
-        rows = await impact_hop(self.store, ids, (LIFECYCLE_TYPE,))
-        assets = {r.src: r.dst for r in rows if r.dst in ids}
-        if not assets:
-            return
-        found = await self.store.get_cis(sorted(assets))
-        for asset, ci in assets.items():
-            if asset in found and found[asset].attributes.get("state") in RETIRED_ASSET_STATES:
-                self.gone.add(ci)
+        steps = await impact_steps(self.store, ids, (IN + LIFECYCLE_TYPE,))
+        await self._retire([(s[2], s[1]) for s in steps])
+
+    async def _retire(self, represents: list[tuple[str, str]]) -> set[str]:
+        """Mark out of service the CIs of (asset, CI) pairs whose asset is retired or
+        disposed; returns those that were not out of service already."""
+        if not represents:
+            return set()
+        found = await self.store.get_cis(sorted({asset for asset, _ci in represents}))
+        retired = {
+            ci
+            for asset, ci in represents
+            if asset in found and found[asset].attributes.get("state") in RETIRED_ASSET_STATES
+        }
+        retired -= self.gone
+        self.gone |= retired
+        return retired
 
     async def _load_clients(self, clients: set[str]) -> None:
         """The implicit groups of observed connections: a client's targets grouped by the
@@ -175,19 +218,23 @@ class _Walk:
         self.loaded |= {key + c for c in clients}
         targets: dict[str, set[str]] = {c: set() for c in clients}
         declared: dict[str, set[str]] = {c: set() for c in clients}
-        for row in await impact_hop(self.store, clients, (CONNECTS, *DECLARED_TYPES, "LISTENS_ON")):
-            self._note(row)
-            if row.src not in clients:
+        types = (CONNECTS, *DECLARED_TYPES, "LISTENS_ON")
+        for step in await impact_steps(self.store, clients, types):
+            self._note(step)
+            rel_type, client, far, out = step[0], step[1], step[2], step[3]
+            if not out:
+                continue  # what the client needs: relationships it is the src of
+            if rel_type == CONNECTS:
+                targets[client].add(far)
                 continue
-            if row.type == CONNECTS:
-                targets[row.src].add(row.dst)
+            if far == client:
                 continue
-            for edge in dependencies_of(row, row.src):
-                if edge.rule.kind is Kind.DECLARED:
-                    declared[row.src].add(edge.dependency)
+            rule = rule_for(rel_type, "src", self.info[client].cls)
+            if rule is not None and rule.kind is Kind.DECLARED:
+                declared[client].add(far)
         all_targets = {t for ts in targets.values() for t in ts}
-        for row in await impact_hop(self.store, all_targets, ("LISTENS_ON",)):
-            self._note(row)
+        for step in await impact_steps(self.store, all_targets, (IN + "LISTENS_ON",)):
+            self._note(step)
         host = {c: c if self.info[c].cls == "Host" else self.info[c].parent for c in clients}
         hosts = {self.info[t].parent for t in all_targets} | set(host.values())
         hosts.discard(None)
@@ -195,12 +242,16 @@ class _Walk:
         # an endpoint of a host out of service is no working member either
         self.gone |= {t for t in all_targets if self.info[t].parent in self.gone}
         groups_of: dict[str, set[str]] = {}
-        for row in await impact_hop(self.store, hosts | clients, MEMBERSHIP):
-            self._note(row)
-            if row.type == "DEPENDS_ON" and row.src_class == GROUP:
-                groups_of.setdefault(row.dst, set()).add(row.src)
-            elif row.type == "MEMBER_OF":
-                groups_of.setdefault(row.src, set()).add(row.dst)
+        for step in await impact_steps(self.store, hosts | clients, MEMBERSHIP):
+            self._note(step)
+            rel_type, near, far, out = step[0], step[1], step[2], step[3]
+            src, dst = (near, far) if out else (far, near)
+            if rel_type == "DEPENDS_ON":
+                src_info = self.info.get(src)
+                if src_info is not None and src_info.cls == GROUP:
+                    groups_of.setdefault(dst, set()).add(src)
+            elif rel_type == "MEMBER_OF":
+                groups_of.setdefault(src, set()).add(dst)
         for client in sorted(clients):
             own = host[client]
             mine = groups_of.get(client, set()) | groups_of.get(own or "", set())
@@ -226,12 +277,12 @@ class _Walk:
             return
         self.loaded |= {key + d for d in devices}
         if self.topology is None:
-            self.topology = await layer2(self.store)
+            self.topology = await layer2_at(self.store, self.generation)
         ports: dict[str, set[str]] = {}
         # a switch's uplinks were read with the topology (outwards from the core); a host's
         # links need a read of their own
         switches = {d for d in devices if self.info[d].cls == "NetworkDevice"}
-        await self.topology.reach(switches)
+        await self.topology.reach(self.store, switches)
         known = [link for d in switches for link in self.topology.links.get(d, ())]
         hosts = devices - switches
         for link in known + await uplinks(self.store, hosts):
@@ -246,102 +297,159 @@ class _Walk:
 
     # ------------------------------------------------------------ the walk
     async def run(self, start: list[str]) -> None:
-        known = await self.store.get_cis(start)
+        # the failed CIs, the graph generation and the first hop (from every id given: an
+        # unknown one has no relationships) are independent reads
+        known, self.generation, first = await asyncio.gather(
+            self.store.get_cis(start),
+            generation(self.store),
+            impact_steps(self.store, start, UP_FROM_DOWN) if self.max_depth > 0 else _none(),
+        )
         for ci_id, ci in known.items():
             self.info[ci_id] = _Info(ci.cls, ci.name, ci.attributes.get("host"))
             self.state[ci_id] = "down"
             self.depth[ci_id] = 0
             self.because[ci_id] = {}
+            if ci.status == "retired":
+                self.gone.add(ci_id)  # fails itself, takes nothing along
+        first = [s for s in first if s[1] in known]
+        starting = set(start)
         frontier = sorted(known)
         level = 0
         while frontier and level < self.max_depth:
             level += 1
-            down = [ci for ci in frontier if self.state.get(ci) == "down"]
-            degraded = [ci for ci in frontier if self.state.get(ci) == "degraded"]
-            rows = await impact_hop(self.store, down, UP_FROM_DOWN)
-            rows += await impact_hop(self.store, degraded, UP_FROM_DEGRADED)
-            on_frontier = set(frontier)
-            await self._frontier_assets(rows, on_frontier, set(start))
-            proposals: list[tuple[str, str, str, tuple[str, Kind]]] = []
+            proposals: list[tuple[str, str, str, Via]] = []
             reevaluate: dict[str, set[str]] = {"group": set(), "client": set(), "device": set()}
-            for row in rows:
-                if row.type == LIFECYCLE_TYPE:
-                    continue
-                self._note(row)
-                for here in (row.src, row.dst):
-                    if here in on_frontier and here not in self.gone:
-                        self._propose(row, here, proposals, reevaluate)
+            if level == 1:
+                await self._frontier_assets(first, starting)
+                self._propose(first, proposals, reevaluate)
+            else:
+                down = [ci for ci in frontier if self.state.get(ci) == "down"]
+                degraded = [ci for ci in frontier if self.state.get(ci) == "degraded"]
+                reads = [(down, UP_FROM_DOWN), (degraded, UP_FROM_DEGRADED)]
+                # chunk by chunk, the next one read meanwhile: the store's work overlaps ours
+                async with contextlib.aclosing(impact_steps_ahead(self.store, reads)) as chunks:
+                    async for steps in chunks:
+                        await self._frontier_assets(steps, starting)
+                        self._propose(steps, proposals, reevaluate)
             await self._load_groups(reevaluate["group"])
             await self._load_clients(reevaluate["client"])
             await self._load_devices(reevaluate["device"])
-            changed: set[str] = set()
-            for effect, new, cause, via in proposals:
-                if self._raise(effect, new, {cause: via}, level):
-                    changed.add(effect)
+            changed = self._apply(proposals, level)
             for ci in sorted(set().union(*reevaluate.values())):
                 result = self._evaluate(ci)
                 if result and self._raise(ci, result[0], result[1], level):
                     changed.add(ci)
             frontier = sorted(changed)
 
-    async def _frontier_assets(
-        self, rows: list[HopRow], frontier: set[str], start: set[str]
-    ) -> None:
+    async def _frontier_assets(self, steps: list[Step], start: set[str]) -> None:
         """A CI whose asset is retired or disposed is not reported, nor walked through."""
-        assets = {r.src: r.dst for r in rows if r.type == LIFECYCLE_TYPE and r.dst in frontier}
-        if not assets:
-            return
-        before = set(self.gone)
-        await self._retired_assets(set(assets.values()))
-        for ci in (self.gone - before) - start:
+        represents = [(s[2], s[1]) for s in steps if s[0] == LIFECYCLE_TYPE and not s[3]]
+        for ci in await self._retire(represents) - start:
             self.state.pop(ci, None)
 
-    def _propose(self, row: HopRow, here: str, proposals: list, reevaluate: dict) -> None:
-        state = self.state[here]
-        for edge in dependents_of(row, here):
-            dependent, rule = edge.dependent, edge.rule
-            if dependent in self.gone:
+    def _propose(
+        self,
+        steps: list[Step],
+        proposals: list[tuple[str, str, str, Via]],
+        reevaluate: dict[str, set[str]],
+    ) -> None:
+        """Note each step's far end; what the near end failing or degrading does to it:
+        (dependent, new state, cause, (type, kind)) ``proposals``, and the CIs whose
+        one-of-several needs must be evaluated again (``reevaluate``: "group", "client",
+        "device"). Chunk by chunk: proposals are only applied (``_apply``) once the level is
+        read whole."""
+        state, info, gone = self.state, self.info, self.gone
+        propose = proposals.append
+        # this loop runs once per relationship read: _note and the rules are inline
+        for rel_type, near, far, out, far_class, far_name, status in steps:
+            key = (rel_type, out, far_class)  # out: 1/0 on one store, True/False on the other
+            effects = _EFFECTS.get(key)
+            if effects is None:
+                effects = _EFFECTS[key] = _effects(rel_type, bool(out), far_class)
+            if effects is _SKIP:
                 continue
-            via = (row.type, rule.kind)
-            if rule.effect is Effect.CONTAINS or rule.type == "CONNECTED_TO":
-                if state == "down":
-                    proposals.append((dependent, "down", here, via))
-            elif rule.effect is Effect.FAILS:
-                if state == "down":
-                    proposals.append((dependent, "down", here, via))
-                elif self.info[dependent].cls in DEGRADED_REACHES:
-                    proposals.append((dependent, "degraded", here, via))
-            elif rule.uplink_only:
-                if state == "down":
-                    reevaluate["device"].add(dependent)
-            elif rule.type == CONNECTS:
-                if state == "down":
-                    reevaluate["client"].add(dependent)
+            far_info = info.get(far)
+            if far_info is None:
+                far_info = info[far] = _Info(far_class, far_name)
+            if status == "retired":
+                gone.add(far)
+            if effects[3]:  # a container and its part: the src holds the dst
+                if out:
+                    far_info.parent = near
+                elif near in info:
+                    info[near].parent = far
+            if far == near or near in gone or far in gone:
+                continue
+            effect = effects[0] if state[near] == "down" else effects[1]
+            if effect is None:
+                continue
+            if effect in RANK:
+                propose((far, effect, near, effects[2]))
             else:
-                reevaluate["group"].add(dependent)
+                reevaluate[effect].add(far)
+
+    def _apply(self, proposals: list[tuple[str, str, str, Via]], level: int) -> set[str]:
+        """``_raise`` for each proposal (inline: one per relationship read); the CIs whose
+        state changed."""
+        state, depth, because, gone = self.state, self.depth, self.because, self.gone
+        changed: set[str] = set()
+        for ci, new, cause, via in proposals:
+            if ci in gone:
+                continue
+            old = state.get(ci)
+            if old == new:
+                because[ci][cause] = via  # another explanation of the same state
+            elif old is None or RANK[new] > RANK[old]:
+                state[ci] = new
+                depth.setdefault(ci, level)
+                because[ci] = {cause: via}
+                changed.add(ci)
+        return changed
 
     # ------------------------------------------------------------ explanations
-    def explanations(self, start: list[str]) -> dict[str, dict[str, tuple[str, tuple[str, Kind]]]]:
-        """For each failed CI, a shortest-cause tree: effect -> (its cause one step nearer
-        that failed CI, the relationship type and kind between them). One breadth-first pass
-        per failed CI over the causes every state keeps, shared by all services (a backward
-        search per service re-read the same causes once per service)."""
-        effects: dict[str, list[tuple[str, tuple[str, Kind]]]] = {}
-        for node, causes in self.because.items():
-            if node not in self.state:
-                continue
-            for cause, via in causes.items():
-                if cause in self.state:
-                    effects.setdefault(cause, []).append((node, via))
-        trees: dict[str, dict[str, tuple[str, tuple[str, Kind]]]] = {}
-        for sid in sorted(set(start) & self.state.keys()):
-            parent: dict[str, tuple[str, tuple[str, Kind]]] = {}
+    def explanations(
+        self, start: list[str], targets: list[str]
+    ) -> dict[str, dict[str, tuple[str, Via]]]:
+        """For each failed CI, a shortest-cause tree over what explains ``targets``: effect
+        -> (its cause one step nearer that failed CI, the relationship type and kind between
+        them). One breadth-first pass per failed CI over the causes every state keeps, shared
+        by all targets (a backward search per target re-read the same causes once per
+        target), limited to the targets' causes, their causes, and so on: every chain to a
+        target runs through those alone, so the trees agree with a pass over every state
+        (a CI's parent is its first cause dequeued, and causes keep their queue order)."""
+        state, because = self.state, self.because
+        relevant = {t for t in targets if t in state}
+        todo = list(relevant)
+        while todo:
+            node = todo.pop()
+            for cause in because.get(node, ()):
+                if cause not in relevant and cause in state:
+                    relevant.add(cause)
+                    todo.append(cause)
+        # (effect, cause, via) sorted by effect once: every cause's effects come in id order,
+        # so the chains are the same whatever order the store returned rows in
+        links = [
+            (node, cause, via)
+            for node in relevant
+            for cause, via in because.get(node, {}).items()
+            if cause in state
+        ]
+        links.sort(key=_first)
+        effects: dict[str, list[tuple[str, Via]]] = {}
+        for node, cause, via in links:
+            found = effects.get(cause)
+            if found is None:
+                effects[cause] = [(node, via)]
+            else:
+                found.append((node, via))
+        trees: dict[str, dict[str, tuple[str, Via]]] = {}
+        for sid in sorted(set(start) & state.keys()):
+            parent: dict[str, tuple[str, Via]] = {}
             seen = {sid}
             queue = deque([sid])
             while queue:
                 node = queue.popleft()
-                # by id: the same chains whatever order the store returned rows in
-                for effect, via in sorted(effects.get(node, ())):
+                for effect, via in effects.get(node, ()):
                     if effect not in seen:
                         seen.add(effect)
                         parent[effect] = (node, via)
@@ -351,8 +459,8 @@ class _Walk:
 
     @staticmethod
     def paths(
-        trees: dict[str, dict[str, tuple[str, tuple[str, Kind]]]], target: str
-    ) -> list[list[tuple[str, str | None, Kind | None]]]:
+        trees: dict[str, dict[str, tuple[str, Via]]], target: str
+    ) -> list[list[tuple[str, str | None, str | None]]]:
         """One shortest cause chain from each failed CI that explains ``target``'s state:
         (CI, relationship type to the previous step, its kind), failed CI first; the
         shortest chains first (``explanations`` gives the trees)."""
@@ -360,7 +468,7 @@ class _Walk:
         for sid, parent in trees.items():
             if target != sid and target not in parent:
                 continue
-            back: list[tuple[str, str | None, Kind | None]] = []
+            back: list[tuple[str, str | None, str | None]] = []
             cur = target
             while cur != sid:
                 cause, (rel_type, kind) = parent[cur]
@@ -382,24 +490,33 @@ async def impact(
     start = sorted(set(ci_ids))
     walk = _Walk(store, depth)
     await walk.run(start)
-    state = walk.state
-    service_ids = sorted(i for i in state if walk.info[i].cls == "Service")
-    details = await store.get_cis(service_ids)
+    state, info = walk.state, walk.info
+    service_ids: list[str] = []
+    parents: set[str] = set()
+    for i in state:  # one pass over what may be tens of thousands of CIs
+        i_info = info[i]
+        if i_info.cls == "Service":
+            service_ids.append(i)
+        if i_info.parent and i_info.parent not in info:
+            parents.add(i_info.parent)
+    service_ids.sort()
+    details, missing = await asyncio.gather(
+        store.get_cis(service_ids), store.get_cis(sorted(parents)) if parents else _none({})
+    )
     retired = {s for s in service_ids if details[s].attributes.get("service_status") == "retired"}
-    parents = {walk.info[i].parent for i in state if walk.info[i].parent} - set(walk.info)
-    missing = await store.get_cis(sorted(parents)) if parents else {}
     for pid, ci in missing.items():
-        walk.info[pid] = _Info(ci.cls, ci.name)
+        info[pid] = _Info(ci.cls, ci.name)
 
-    def ref(ci: str) -> dict[str, Any]:
-        info = walk.info[ci]
-        out: dict[str, Any] = {"id": ci, "class": info.cls, "name": info.name}
-        if info.parent and info.cls in ("Endpoint", "Interface") and info.parent in walk.info:
-            key = "host" if info.cls == "Endpoint" else "device"
-            out[key] = walk.info[info.parent].name
+    def ref(ci: str, **more: Any) -> dict[str, Any]:
+        ci_info = info[ci]
+        out: dict[str, Any] = {"id": ci, "class": ci_info.cls, "name": ci_info.name}
+        parent = ci_info.parent
+        if parent and ci_info.cls in ("Endpoint", "Interface") and parent in info:
+            out["host" if ci_info.cls == "Endpoint" else "device"] = info[parent].name
+        out.update(more)
         return out
 
-    trees = walk.explanations(start)
+    trees = walk.explanations(start, [s for s in service_ids if s not in retired])
     services = []
     for sid in service_ids:
         if sid in retired:
@@ -408,10 +525,10 @@ async def impact(
         paths = []
         for chain in walk.paths(trees, sid):
             steps = [
-                {**ref(ci), "state": state[ci], **({"via": t, "kind": k.value} if t else {})}
+                ref(ci, state=state[ci], via=t, kind=k) if t else ref(ci, state=state[ci])
                 for ci, t, k in chain
             ]
-            paths.append({"kind": path_kind([k for _c, _t, k in chain if k]), "steps": steps})
+            paths.append({"kind": path_kind([Kind(k) for _c, _t, k in chain if k]), "steps": steps})
         services.append(
             {
                 "id": sid,
@@ -432,15 +549,18 @@ async def impact(
             s["id"],
         )
     )
-    affected = [i for i in state if i not in retired]
+    affected = [i for i in state if i not in retired] if retired else list(state)
+    by_state = {"down": 0, "degraded": 0}
+    by_class: dict[str, int] = {}
+    for i in affected:
+        by_state[state[i]] += 1
+        cls = info[i].cls
+        by_class[cls] = by_class.get(cls, 0) + 1
     counts: dict[str, Any] = {
         "services": _by_state(state[s["id"]] for s in services),
-        "cis": _by_state(state[i] for i in affected),
-        "classes": {},
+        "cis": by_state,
+        "classes": by_class,
     }
-    for i in affected:
-        cls = walk.info[i].cls
-        counts["classes"][cls] = counts["classes"].get(cls, 0) + 1
     answer: dict[str, Any] = {
         "start": start,
         "failed": [ref(i) for i in start if i in walk.info],
@@ -449,10 +569,48 @@ async def impact(
         "services": services,
     }
     if not summary:
-        cis = [{**ref(i), "state": state[i], "depth": walk.depth[i]} for i in affected]
-        cis.sort(key=lambda c: (c["depth"], c["class"], c["name"] or "", c["id"]))
-        answer["cis"] = cis
+        depth_of = walk.depth
+        affected.sort(key=lambda i: (depth_of[i], info[i].cls, info[i].name or "", i))
+        answer["cis"] = [ref(i, state=state[i], depth=depth_of[i]) for i in affected]
     return answer
+
+
+# a relationship the walk reads but does not follow (the asset of a CI, read with it)
+_SKIP: tuple[None, None, None, bool] = (None, None, None, False)
+# (type, near is the src, far class) -> _effects(...): filled as the walk meets them
+_EFFECTS: dict[tuple[str, Any, str], tuple[str | None, str | None, Any, bool]] = {}
+
+
+def _effects(rel_type: str, out: bool, far_class: str) -> tuple[str | None, str | None, Any, bool]:
+    """What a CI failing (first) or degrading (second) does to the far end of a
+    relationship read from it (``out``: it is the src), by the rules: a state to propose
+    ("down", "degraded"), the far end's needs to evaluate again ("device", "client",
+    "group"), or nothing (None); third, (type, kind) of the cause; fourth, whether the
+    relationship ties a container to its part. ``_SKIP`` for the lifecycle relationship."""
+    if rel_type == LIFECYCLE_TYPE:
+        return _SKIP
+    contains = rel_type in CONTAINERS
+    rule = rule_for(rel_type, FAR_END[out], far_class)
+    if rule is None:
+        return None, None, None, contains
+    via = (rel_type, rule.kind.value)
+    if rule.effect is Effect.CONTAINS or rule.type == "CONNECTED_TO":
+        return "down", None, via, contains
+    if rule.effect is Effect.FAILS:
+        return "down", "degraded" if far_class in DEGRADED_REACHES else None, via, contains
+    if rule.uplink_only:
+        return "device", None, via, contains
+    if rule.type == CONNECTS:
+        return "client", None, via, contains
+    return "group", "group", via, contains
+
+
+def _first(item: tuple) -> Any:
+    return item[0]
+
+
+async def _none(value: Any = ()) -> Any:
+    return value
 
 
 def _by_state(states) -> dict[str, int]:
