@@ -51,12 +51,15 @@ def _missing(base: str) -> _Gone | None:
     return None if os.path.exists(base) else _Gone()
 
 
-def _stat_name(base: str) -> str | None:
-    """The name in /proc/PID/stat (between the first "(" and the last ")"); None when
-    the file may not be read."""
+def _read(base: str, name: str, binary: bool) -> bytes | str | None:
+    """/proc/PID/NAME whole (bytes, or text in the file system encoding as psutil reads
+    it); None when the file may not be read; ``_Gone`` when the process has ended."""
     try:
-        with open(f"{base}/stat", "rb") as f:
-            data = f.read()
+        if binary:
+            with open(f"{base}/{name}", "rb") as f:
+                return f.read()
+        with open(f"{base}/{name}", encoding=_ENCODING, errors=_ERRORS) as f:
+            return f.read()
     except PermissionError:
         return None
     except ProcessLookupError:
@@ -66,6 +69,14 @@ def _stat_name(base: str) -> str | None:
         if gone:
             raise gone from None
         raise
+
+
+def _stat_name(base: str) -> str | None:
+    """The name in /proc/PID/stat (between the first "(" and the last ")"); None when
+    the file may not be read."""
+    data = _read(base, "stat", binary=True)
+    if data is None:
+        return None
     return data[data.find(b"(") + 1 : data.rfind(b")")].decode(_ENCODING, _ERRORS)
 
 
@@ -73,19 +84,10 @@ def _cmdline(base: str) -> list[str] | None:
     """argv from /proc/PID/cmdline as psutil splits it (NUL-separated, or spaces for a
     process that rewrote its title); [] for kernel threads and zombies; None when the
     file may not be read."""
-    try:
-        # text mode and the file system encoding, as psutil reads it (newlines and all)
-        with open(f"{base}/cmdline", encoding=_ENCODING, errors=_ERRORS) as f:
-            data = f.read()
-    except PermissionError:
+    # text mode and the file system encoding, as psutil reads it (newlines and all)
+    data = _read(base, "cmdline", binary=False)
+    if data is None:
         return None
-    except ProcessLookupError:
-        raise _Gone() from None
-    except FileNotFoundError:
-        gone = _missing(base)
-        if gone:
-            raise gone from None
-        raise
     if not data:
         return []
     sep = "\x00" if data.endswith("\x00") else " "
@@ -98,18 +100,9 @@ def _cmdline(base: str) -> list[str] | None:
 
 
 def _real_uid(base: str) -> int | None:
-    try:
-        with open(f"{base}/status", "rb") as f:
-            data = f.read()
-    except PermissionError:
+    data = _read(base, "status", binary=True)
+    if data is None:
         return None
-    except ProcessLookupError:
-        raise _Gone() from None
-    except FileNotFoundError:
-        gone = _missing(base)
-        if gone:
-            raise gone from None
-        raise
     return int(_UID.findall(data)[0][0])
 
 
