@@ -17,8 +17,10 @@ ports. Per server count:
    does), client timeouts;
 3. duplicates: Host CIs per agent identity in Neo4j (must be exactly one each);
 4. with ``--burst``: that many agents return at once (new hosts), with a 30 s client
-   timeout: how many were answered 503 + Retry-After, how many timed out (must be 0),
-   how many were applied after their retries.
+   timeout, each retrying as the agent's spool does (Retry-After plus up to 25 %, until
+   applied): how many were answered 503 + Retry-After and how often each (``503_per_agent``:
+   return slots spread them, so few come back to a full server), how many timed out (must
+   be 0), how many were applied (must be all), and the seconds until the last was.
 
 Tokens are made in the servers' shared state in Neo4j (one per agent, valid on every
 server).
@@ -141,8 +143,9 @@ class Agent:
 
 
 class Fleet:
-    def __init__(self, urls: list[str], timeout: float) -> None:
+    def __init__(self, urls: list[str], timeout: float, patience: float = 3600.0) -> None:
         self.urls = urls
+        self.patience = patience  # seconds a report is retried before it counts as lost
         self.timeout = aiohttp.ClientTimeout(total=timeout)
         self.latencies: list[float] = []
         self.statuses: dict[int, int] = {}
@@ -154,7 +157,10 @@ class Fleet:
     async def send(self, session: aiohttp.ClientSession, agent: Agent, report: dict) -> int:
         """One report, retried after 503 + Retry-After (as the agent does); final status."""
         body = agent.encode(report)
-        for _ in range(30):
+        # as the agent's spool: the report is kept and sent again until it is applied (the
+        # agent's next collection would replace it after an hour)
+        deadline = time.monotonic() + self.patience
+        while time.monotonic() < deadline:
             self.turn += 1
             server = self.turn % len(self.urls)
             headers = {
@@ -182,7 +188,8 @@ class Fleet:
             self.latencies.append(time.perf_counter() - started)
             self.statuses[status] = self.statuses.get(status, 0) + 1
             if status == 503:
-                await asyncio.sleep(retry + random.random())
+                # the agent's wait (cmdb.agent.runner.retry_wait): Retry-After plus up to 25 %
+                await asyncio.sleep(retry * random.uniform(1.0, 1.25))
                 continue
             if status == 409 and answer.get("status") == "full_report_required":
                 report = agent.report()
@@ -291,9 +298,12 @@ async def run(count: int, args: argparse.Namespace, env: dict[str, str], passwor
                     codes = await asyncio.gather(
                         *(fleet.send(session, a, a.report()) for a in burst)
                     )
+                    seconds = time.perf_counter() - started
                     out["burst"] = {
-                        **summary(fleet, len(burst), time.perf_counter() - started),
+                        **summary(fleet, len(burst), seconds),
                         "applied": sum(1 for c in codes if c in (200, 201)),
+                        "absorbed_s": round(seconds, 1),
+                        "503_per_agent": round(fleet.statuses.get(503, 0) / len(burst), 2),
                     }
             out["duplicates"] = duplicates(args, password, [a.uuid for a in agents])
             return out
@@ -501,6 +511,9 @@ def main() -> None:
             "duplicates": sum(r["duplicates"] for r in mine),
             "burst_timeouts": sum(r.get("burst", {}).get("timeouts", 0) for r in mine),
             "burst_resets": sum(r.get("burst", {}).get("resets", 0) for r in mine),
+            "burst_lost": sum(
+                r["burst"]["reports"] - r["burst"]["applied"] for r in mine if "burst" in r
+            ),
         }
     base = medians[counts[0]]["reports_per_s"] or 1
     for count in counts:

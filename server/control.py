@@ -250,6 +250,23 @@ class ControlDB:
 
         self._update(SCAN_NS, record["id"], change)
 
+    def scan_progress(
+        self, scan_id: str, owner: str, fields: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        """Merge an owner's progress ``fields`` (status, counts, heartbeat ...) into its scan
+        while the scan is still active, in one compare-and-set; the record as it now stands
+        (a finished scan unchanged: a late "running" never reopens it), or None when the
+        scan is not this owner's."""
+
+        def change(old):
+            if old is None or old.get("owner") != owner or old.get("status") not in ACTIVE:
+                return None
+            return {**old, **fields}
+
+        self._update(SCAN_NS, scan_id, change)
+        record = self.scan_get(scan_id)
+        return record if record is not None and record.get("owner") == owner else None
+
     def scan_get(self, scan_id: str) -> dict[str, Any] | None:
         raw = self.get(SCAN_NS, scan_id)
         return json.loads(raw) if raw else None

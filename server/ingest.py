@@ -20,16 +20,14 @@ full_report_required, and a full report is compared), never a fact.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import importlib
 import json
 import logging
-import math
 import random
 import time
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -45,7 +43,8 @@ from cmdb.collectors.model import (
 from cmdb.graph import times
 from cmdb.graph.identity import identity_values
 from cmdb.graph.schema import CLASSES
-from cmdb.graph.store import ServerBusy, Store, StoreConflict, StoreUnavailable
+from cmdb.graph.store import Store, StoreConflict, StoreUnavailable
+from cmdb.server.admission import Admission
 from cmdb.server.catalogue.connections import connection_hook, scope_of
 from cmdb.server.reconcile import ReconcileResult, reconcile
 from cmdb.server.reconcile import host as host_transform
@@ -281,37 +280,6 @@ def _load_optional_sources() -> None:
 
 
 _load_optional_sources()
-
-
-class Admission:
-    """At most ``limit`` reports in flight on this server; beyond it, ``ServerBusy`` with a
-    Retry-After from the recent completion rate (what is ahead of the agent divided by how
-    fast reports finish), so an overload is answered at once instead of queueing until the
-    agents time out while the server keeps working for clients that have gone."""
-
-    def __init__(self, limit: int) -> None:
-        self.limit = max(1, limit)
-        self.in_flight = 0
-        self.rate = 10.0  # completions per second, smoothed
-        self._last = time.monotonic()
-
-    @contextlib.contextmanager
-    def admit(self) -> Iterator[None]:
-        if self.in_flight >= self.limit:
-            wait = max(1, min(60, math.ceil(self.in_flight / max(self.rate, 0.1))))
-            jitter = random.randint(0, max(1, wait // 2))  # spread the returning agents
-            raise ServerBusy(
-                f"this server has {self.in_flight} reports in flight (its limit)",
-                wait + jitter,
-            )
-        self.in_flight += 1
-        try:
-            yield
-        finally:
-            self.in_flight -= 1
-            now = time.monotonic()
-            elapsed, self._last = max(now - self._last, 1e-3), now
-            self.rate = 0.8 * self.rate + 0.2 * min(1000.0, 1.0 / elapsed)
 
 
 def lock_keys(desired: Desired) -> list[str]:

@@ -298,17 +298,17 @@ async def scan_progress(request: web.Request) -> web.Response:
     ``devices``, ``message``); answers ``cancel_requested`` (stop when true)."""
     body = await _body(request)
     owner = _owner(request, body)
-    state = request.app[STATE_KEY]
-    record = await state.scan_get(request.match_info["id"])
-    if record is None or record.get("owner") != owner:
-        raise ApiError(404, "no scan of this poller with that id")
     status = body.get("status", "running")
     if status not in ("running", "done", "failed", "cancelled"):
         raise ApiError(400, "'status' must be running, done, failed or cancelled")
     update = {k: body[k] for k in ("counts", "errors", "devices", "message", "total") if k in body}
-    record.update(update, status=status, heartbeat=time.time())
+    update.update(status=status, heartbeat=time.time())
     if status != "running":
-        record["finished_at"] = utc_now_iso()
-    cancel = bool(record.pop("cancel_requested", False))
-    await state.scan_save(record)
+        update["finished_at"] = utc_now_iso()
+    # one compare-and-set in the shared store: a heartbeat that left the poller before its
+    # final status but arrives after it leaves the finished scan as it is
+    record = await request.app[STATE_KEY].scan_progress(request.match_info["id"], owner, update)
+    if record is None:
+        raise ApiError(404, "no scan of this poller with that id")
+    cancel = bool(record.get("cancel_requested"))
     return web.json_response({"id": record["id"], "cancel_requested": cancel})

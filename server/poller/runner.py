@@ -199,13 +199,19 @@ class Poller:
             run.status = "failed"
             run.errors.append({"target": "*", "error": f"{type(exc).__name__}: {exc}"})
         finally:
-            beat.cancel()
+            # not cancelled: a cancelled to_thread leaves its POST running, and a "running"
+            # sent before the final status could arrive after it. The beat ends when the
+            # work has, between posts.
+            await asyncio.gather(beat, return_exceptions=True)
         await asyncio.to_thread(self.api.progress, scan_id, self.instance, **run.fields())
         return run
 
     async def _heartbeat(self, run: PollerRun, work: asyncio.Task) -> None:
         while not work.done():
-            await asyncio.sleep(HEARTBEAT)
+            # wakes when the work ends, so the final status never waits for a beat
+            await asyncio.wait([work], timeout=HEARTBEAT)
+            if work.done():
+                return
             try:
                 stop = await asyncio.to_thread(
                     self.api.progress, run.scan_id, self.instance, **run.fields()

@@ -125,7 +125,7 @@ class ScanState:
         return cls(
             id=data["id"],
             status=data["status"],
-            total=data["total"],
+            total=int(data.get("total") or 0),
             spec=data.get("targets", ""),
             port=data.get("port", 161),
             credentials=data.get("credentials", []),

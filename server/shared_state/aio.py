@@ -100,6 +100,11 @@ class AsyncSharedState:
     async def scan_save(self, record: dict[str, Any]) -> None:
         await self.run(self.sync.scan_save, record)
 
+    async def scan_progress(
+        self, scan_id: str, owner: str, fields: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        return await self.run(self.sync.scan_progress, scan_id, owner, fields)
+
     async def scan_get(self, scan_id: str) -> dict[str, Any] | None:
         return await self.run(self.sync.scan_get, scan_id)
 

@@ -372,6 +372,35 @@ class Neo4jSharedState:
             lease=float(record.get("lease") or 0),
         )
 
+    def scan_progress(
+        self, scan_id: str, owner: str, fields: dict[str, Any]
+    ) -> dict[str, Any] | None:
+        # the node's write lock first, then the check: a heartbeat posted before the final
+        # status but arriving after it finds the scan finished and changes nothing
+        def work(tx: neo4j.ManagedTransaction) -> dict[str, Any] | None:
+            row = tx.run(
+                "MATCH (s:CmdbScan {id: $id}) SET s.locked_at = timestamp() "
+                f"RETURN s.status AS status, {_SCAN_FIELDS}",
+                id=scan_id,
+            ).single()
+            record = _scan(row)
+            if record is None or record.get("owner") != owner:
+                return None
+            if row["status"] not in ACTIVE:
+                return record
+            data = {k: v for k, v in {**record, **fields}.items() if k != "cancel_requested"}
+            tx.run(
+                "MATCH (s:CmdbScan {id: $id}) SET s.data = $data, s.status = $status, "
+                "s.heartbeat = $heartbeat",
+                id=scan_id,
+                data=json.dumps(data),
+                status=data.get("status"),
+                heartbeat=float(data.get("heartbeat") or 0),
+            ).consume()
+            return {**data, "cancel_requested": record.get("cancel_requested", False)}
+
+        return self._run(work, write=True)
+
     def scan_get(self, scan_id: str) -> dict[str, Any] | None:
         return _scan(self._one(f"MATCH (s:CmdbScan {{id: $id}}) RETURN {_SCAN_FIELDS}", id=scan_id))
 

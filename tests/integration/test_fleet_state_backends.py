@@ -107,3 +107,30 @@ def test_a_revocation_reaches_every_servers_cache_within_the_check_interval(neo4
     finally:
         for server in servers:
             server.close()
+
+
+def test_a_late_running_progress_never_reopens_a_finished_scan(state):
+    """The poller's heartbeat may leave before its final status and arrive after it: the
+    scan stays finished. Progress of another poller's scan is refused (None)."""
+    scan = f"scan-{RUN}-{uuid.uuid4().hex[:6]}"
+    state.scan_save(
+        {
+            "id": scan,
+            "status": "running",
+            "owner": "site-a",
+            "heartbeat": 1.0,
+            "total": 5,
+            "created_at": "2026-11-30T10:00:00Z",
+        }
+    )
+    state.scan_cancel(scan)
+    moving = state.scan_progress(scan, "site-a", {"status": "running", "counts": {"probed": 3}})
+    assert moving["status"] == "running" and moving["counts"] == {"probed": 3}
+    assert moving["cancel_requested"] is True  # a cancellation asked meanwhile is kept
+    done = state.scan_progress(scan, "site-a", {"status": "cancelled", "counts": {"probed": 5}})
+    assert done["status"] == "cancelled"
+    late = state.scan_progress(scan, "site-a", {"status": "running", "counts": {"probed": 4}})
+    assert late["status"] == "cancelled" and late["counts"] == {"probed": 5}
+    assert state.scan_get(scan)["status"] == "cancelled"
+    assert state.scan_progress(scan, "site-b", {"status": "done"}) is None
+    assert state.scan_progress(f"{scan}-missing", "site-a", {"status": "done"}) is None
