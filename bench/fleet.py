@@ -475,6 +475,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--burst", type=int, default=0)
     parser.add_argument("--seed", default="fleet")
+    parser.add_argument(
+        "--in-flight", type=int, help="each server's max_reports_in_flight (its default)"
+    )
     parser.add_argument("--repeat", type=int, default=1, help="interleaved runs per count")
     parser.add_argument("--warmup", type=float, default=10.0, help="untimed seconds first")
     parser.add_argument("--profile", help="py-spy each server's steady phase into DIR")
@@ -482,6 +485,8 @@ def main() -> None:
     args = parser.parse_args()
     password = Path(args.neo4j_password_file).read_text().strip()
     env = neo4j_env(args.neo4j_uri, password)
+    if args.in_flight:
+        env["CMDB_MAX_REPORTS_IN_FLIGHT"] = str(args.in_flight)
     args.neo4j_pid_value = args.neo4j_pid or neo4j_pid(args.neo4j_uri)
     counts = [int(c) for c in args.servers.split(",")]
     if args.warmup > 0:

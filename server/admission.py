@@ -35,7 +35,7 @@ class Admission:
     def __init__(
         self,
         limit: int,
-        max_wait: float = 900.0,
+        max_wait: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.limit = max(1, limit)

@@ -101,6 +101,7 @@ def create_app(settings: Settings, store: Store | None = None) -> web.Applicatio
                 grace=timedelta(days=settings.rename_grace_days),
                 max_lag=timedelta(hours=settings.stale_after_hours),
                 max_in_flight=settings.max_reports_in_flight,
+                max_retry_after=settings.max_retry_after,
             )
         )
         yield

@@ -34,7 +34,11 @@ class Settings:
     # identity values a CI gave up (a rename) keep matching this long (a lagging scan)
     rename_grace_days: float = 7.0
     # reports reconciled at once by this server; more are answered 503 + Retry-After
-    max_reports_in_flight: int = 32
+    # (cmdb.server.admission). More than a few per store core only adds lock waits.
+    max_reports_in_flight: int = 16
+    # the longest Retry-After (seconds) given: a refused agent is told again, with the rate
+    # of that moment, rather than kept away long on a passing slowdown
+    max_retry_after: float = 300.0
     scan_max_addresses: int = 65536
     scan_concurrency: int = 64
     log_level: str = "info"

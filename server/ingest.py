@@ -313,11 +313,12 @@ class Ingestor:
         grace: timedelta = DEFAULT_RENAME_GRACE,
         max_lag: timedelta = timedelta(hours=72),
         clock: Callable[[], datetime] = utc_now,
-        max_in_flight: int = 32,
+        max_in_flight: int = 16,
+        max_retry_after: float = 300.0,
     ) -> None:
         self.store = store
         self.clock = clock  # the server's clock: it orders and stamps reports
-        self.admission = Admission(max_in_flight)
+        self.admission = Admission(max_in_flight, max_wait=max_retry_after)
         self.max_lag_s = max_lag.total_seconds()
         self.applied = 0
         self.conflicts = 0
@@ -375,7 +376,12 @@ class Ingestor:
                     raise
                 # another writer holds the same identity: wait for it, with jitter
                 await asyncio.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
-            except StoreUnavailable:
+            except StoreUnavailable as exc:
+                if attempt == 0:
+                    # one connection failing (closed under load) is not an outage: once more
+                    # on another connection of the pool before refusing every report
+                    log.info("report %s: %s; trying again once", report["report_id"], exc)
+                    continue
                 self._down_until = time.monotonic() + self.cooldown
                 raise
         raise AssertionError("unreachable")

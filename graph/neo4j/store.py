@@ -837,27 +837,43 @@ class Neo4jStore:
         return [impact_reads.Uplink(*r) for r in rows]
 
     async def impact_steps(self, ids: list[str], types: tuple[str, ...]) -> list[tuple]:
-        return await self._collected(impact_reads.walk_step_query(types), "rows", ids=ids)
+        rows, _bookmark = await self._read_once(
+            impact_reads.walk_step_query(types), "rows", ids=ids
+        )
+        return rows
 
     async def impact_generation(self) -> Any:
-        # the bookmark a read transaction ends with names the last transaction committed to
-        # the database, whoever wrote it: equal bookmarks, the same graph. Inside an explicit
-        # transaction (its own writes not committed yet), none.
+        # the bookmark a read ends with names the last transaction committed to the database,
+        # whoever wrote it: equal bookmarks, the same graph. Inside an explicit transaction
+        # (its own writes not committed yet), none.
         if self._tx is not None:
             return None
+        _rows, bookmark = await self._read_once("RETURN [] AS rows", "rows")
+        return bookmark
 
-        async def run() -> frozenset[str]:
+    async def _read_once(self, query: str, key: str, **params: Any) -> tuple[list[Any], Any]:
+        """The list a one-record read collected under ``key``, and the bookmark it ended
+        with (None inside a transaction view, or if the server sent none). One auto-commit
+        round trip instead of a managed transaction's begin, run and commit: the impact walk
+        reads once a level, so round trips are most of a small failure's time. A failure
+        the driver calls retryable is retried once as a managed read (which retries on)."""
+        if self._tx is not None:
+            return await self._collected(query, key, **params), None
+        try:
             async with self.driver.session(
-                database=self.database, bookmark_manager=self._bookmarks
+                database=self.database,
+                bookmark_manager=self._bookmarks,
+                default_access_mode=neo4j.READ_ACCESS,
             ) as session:
-
-                async def work(tx: AsyncManagedTransaction) -> None:
-                    await (await tx.run("RETURN 1")).consume()
-
-                await session.execute_read(work)
-                return (await session.last_bookmarks()).raw_values
-
-        return await self._guard(run()) or None
+                record = await (await session.run(query, params)).single()
+                bookmark = (await session.last_bookmarks()).raw_values or None
+                return (list(record[key]) if record else []), bookmark
+        except (nx.Neo4jError, nx.DriverError) as exc:
+            if not exc.is_retryable():
+                raise self._map_error(exc) from exc
+        except (ConnectionError, OSError) as exc:
+            raise self._map_error(exc) from exc
+        return await self._collected(query, key, **params), None
 
     async def history_between(
         self,

@@ -105,6 +105,8 @@ class _Walk:
         info = self.info.get(far)
         if info is None:
             info = self.info[far] = _Info(cls, name)
+        elif info.name is None:
+            info.name = name  # first met as a device's uplink port, named here
         if status == "retired":
             self.gone.add(far)
         if rel_type in CONTAINERS:
@@ -331,9 +333,17 @@ class _Walk:
                     async for steps in chunks:
                         await self._frontier_assets(steps, starting)
                         self._propose(steps, proposals, reevaluate)
-            await self._load_groups(reevaluate["group"])
-            await self._load_clients(reevaluate["client"])
-            await self._load_devices(reevaluate["device"])
+            # independent reads: one loader's store reads overlap the others' work
+            await asyncio.gather(
+                self._load_groups(reevaluate["group"]),
+                self._load_clients(reevaluate["client"]),
+                self._load_devices(reevaluate["device"]),
+            )
+            # a host both a client and a device got its needs in whichever order the loaders
+            # finished: put them in one order, so its causes (and the paths) do not vary
+            for ci in reevaluate["client"] & reevaluate["device"]:
+                if ci in self.needs:
+                    self.needs[ci].sort(key=_need_rank)
             changed = self._apply(proposals, level)
             for ci in sorted(set().union(*reevaluate.values())):
                 result = self._evaluate(ci)
@@ -371,6 +381,8 @@ class _Walk:
             far_info = info.get(far)
             if far_info is None:
                 far_info = info[far] = _Info(far_class, far_name)
+            elif far_info.name is None:
+                far_info.name = far_name
             if status == "retired":
                 gone.add(far)
             if effects[3]:  # a container and its part: the src holds the dst
@@ -603,6 +615,14 @@ def _effects(rel_type: str, out: bool, far_class: str) -> tuple[str | None, str 
     if rule.type == CONNECTS:
         return "client", None, via, contains
     return "group", "group", via, contains
+
+
+_NEED_RANK = {CONNECTS: 1, "HAS_INTERFACE": 2}
+
+
+def _need_rank(need: _Need) -> int:
+    """Declared groups first, then observed connections, then uplinks."""
+    return _NEED_RANK.get(need.rel_type, 0)
 
 
 def _first(item: tuple) -> Any:
