@@ -72,7 +72,7 @@ def setup_errors(app: web.Application, max_body_bytes: int) -> None:
         except ServerBusy as exc:
             return error_response(
                 503,
-                f"{exc}; retry after {exc.retry_after} s",
+                str(exc),  # it says when to send again (cmdb.server.admission)
                 {"Retry-After": str(exc.retry_after)},
             )
         except StoreUnavailable as exc:
