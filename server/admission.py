@@ -77,9 +77,14 @@ class Admission:
             self.refused += 1
             ahead = self.waiting(started)
             wait = self.retry_after(started)
+            queue = (
+                f" and about {ahead} agent{'s' if ahead != 1 else ''} due back before you"
+                if ahead
+                else ""
+            )
             raise ServerBusy(
-                f"this server has {self.in_flight} reports in flight (its limit) and about "
-                f"{ahead} agents due back before you; send this report again in {wait} s",
+                f"this server has {self.in_flight} reports in flight (its limit){queue}; "
+                f"send this report again in {wait} s",
                 wait,
             )
         self.in_flight += 1

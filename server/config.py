@@ -110,6 +110,8 @@ _ENV_FIELDS = {
     "NEO4J_DATABASE": "neo4j_database",
     "MAX_BODY_BYTES": "max_body_bytes",
     "MAX_WIRE_BYTES": "max_wire_bytes",
+    "MAX_REPORTS_IN_FLIGHT": "max_reports_in_flight",
+    "MAX_RETRY_AFTER": "max_retry_after",
     "LOG_LEVEL": "log_level",
     "LOG_FORMAT": "log_format",
     "TLS_CERT": "tls_cert",

@@ -74,6 +74,7 @@ def setup_errors(app: web.Application, max_body_bytes: int) -> None:
                 503,
                 str(exc),  # it says when to send again (cmdb.server.admission)
                 {"Retry-After": str(exc.retry_after)},
+                {"status": "busy"},
             )
         except StoreUnavailable as exc:
             log.warning("store unavailable: %s", exc)
@@ -81,6 +82,7 @@ def setup_errors(app: web.Application, max_body_bytes: int) -> None:
                 503,
                 "the graph store is unavailable right now; retry later",
                 {"Retry-After": "10"},
+                {"status": "unavailable"},
             )
         except web.HTTPException as exc:
             if exc.status < 400:

@@ -65,6 +65,9 @@ async def test_the_api_answers_503_with_retry_after(tmp_path):
         for answer in answers:
             if answer.status == 503:
                 assert int(answer.headers["Retry-After"]) >= 1
-                assert "in flight" in (await answer.json())["error"]["message"]
+                body = await answer.json()
+                assert "in flight" in body["error"]["message"]
+                assert "send this report again in" in body["error"]["message"]
+                assert body["status"] == "busy"  # a word the agent acts on
     finally:
         await client.close()

@@ -78,3 +78,15 @@ def test_the_wait_is_capped_and_the_message_says_what_to_do():
     assert max(w.retry_after for w in waits) == 60
     assert "send this report again in" in str(waits[0])
     assert "in flight" in str(waits[0])
+
+
+def test_the_limit_and_the_longest_wait_come_from_config_or_environment(tmp_path):
+    from cmdb.server.config import load_settings
+
+    config = tmp_path / "cmdb.toml"
+    config.write_text("[server]\nmax_reports_in_flight = 4\nmax_retry_after = 60\n")
+    settings = load_settings(config_file=config, environ={})
+    assert (settings.max_reports_in_flight, settings.max_retry_after) == (4, 60)
+    environ = {"CMDB_MAX_REPORTS_IN_FLIGHT": "2", "CMDB_MAX_RETRY_AFTER": "30"}
+    settings = load_settings(config_file=config, environ=environ)
+    assert (settings.max_reports_in_flight, settings.max_retry_after) == (2, 30)
