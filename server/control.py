@@ -258,14 +258,19 @@ class ControlDB:
         (a finished scan unchanged: a late "running" never reopens it), or None when the
         scan is not this owner's."""
 
+        seen: list[dict[str, Any] | None] = [None]  # the record the transaction read
+
         def change(old):
+            seen[0] = old
             if old is None or old.get("owner") != owner or old.get("status") not in ACTIVE:
                 return None
             return {**old, **fields}
 
-        self._update(SCAN_NS, scan_id, change)
-        record = self.scan_get(scan_id)
-        return record if record is not None and record.get("owner") == owner else None
+        written = self._update(SCAN_NS, scan_id, change)
+        if written is not None:
+            return written
+        old = seen[0]
+        return old if old is not None and old.get("owner") == owner else None
 
     def scan_get(self, scan_id: str) -> dict[str, Any] | None:
         raw = self.get(SCAN_NS, scan_id)

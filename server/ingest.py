@@ -377,7 +377,7 @@ class Ingestor:
                 # another writer holds the same identity: wait for it, with jitter
                 await asyncio.sleep(random.uniform(0.005, 0.05) * (attempt + 1))
             except StoreUnavailable as exc:
-                if attempt == 0:
+                if attempt == 0 and self.retries > 0:
                     # one connection failing (closed under load) is not an outage: once more
                     # on another connection of the pool before refusing every report
                     log.info("report %s: %s; trying again once", report["report_id"], exc)

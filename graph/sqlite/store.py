@@ -103,6 +103,24 @@ def _chunks(items: list[T], size: int = _MAX_SQL_VARS) -> Iterable[list[T]]:
         yield items[start : start + size]
 
 
+def _list_where(cls: str | None, q: str | None, status: str | None) -> tuple[str, list[Any]]:
+    """The WHERE clause (on table alias ``ci``) and its parameters of a CI list: class and
+    status equal, name containing ``q`` (LIKE with its wildcards escaped)."""
+    clauses, params = [], []
+    if cls:
+        clauses.append("ci.class = ?")
+        params.append(cls)
+    if status:
+        clauses.append("ci.status = ?")
+        params.append(status)
+    if q:
+        clauses.append("ci.name LIKE ? ESCAPE '\\'")
+        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        params.append(f"%{escaped}%")
+    where = " AND ".join(clauses) or "1=1"
+    return where, params
+
+
 class SQLiteStore:
     name = "sqlite"
 
@@ -751,18 +769,7 @@ class SQLiteStore:
     def _list_sync(
         self, cls: str | None, q: str | None, limit: int, offset: int, status: str | None
     ) -> tuple[list[CI], int]:
-        clauses, params = [], []
-        if cls:
-            clauses.append("ci.class = ?")
-            params.append(cls)
-        if status:
-            clauses.append("ci.status = ?")
-            params.append(status)
-        if q:
-            clauses.append("ci.name LIKE ? ESCAPE '\\'")
-            escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params.append(f"%{escaped}%")
-        where = " AND ".join(clauses) or "1=1"
+        where, params = _list_where(cls, q, status)
         total = self.conn.execute(f"SELECT count(*) FROM ci WHERE {where}", params).fetchone()[0]
         items = self._select_cis(
             f"{where} ORDER BY ci.class, ci.name, ci.id LIMIT ? OFFSET ?", [*params, limit, offset]
@@ -950,18 +957,7 @@ class SQLiteStore:
         status: str | None,
         attributes: tuple[str, ...],
     ) -> tuple[list[CI], int]:
-        clauses, params = [], []  # the filters of _list_sync
-        if cls:
-            clauses.append("ci.class = ?")
-            params.append(cls)
-        if status:
-            clauses.append("ci.status = ?")
-            params.append(status)
-        if q:
-            clauses.append("ci.name LIKE ? ESCAPE '\\'")
-            escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            params.append(f"%{escaped}%")
-        where = " AND ".join(clauses) or "1=1"
+        where, params = _list_where(cls, q, status)
         total = self.conn.execute(f"SELECT count(*) FROM ci WHERE {where}", params).fetchone()[0]
         # a plain key is read by SQLite (``->``: its JSON text, parsed here, so values keep
         # their JSON types); any other key from the whole document

@@ -380,13 +380,13 @@ class Neo4jSharedState:
         def work(tx: neo4j.ManagedTransaction) -> dict[str, Any] | None:
             row = tx.run(
                 "MATCH (s:CmdbScan {id: $id}) SET s.locked_at = timestamp() "
-                f"RETURN s.status AS status, {_SCAN_FIELDS}",
+                f"RETURN {_SCAN_FIELDS}",
                 id=scan_id,
             ).single()
             record = _scan(row)
             if record is None or record.get("owner") != owner:
                 return None
-            if row["status"] not in ACTIVE:
+            if record.get("status") not in ACTIVE:
                 return record
             data = {k: v for k, v in {**record, **fields}.items() if k != "cancel_requested"}
             tx.run(
