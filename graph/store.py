@@ -26,7 +26,7 @@ writes only a handful of rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -577,11 +577,18 @@ class Store(Protocol):
         """Open layer-2 links of devices to switches: (device, its interface, the peer
         interface, the peer's device, that device's class)."""
 
-    async def impact_steps(self, ids: list[str], types: tuple[str, ...]) -> list[Sequence[Any]]:
+    async def impact_steps(
+        self,
+        ids: list[str],
+        types: tuple[str, ...],
+        back: Mapping[str, tuple[str, str]] | None = None,
+    ) -> list[Sequence[Any]]:
         """One hop of the impact walk from the frontier's side, for every open relationship
         of ``types`` touching ``ids`` (``>T`` / ``<T`` as in ``impact_hop``): (type, near id,
         far id, whether near is the src, far class, far name, far status). A relationship
-        between two of ``ids`` comes once from each end it is read from."""
+        between two of ``ids`` comes once from each end it is read from. ``back`` maps a
+        frontier CI to (a CI, a relationship type) whose relationships of that type to it
+        are skipped: the way its state came, which going back cannot change."""
 
     async def impact_generation(self) -> Hashable | None:
         """A cheap value that differs whenever the graph may have changed since it was last

@@ -110,11 +110,13 @@ def closure_params(uplinks: list[str]) -> dict[str, list[str]]:
 
 
 def walk_step_query(types: tuple[str, ...]) -> str:
-    """One hop of the impact walk, from the frontier's side (``$ids``): one record holding
-    [type, near id, far id, near is the src, far class, far name, far status] for every open
-    relationship of ``types`` touching ``$ids``. Each direction is its own directed pattern
-    (``>T`` from the src, ``<T`` from the dst, a bare type both), so a relationship between
-    two frontier CIs comes once from each end it is read from and nothing is de-duplicated."""
+    """One hop of the impact walk, from the frontier's side (``$frontier``: [id, back id,
+    back type], "" for none): one record holding [type, near id, far id, near is the src, far
+    class, far name, far status] for every open relationship of ``types`` touching the ids,
+    except those of the back type to the back CI. Each direction is its own directed
+    pattern (``>T`` from the src, ``<T`` from the dst, a bare type both), so a relationship
+    between two frontier CIs comes once from each end it is read from and nothing is
+    de-duplicated."""
     from_src, from_dst = split_directed(types)
     arms = []
     for wanted, pattern, out in (
@@ -125,10 +127,12 @@ def walk_step_query(types: tuple[str, ...]) -> str:
             typed = "|".join(cypher.ident(t) for t in dict.fromkeys(wanted))
             arms.append(
                 f"MATCH {pattern.format(typed)} WHERE r.ended_at IS NULL "
+                "AND NOT (type(r) = back_type AND y.id = back) "
                 f"RETURN type(r) AS t, y, {out} AS out"
             )
     return (
-        f"UNWIND $ids AS fid MATCH (x:{_CI} {{id: fid}}) "
-        f"CALL (x) {{ {' UNION ALL '.join(arms)} }} "
+        "UNWIND $frontier AS f WITH f[0] AS fid, f[1] AS back, f[2] AS back_type "
+        f"MATCH (x:{_CI} {{id: fid}}) "
+        f"CALL (x, back, back_type) {{ {' UNION ALL '.join(arms)} }} "
         "RETURN collect([t, fid, y.id, out, y.class, y.name, y.status]) AS rows"
     )

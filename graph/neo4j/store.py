@@ -17,7 +17,7 @@ import functools
 import json
 import time
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
@@ -836,9 +836,16 @@ class Neo4jStore:
         rows = await self._collected(impact_reads.UPLINKS, "rows", ids=device_ids)
         return [impact_reads.Uplink(*r) for r in rows]
 
-    async def impact_steps(self, ids: list[str], types: tuple[str, ...]) -> list[tuple]:
+    async def impact_steps(
+        self,
+        ids: list[str],
+        types: tuple[str, ...],
+        back: Mapping[str, tuple[str, str]] | None = None,
+    ) -> list[tuple]:
+        back = back or {}
+        frontier = [[i, *back.get(i, ("", ""))] for i in ids]
         rows, _bookmark = await self._read_once(
-            impact_reads.walk_step_query(types), "rows", ids=ids
+            impact_reads.walk_step_query(types), "rows", frontier=frontier
         )
         return rows
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections.abc import Mapping
 
 from cmdb.graph.dependency import LINK_TYPE, PORT_TYPE, split_directed, steps
 from cmdb.graph.records import HopRow, Uplink
@@ -54,7 +55,8 @@ def uplinks(conn: sqlite3.Connection, device_ids: list[str]) -> list[Uplink]:
         f"AND l.type = '{LINK_TYPE}' AND l.ended_at IS NULL) "
         "SELECT links.device, links.port, links.peer, hp.src, pd.class FROM links "
         f"CROSS JOIN rel hp ON hp.dst = links.peer AND hp.type = '{PORT_TYPE}' "
-        "AND hp.ended_at IS NULL JOIN ci pd ON pd.id = hp.src AND pd.class = 'NetworkDevice'"
+        "AND hp.ended_at IS NULL JOIN ci pd INDEXED BY ci_walk ON pd.id = hp.src "
+        "AND pd.class = 'NetworkDevice'"
     )
     return [Uplink(*row) for row in conn.execute(sql, [json.dumps(device_ids)])]
 
@@ -90,32 +92,44 @@ def closure(conn: sqlite3.Connection, start: list[str], uplink_ports: list[str])
     ]
 
 
-def walk_step(conn: sqlite3.Connection, ids: list[str], types: tuple[str, ...]) -> list[list]:
+def walk_step(
+    conn: sqlite3.Connection,
+    ids: list[str],
+    types: tuple[str, ...],
+    back: Mapping[str, tuple[str, str]] | None = None,
+) -> list[list]:
     """One hop of the impact walk, from the frontier's side: [type, near id, far id, near is
     the relationship's src (1/0), far class, far name, far status] for every open relationship
-    of ``types`` touching ``ids`` (``>T`` / ``<T`` as in ``hop``). A relationship between two
-    frontier CIs comes once from each end it is read from. Only the far end is looked up
-    (the walk knows the near one): half the ``ci`` reads of ``hop`` and no de-duplication.
+    of ``types`` touching ``ids`` (``>T`` / ``<T`` as in ``hop``), except those of type T to
+    C where ``back`` maps the near id to (C, T). A relationship between two frontier CIs
+    comes once from each end it is read from. Only the far end is looked up (the walk knows
+    the near one): half the ``ci`` reads of ``hop`` and no de-duplication.
+    The far end is read from the covering index ``ci_walk``, not the table's wide rows.
     The rows come as ONE JSON array built inside SQLite: the statement runs without the GIL
     from start to end (row by row, the thread would take it back for every row), so the
     walk's own work on the previous chunk runs meanwhile."""
     from_src, from_dst = split_directed(types)
-    arms, params = [], [json.dumps(ids)]
+    back = back or {}
+    frontier = [[i, *back.get(i, ("", ""))] for i in ids]
+    arms, params = [], [json.dumps(frontier)]
     for near, far, out, wanted in (("src", "dst", 1, from_src), ("dst", "src", 0, from_dst)):
         if wanted:
             arms.append(
                 f"SELECT rel.type, rel.{near}, rel.{far}, {out} FROM f CROSS JOIN rel "
                 f"ON rel.{near} = f.id AND rel.ended_at IS NULL "
-                f"AND rel.type IN ({_marks(wanted)})"
+                f"AND rel.type IN ({_marks(wanted)}) "
+                f"AND NOT (rel.{far} = f.back AND rel.type = f.back_type)"
             )
             params += wanted
     if not arms:
         return []
     sql = (
-        "WITH f(id) AS (SELECT value FROM json_each(?)), r(type, near, far, out) AS ("
+        "WITH f(id, back, back_type) AS (SELECT json_extract(value, '$[0]'), "
+        "json_extract(value, '$[1]'), json_extract(value, '$[2]') FROM json_each(?)), "
+        "r(type, near, far, out) AS ("
         + " UNION ALL ".join(arms)
         + ") SELECT json_group_array(json_array(r.type, r.near, r.far, r.out, c.class, c.name, "
-        "c.status)) FROM r CROSS JOIN ci c ON c.id = r.far"
+        "c.status)) FROM r CROSS JOIN ci c INDEXED BY ci_walk ON c.id = r.far"
     )
     return json.loads(conn.execute(sql, params).fetchone()[0])
 

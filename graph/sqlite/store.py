@@ -11,7 +11,7 @@ import asyncio
 import copy
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -25,6 +25,7 @@ from cmdb.graph.sqlite import impact as impact_reads
 from cmdb.graph.sqlite import lookups
 from cmdb.graph.sqlite import pending as pending_sql
 from cmdb.graph.sqlite.ddl import all_statements, unique_index_names
+from cmdb.graph.sqlite.readers import ReadPool
 from cmdb.graph.steady import IdentityKey, SteadyProbe
 from cmdb.graph.store import (
     CI,
@@ -131,12 +132,27 @@ class SQLiteStore:
         # one writer at a time on the one connection: a transaction() holds it throughout
         self._writer = asyncio.Lock()
         self._in_tx = False  # set on the view a transaction() yields
+        # the walk's reads, side by side on connections of their own (not for an in-memory
+        # database: another connection would open another, empty, database)
+        self._readers = None if str(path) == ":memory:" else ReadPool(self.path)
 
     # ------------------------------------------------------------ plumbing
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
+        return await self._on(self._executor, fn, *args)
+
+    async def _read(self, fn: Callable[..., T], *args: Any) -> T:
+        """``fn(connection, *args)`` on a reader connection (``cmdb.graph.sqlite.readers``);
+        inside a transaction on its own connection, whose uncommitted writes it must see."""
+        if self._in_tx or self._readers is None:
+            return await self._run(fn, self.conn, *args)
+        if self._conn is None:
+            raise StoreError("the SQLite store is not open")
+        return await self._on(self._readers.executor, self._readers.call(fn, *args))
+
+    async def _on(self, executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:
         loop = asyncio.get_running_loop()
         try:
-            return await loop.run_in_executor(self._executor, fn, *args)
+            return await loop.run_in_executor(executor, fn, *args)
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "unable to open" in str(exc) or "disk" in str(exc):
                 raise StoreUnavailable(f"SQLite store {self.path}: {exc}") from exc
@@ -195,6 +211,8 @@ class SQLiteStore:
             await self._run(self._conn.close)
             self._conn = None
         self._executor.shutdown(wait=True)
+        if self._readers is not None:
+            self._readers.close()
 
     async def ping(self) -> None:
         await self._run(lambda: self.conn.execute("SELECT 1").fetchone())
@@ -912,10 +930,15 @@ class SQLiteStore:
         return await self._run(impact_reads.hop, self.conn, ids, types)
 
     async def uplinks(self, device_ids: list[str]) -> list[tuple]:
-        return await self._run(impact_reads.uplinks, self.conn, device_ids)
+        return await self._read(impact_reads.uplinks, device_ids)
 
-    async def impact_steps(self, ids: list[str], types: tuple[str, ...]) -> list[tuple]:
-        return await self._run(impact_reads.walk_step, self.conn, ids, types)
+    async def impact_steps(
+        self,
+        ids: list[str],
+        types: tuple[str, ...],
+        back: Mapping[str, tuple[str, str]] | None = None,
+    ) -> list[tuple]:
+        return await self._read(impact_reads.walk_step, ids, types, back)
 
     async def impact_generation(self) -> Any:
         if self._conn is None:
