@@ -6,7 +6,18 @@ like the tuples they replaced (``rid, rel_type, src, dst, *_ = row``).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import NamedTuple
+
+NO_BACK = ("", "")  # a frontier CI with nothing to skip (both stores compare, none is NULL)
+
+
+def frontier_rows(ids: list[str], back: Mapping[str, tuple[str, str]] | None) -> list[list[str]]:
+    """A walk step's frontier as both stores' queries take it (``Store.impact_steps``): [CI
+    id, the CI its state came from, the relationship type it came through] per id, the
+    last two "" where ``back`` has nothing for it."""
+    back = back or {}
+    return [[i, *back.get(i, NO_BACK)] for i in ids]
 
 
 class HopRow(NamedTuple):

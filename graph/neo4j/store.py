@@ -32,6 +32,7 @@ from cmdb.graph.neo4j import cypher, lookups
 from cmdb.graph.neo4j import impact as impact_reads
 from cmdb.graph.neo4j import pending as pending_cypher
 from cmdb.graph.neo4j import steady as steady_cypher
+from cmdb.graph.records import frontier_rows
 from cmdb.graph.steady import IdentityKey, SteadyProbe
 from cmdb.graph.store import (
     CI,
@@ -842,10 +843,8 @@ class Neo4jStore:
         types: tuple[str, ...],
         back: Mapping[str, tuple[str, str]] | None = None,
     ) -> list[tuple]:
-        back = back or {}
-        frontier = [[i, *back.get(i, ("", ""))] for i in ids]
         rows, _bookmark = await self._read_once(
-            impact_reads.walk_step_query(types), "rows", frontier=frontier
+            impact_reads.walk_step_query(types), "rows", frontier=frontier_rows(ids, back)
         )
         return rows
 

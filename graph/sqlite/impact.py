@@ -9,7 +9,7 @@ import sqlite3
 from collections.abc import Mapping
 
 from cmdb.graph.dependency import LINK_TYPE, PORT_TYPE, split_directed, steps
-from cmdb.graph.records import HopRow, Uplink
+from cmdb.graph.records import HopRow, Uplink, frontier_rows
 
 
 def _marks(values: tuple[str, ...] | list[str]) -> str:
@@ -109,9 +109,7 @@ def walk_step(
     from start to end (row by row, the thread would take it back for every row), so the
     walk's own work on the previous chunk runs meanwhile."""
     from_src, from_dst = split_directed(types)
-    back = back or {}
-    frontier = [[i, *back.get(i, ("", ""))] for i in ids]
-    arms, params = [], [json.dumps(frontier)]
+    arms, params = [], [json.dumps(frontier_rows(ids, back))]
     for near, far, out, wanted in (("src", "dst", 1, from_src), ("dst", "src", 0, from_dst)):
         if wanted:
             arms.append(

@@ -23,9 +23,9 @@ READERS = 2  # threads, each with its own connection: this is what a 2-core host
 
 class ReadPool:
     """``READERS`` threads, each with a read-only connection to ``path`` opened on first
-    use (``PRAGMA query_only``). ``run(fn, *args)`` calls ``fn(connection, *args)`` on one
-    of them; ``close()`` closes them. Errors are ``sqlite3`` errors, as on the store's own
-    connection."""
+    use (``PRAGMA query_only``). ``call(fn, *args)`` is the thunk to submit to ``executor``:
+    it calls ``fn(connection, *args)`` on the thread's connection. ``close()`` closes them.
+    Errors are ``sqlite3`` errors, as on the store's own connection."""
 
     def __init__(self, path: Path, readers: int = READERS) -> None:
         self.path = path

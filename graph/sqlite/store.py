@@ -143,10 +143,9 @@ class SQLiteStore:
     async def _read(self, fn: Callable[..., T], *args: Any) -> T:
         """``fn(connection, *args)`` on a reader connection (``cmdb.graph.sqlite.readers``);
         inside a transaction on its own connection, whose uncommitted writes it must see."""
+        conn = self.conn  # raises when the store is not open
         if self._in_tx or self._readers is None:
-            return await self._run(fn, self.conn, *args)
-        if self._conn is None:
-            raise StoreError("the SQLite store is not open")
+            return await self._run(fn, conn, *args)
         return await self._on(self._readers.executor, self._readers.call(fn, *args))
 
     async def _on(self, executor: ThreadPoolExecutor, fn: Callable[..., T], *args: Any) -> T:

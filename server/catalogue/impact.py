@@ -355,7 +355,7 @@ class _Walk:
     def _came_from(self, frontier: list[str]) -> dict[str, tuple[str, str]]:
         """For each frontier CI, one cause of its new state and the relationship type it
         came through (the least cause id: the same on every store). Reading that
-        relationship back is a quarter of a large walk's reads and cannot change a state:
+        relationship back is a third of a large walk's reads and cannot change a state:
         the cause is already as bad as the CI it made so. Nor is it an explanation: the
         cause failed first."""
         came: dict[str, tuple[str, str]] = {}
