@@ -8,7 +8,7 @@ from pathlib import Path
 
 from cmdb.server.cli.core import add_api_options, resolve_ci_id
 from cmdb.server.cli.http import ApiClient, CliError
-from cmdb.server.cli.output import emit_json, emit_table, emit_text, show
+from cmdb.server.cli.output import counted, emit_json, emit_table, emit_text, show
 
 
 def _client(args) -> ApiClient:
@@ -183,11 +183,24 @@ def _and(names: list[str]) -> str:
 def cmd_impact(args) -> int:
     client = _client(args)
     ids = [resolve_ci_id(client, ref) for ref in args.ids]
-    body = {"cis": ids, "depth": args.depth, "summary": args.services_only}
+    body: dict = {"cis": ids, "summary": args.services_only}
+    if args.depth is not None:  # else the server's default, as the API applies it
+        body["depth"] = args.depth
     data = client.post("/api/v1/impact", body)
     if args.json:
         emit_json(data)
         return 0
+    affected = data.get("cis") or []
+    if affected:  # nearest first (the server's order): what the failure hits directly
+        shown = affected if args.limit <= 0 else affected[: args.limit]
+        more = len(affected) - len(shown)
+        emit_table(
+            [(c["depth"], c["state"], c["class"], _label(c)) for c in shown],
+            ("depth", "state", "class", "CI"),
+            f"{counted(len(affected), 'affected CI')}"
+            + (f", {more} more not shown: --limit 0 for all, --json for everything" if more else "")
+            + "\n",
+        )
     rows = []
     for s in data["services"]:
         path = s["paths"][0] if s["paths"] else {"steps": [], "kind": ""}
@@ -212,8 +225,8 @@ def cmd_impact(args) -> int:
     emit_table(
         rows,
         ("state", "criticality", "service", "owner", "sla", "evidence", "why (first path)"),
-        f"If {_and(names)} {verb}: {counts['services']['down']} services down, "
-        f"{counts['services']['degraded']} degraded; {counts['cis']['down']} CIs down, "
+        f"If {_and(names)} {verb}: {counted(counts['services']['down'], 'service')} down, "
+        f"{counts['services']['degraded']} degraded; {counted(counts['cis']['down'], 'CI')} down, "
         f"{counts['cis']['degraded']} degraded "
         f"({', '.join(f'{n} {c}' for c, n in sorted(counts['classes'].items()))})",
     )
@@ -602,11 +615,21 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("impact", help="what fails with these CIs, up to the services")
     add_api_options(p)
     p.add_argument("ids", nargs="+", help="failed CIs: ids, names, addresses or serials")
-    p.add_argument("--depth", type=int, default=10)
+    p.add_argument(
+        "--depth",
+        type=int,
+        help="how many relationships to follow (default and limit: the server's max_depth)",
+    )
     p.add_argument(
         "--services-only",
         action="store_true",
         help="services and counts only, without the list of every affected CI",
+    )
+    p.add_argument(
+        "--limit",
+        type=int,
+        default=50,
+        help="affected CIs listed, nearest first (default 50; 0 for all)",
     )
     p.set_defaults(func=cmd_impact)
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from cmdb.server.cli.http import ApiClient, CliError
-from cmdb.server.cli.output import emit_json, emit_table, emit_text, inline, table
+from cmdb.server.cli.output import counted, emit_json, emit_table, emit_text, inline, table
 from cmdb.server.control import ROLES
 
 # the server's page-size limit (cmdb.server.config.Settings.max_page_size)
@@ -465,17 +465,20 @@ def cmd_ci_deps(args) -> int:
         emit_json(data)
         return 0
     names = {n["id"]: n["name"] or n["id"][:8] for n in data["nodes"]}
+    depth = {n["id"]: n["depth"] for n in data["nodes"]}
     via: dict[str, str] = {}
-    for e in data["edges"]:  # how each CI was reached: the relationship and the CI before it
+    for e in data["edges"]:  # how each CI was reached: a relationship to a CI one step nearer
         for here, there in ((e["to"], e["from"]), (e["from"], e["to"])):
-            via.setdefault(here, f"{e['type']} {names.get(there, '')}")
+            if here in depth and depth.get(there) == depth[here] - 1:
+                via.setdefault(here, f"{e['type']} {names[there]}")
     emit_table(
         [
             (n["depth"], n["class"], n["name"], n["status"], via.get(n["id"], ""))
             for n in data["nodes"]
         ],
         ("depth", "class", "name", "status", "via"),
-        f"{len(data['nodes'])} CIs, {len(data['edges'])} relationships ({data['direction']})"
+        f"{counted(len(data['nodes']), 'CI')}, {counted(len(data['edges']), 'relationship')} "
+        f"({data['direction']})"
         + (" - more are reachable: raise --limit" if data.get("truncated") else ""),
     )
     return 0

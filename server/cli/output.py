@@ -136,6 +136,11 @@ def table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> str:
     return "\n".join(line.rstrip() for line in lines)
 
 
+def counted(n: int, noun: str) -> str:
+    """``1 CI``, ``2 CIs``, ``0 services``: a count and its noun, plural unless one."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def emit_table(rows: Sequence[Sequence[Any]], headers: Sequence[str], footer: str = "") -> None:
     print(table(rows, headers))
     if footer:

@@ -150,3 +150,57 @@ def test_asset_update_by_tag(cli):
     _json(cli, "asset", "create", "TAG-0077", "--ci", "db2")
     updated = _json(cli, "asset", "update", "TAG-0077", "--location", "DC2 R4")
     assert updated["location"] == "DC2 R4"
+
+
+def test_impact_lists_the_affected_cis_nearest_first_unless_services_only(cli):
+    from cmdb.server.config import Settings
+
+    whole = _json(cli, "impact", "db1")
+    assert whole["depth"] == Settings().max_depth  # the server's default, as the API's
+    affected = whole["cis"]
+    assert len(affected) > 1 and affected[0]["name"] == "db1"
+    status, out, _ = cli("impact", "db1", "--limit", "1")
+    lines = out.splitlines()
+    assert status == 0 and lines[0].split() == ["DEPTH", "STATE", "CLASS", "CI"]
+    assert lines[1].split() == ["0", "down", "Host", "db1"]
+    assert f"{len(affected)} affected CIs, {len(affected) - 1} more not shown" in out
+    down = whole["counts"]["services"]["down"]
+    assert f"\nIf db1 fails: {down} service{'' if down == 1 else 's'} down" in out
+    assert f"; {len(affected)} CIs down" in out
+    status, out, _ = cli("impact", "db1", "--limit", "0")
+    lines = out.splitlines()
+    assert status == 0 and lines[1 + len(affected)] == f"{len(affected)} affected CIs"
+    status, out, _ = cli("impact", "db1", "--services-only")
+    assert status == 0 and "affected CI" not in out and "\nIf db1 fails: " in out
+
+
+def test_counts_read_in_the_singular_for_one():
+    from cmdb.server.cli.output import counted
+
+    assert (counted(1, "CI"), counted(0, "CI"), counted(2, "service")) == (
+        "1 CI",
+        "0 CIs",
+        "2 services",
+    )
+
+
+def test_deps_says_how_each_ci_was_reached(cli):
+    """The VIA column names a relationship to a CI one step nearer the start; the start
+    itself has none."""
+    data = _json(cli, "ci", "deps", "db1", "--direction", "up", "--depth", "2")
+    at_depth = {n["depth"]: set() for n in data["nodes"]}
+    for n in data["nodes"]:
+        at_depth[n["depth"]].add(n["name"])
+    status, out, _ = cli("ci", "deps", "db1", "--direction", "up", "--depth", "2")
+    lines = out.splitlines()
+    column = lines[0].index("VIA")
+    rows = lines[1 : 1 + len(data["nodes"])]
+    assert status == 0 and len(rows) > 1
+    assert lines[1 + len(rows)].startswith(f"{len(rows)} CIs, ")
+    for line in rows:
+        depth, via = int(line.split()[0]), line[column:].strip()
+        if depth == 0:
+            assert via == "", line  # the start was not reached through anything
+        else:
+            rel_type, before = via.split(" ", 1)
+            assert before in at_depth[depth - 1], line
