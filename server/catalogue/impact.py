@@ -163,7 +163,7 @@ class _Walk:
     async def _load_groups(self, groups: set[str]) -> None:
         """Members and ``min`` of redundancy groups (DEPENDS_ON from the group, MEMBER_OF to
         it), and which members are out of service."""
-        groups -= self.loaded
+        groups = groups - self.loaded  # a new set: the caller evaluates loaded groups again
         if not groups:
             return
         self.loaded |= groups

@@ -191,3 +191,31 @@ async def test_the_store_skips_only_the_relationship_back(store):
     assert seen(await store.impact_steps(["nic"], UP_FROM_DOWN, back)) == every - {
         ("CONNECTED_TO", "port")
     }
+
+
+async def test_a_group_is_evaluated_again_when_its_next_member_fails_later(store):
+    """A group (min 1) whose first member fails at one level and whose second fails levels
+    later goes from degraded to down: loading its members once does not stop evaluating it."""
+    cis = [
+        CI(id="svc", cls="Service", name="svc", attributes={"name": "svc"}),
+        CI(id="grp", cls="RedundancyGroup", name="grp", attributes={"min": 1}),
+        CI(id="a", cls="Host", name="a"),
+        CI(id="b", cls="Host", name="b"),
+        CI(id="vm1", cls="Host", name="vm1"),
+        CI(id="vm2", cls="Host", name="vm2"),
+    ]
+    rels = [
+        Rel("s-g", "DEPENDS_ON", "svc", "grp"),
+        Rel("g-a", "DEPENDS_ON", "grp", "a"),
+        Rel("g-vm2", "DEPENDS_ON", "grp", "vm2"),
+        Rel("vm2-vm1", "HOSTED_ON", "vm2", "vm1"),  # nested: vm2 fails two levels after b
+        Rel("vm1-b", "HOSTED_ON", "vm1", "b"),
+    ]
+    cs = ChangeSet(report_id="late-member", source="manual", at=T0)
+    cs.create_cis, cs.create_rels = cis, rels
+    await store.apply(cs)
+    result = await impact(store, ["a", "b"], depth=8)
+    states = {c["id"]: c["state"] for c in result["cis"]}
+    assert states["vm2"] == "down"
+    assert states["grp"] == "down", states
+    assert [s["state"] for s in result["services"]] == ["down"]
