@@ -11,7 +11,10 @@ Finding a CI from what people type (for every command module)::
 matches its FQDN), an IP address (the host or device holding it; with
 ``cls="IPAddress"`` the address CI itself), or a serial number (hosts, network devices,
 assets). ``cls`` narrows the search to one CI class: ``"Service"`` takes a service name,
-``"Asset"`` an asset tag or serial, ``"Change"`` a change number (``CHG-…``). The answer
+``"Asset"`` an asset tag or serial, ``"Change"`` a change number (``CHG-…``). An
+endpoint is ``HOST:PORT`` or ``HOST:PROTOCOL/PORT`` (``db1:5432``, ``db1:udp/53``,
+``[2001:db8::5]:443``), HOST being any reference to its host. A loopback, link-local or
+unspecified address names no host (every host has one): it is refused. The answer
 is the API's CI list item (``{"id", "class", "name", "status", "attributes", …}``).
 No match raises ``CliError`` (exit 1) saying what was searched; several raise
 ``CliError`` listing the candidates (class, name, status, id, up to 10) and how to pick
@@ -42,6 +45,12 @@ _SERIAL = re.compile(r"^(?=.*\d)[A-Za-z0-9\-_/.]{4,64}$")
 SERIAL_CLASSES = ("Host", "NetworkDevice", "Asset")
 ADDRESS_ATTRIBUTES = ("management_ip", "identity_address")
 SHORT_NAME_CLASSES = ("Host", "NetworkDevice")
+# an endpoint as people write it: HOST:PORT, HOST:PROTOCOL/PORT, [IPv6]:PORT
+_ENDPOINT = re.compile(
+    r"^(?:\[(?P<v6>[0-9A-Fa-f:.%\w]+)\]|(?P<host>[^\s:/\[\]]+)):"
+    r"(?:(?P<protocol>tcp|udp|sctp)/)?(?P<port>\d{1,5})$",
+    re.IGNORECASE,
+)
 
 
 def add_api_options(parser: argparse.ArgumentParser) -> None:
@@ -182,7 +191,22 @@ def resolve_ci(client: ApiClient, ref: str, cls: str | None = None) -> dict[str,
         address = ipaddress.ip_address(ref.split("%", 1)[0])
     except ValueError:
         address = None
+    if address is None and cls in (None, "Endpoint"):
+        endpoint = _ENDPOINT.match(ref)
+        if endpoint is not None:
+            try:
+                return _endpoint(client, ref, endpoint)
+            except CliError as exc:
+                named = _by_name(client, ref, cls)  # a CI whose name has a colon
+                if not named:
+                    raise exc from None
+                return _pick(ref, named, "name")
     if address is not None and cls != "IPAddress":
+        if address.is_loopback or address.is_link_local or address.is_unspecified:
+            raise CliError(
+                f"{ref} is a {_scope(address)} address, which every host has: it names no "
+                "one host; give the host's name, a global address or its id"
+            )
         # an address names the host or device holding it, not the address CI
         holder = _by_address(client, str(address), cls)
         if holder is not None:
@@ -206,6 +230,41 @@ def resolve_ci(client: ApiClient, ref: str, cls: str | None = None) -> dict[str,
         + (", serial" if address is None and _SERIAL.match(ref) else "")
     )
     raise CliError(f"no {kind} matches {ref!r} (searched by {searched})")
+
+
+def _scope(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    if address.is_loopback:
+        return "loopback"
+    return "link-local" if address.is_link_local else "unspecified"
+
+
+def _endpoint(client: ApiClient, ref: str, match: re.Match[str]) -> dict[str, Any]:
+    """The endpoint ``HOST:[PROTOCOL/]PORT`` names: among the host's listening endpoints
+    (its open LISTENS_ON relationships), the one on that port (and protocol)."""
+    port = int(match["port"])
+    if not 0 < port < 65536:
+        raise CliError(f"{ref!r}: {port} is not a port number (1-65535)", 2)
+    protocol = (match["protocol"] or "").lower() or None
+    host = resolve_ci(client, match["v6"] or match["host"])
+    listening = [
+        rel["other"]["id"]
+        for rel in client.get(f"/api/v1/cis/{host['id']}")["relationships"]
+        if rel["type"] == "LISTENS_ON" and rel["direction"] == "out"
+    ]
+    hits = []
+    for endpoint_id in listening:
+        ci = client.get(f"/api/v1/cis/{endpoint_id}")
+        attrs = ci.get("attributes") or {}
+        if str(attrs.get("port")) == str(port) and protocol in (None, attrs.get("protocol")):
+            ci.pop("relationships", None)
+            hits.append(ci)
+    if not hits:
+        on = f"{protocol}/{port}" if protocol else f"port {port}"
+        raise CliError(
+            f"{host['class']} {host['name']} has no listening endpoint on {on} "
+            f"({len(listening)} endpoints; `cmdb ci show {host['name']}` lists them)"
+        )
+    return _pick(ref, hits, "host and port (add the protocol: HOST:tcp/PORT)")
 
 
 def resolve_ci_id(client: ApiClient, ref: str, cls: str | None = None) -> str:

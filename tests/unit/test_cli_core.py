@@ -57,6 +57,31 @@ def test_ci_show_takes_names_addresses_serials(cli, live, ref, host):
     assert json.loads(out)["id"] == live.hosts[host]
 
 
+@pytest.mark.parametrize("ref", ["db1:22", "db1:tcp/22", "10.0.0.1:22", "DB1.example.net:22"])
+def test_an_endpoint_is_its_host_and_port(cli, live, ref):
+    status, out, err = cli("ci", "show", ref, "--json")
+    assert status == 0, err
+    endpoint = json.loads(out)
+    assert endpoint["class"] == "Endpoint"
+    assert (endpoint["attributes"]["host"], endpoint["attributes"]["port"]) == (
+        live.hosts["db1"],
+        22,
+    )
+
+
+def test_an_endpoint_not_listening_says_so(cli):
+    status, _, err = cli("ci", "show", "db1:5432")
+    assert status == 1 and "Host db1 has no listening endpoint on port 5432" in err
+    status, _, err = cli("ci", "show", "db1:udp/22")
+    assert status == 1 and "no listening endpoint on udp/22" in err
+
+
+@pytest.mark.parametrize("ref", ["127.0.0.1", "::1", "fe80::5054:ff:fe12:3456"])
+def test_an_address_every_host_has_names_no_host(cli, ref):
+    status, _, err = cli("impact", ref)
+    assert status == 1 and "which every host has: it names no one host" in err
+
+
 def test_ci_show_by_id_and_class_mismatch(cli, live):
     assert json.loads(cli("ci", "show", live.hosts["db1"], "--json")[1])["name"] == "db1"
     status, _, err = cli("ci", "show", live.hosts["db1"], "--class", "Software")
