@@ -7,7 +7,15 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import deque
-from collections.abc import AsyncIterator, Hashable, Mapping, Sequence
+from collections.abc import (
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Hashable,
+    Iterable,
+    Mapping,
+    Sequence,
+)
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -96,6 +104,52 @@ async def impact_steps_ahead(
         for future in pending:
             future.cancel()
             future.add_done_callback(_retrieved)
+
+
+class ReadAhead:
+    """One batched read (``read(ids)``: rows) started for ids as soon as a walk knows it
+    will need them, and handed over when it does (``take``): the store works on it while
+    the walk goes on. Reading is all it does, so starting early changes no answer.
+    ``owner(row)``: the id a row was read for (``take`` returns only the rows of the ids it
+    is given). ``cancel`` when leaving early."""
+
+    def __init__(
+        self,
+        read: Callable[[list[str]], Awaitable[list[Any]]],
+        owner: Callable[[Any], str],
+    ) -> None:
+        self._read = read
+        self._owner = owner
+        self._started: dict[str, asyncio.Future[list[Any]]] = {}
+
+    def start(self, ids: Iterable[str]) -> None:
+        """Start one read of those of ``ids`` not started yet."""
+        new = sorted({i for i in ids if i not in self._started})
+        if new:
+            future = asyncio.ensure_future(self._read(new))
+            self._started.update(dict.fromkeys(new, future))
+
+    async def take(self, ids: Iterable[str]) -> list[Any]:
+        """The rows of ``ids`` (read now for those not started), read by read."""
+        wanted = set(ids)
+        self.start(wanted)
+        futures: dict[int, asyncio.Future[list[Any]]] = {}
+        for i in sorted(wanted):
+            future = self._started.pop(i)
+            futures.setdefault(id(future), future)
+        rows: list[Any] = []
+        owner = self._owner
+        for future in futures.values():
+            rows += [row for row in await future if owner(row) in wanted]
+        return rows
+
+    def cancel(self) -> None:
+        """Cancel the reads nobody took."""
+        for future in set(self._started.values()):
+            if not future.done():
+                future.cancel()
+            future.add_done_callback(_retrieved)
+        self._started.clear()
 
 
 def _retrieved(task: asyncio.Future[Any]) -> None:

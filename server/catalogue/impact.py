@@ -34,6 +34,7 @@ from cmdb.graph.dependency import (
 )
 from cmdb.graph.queries import (
     Layer2,
+    ReadAhead,
     generation,
     impact_steps,
     impact_steps_ahead,
@@ -50,6 +51,8 @@ DEFAULT_DEPTH = 16
 DEGRADED_REACHES = ("Service", GROUP)
 CONNECTS = "CONNECTS_TO"
 MEMBERSHIP = ("DEPENDS_ON", "MEMBER_OF")
+# what a client needs: its observed connections, declared dependencies, and its endpoints
+CLIENT_TYPES = (CONNECTS, *DECLARED_TYPES, "LISTENS_ON")
 # the walk reads each relationship only from the end the rules go up from (a host's
 # endpoints from the host, not the host again from each endpoint), and a CI's asset
 UP_FROM_DOWN = (*directed("up"), IN + LIFECYCLE_TYPE)
@@ -97,6 +100,16 @@ class _Walk:
     gone: set[str] = field(default_factory=set)  # retired: never a working member
     topology: Layer2 | None = None
     generation: Hashable | None = None  # the graph's, read first: keys the cached topology
+    # the loaders' first reads, started as a level's chunks name the CIs to evaluate again
+    members_ahead: ReadAhead = field(init=False)
+    clients_ahead: ReadAhead = field(init=False)
+    uplinks_ahead: ReadAhead = field(init=False)
+
+    def __post_init__(self) -> None:
+        store = self.store
+        self.members_ahead = ReadAhead(lambda ids: impact_steps(store, ids, MEMBERSHIP), _near)
+        self.clients_ahead = ReadAhead(lambda ids: impact_steps(store, ids, CLIENT_TYPES), _near)
+        self.uplinks_ahead = ReadAhead(lambda ids: uplinks(store, ids), _device)
 
     # ------------------------------------------------------------ states
     def _note(self, step: Step) -> None:
@@ -170,7 +183,7 @@ class _Walk:
         members: dict[str, set[str]] = {g: set() for g in groups}
         kinds: dict[str, str] = {}
         steps, details = await asyncio.gather(
-            impact_steps(self.store, groups, MEMBERSHIP), self.store.get_cis(sorted(groups))
+            self.members_ahead.take(groups), self.store.get_cis(sorted(groups))
         )
         for step in steps:
             self._note(step)
@@ -220,8 +233,7 @@ class _Walk:
         self.loaded |= {key + c for c in clients}
         targets: dict[str, set[str]] = {c: set() for c in clients}
         declared: dict[str, set[str]] = {c: set() for c in clients}
-        types = (CONNECTS, *DECLARED_TYPES, "LISTENS_ON")
-        for step in await impact_steps(self.store, clients, types):
+        for step in await self.clients_ahead.take(clients):
             self._note(step)
             rel_type, client, far, out = step[0], step[1], step[2], step[3]
             if not out:
@@ -287,7 +299,7 @@ class _Walk:
         await self.topology.reach(self.store, switches)
         known = [link for d in switches for link in self.topology.links.get(d, ())]
         hosts = devices - switches
-        for link in known + await uplinks(self.store, hosts):
+        for link in known + await self.uplinks_ahead.take(hosts):
             cls = self.info[link.device].cls
             if self.topology.is_uplink(cls, link.device, link.peer_class, link.peer_device):
                 ports.setdefault(link.device, set()).add(link.port)
@@ -314,8 +326,15 @@ class _Walk:
             if ci.status == "retired":
                 self.gone.add(ci_id)  # fails itself, takes nothing along
         first = [s for s in first if s[1] in known]
-        starting = set(start)
-        frontier = sorted(known)
+        try:
+            await self._levels(set(start), first, sorted(known))
+        finally:
+            for ahead in (self.members_ahead, self.clients_ahead, self.uplinks_ahead):
+                ahead.cancel()
+
+    async def _levels(self, starting: set[str], first: list[Step], frontier: list[str]) -> None:
+        """Level by level from the failed CIs (``frontier``, ``first``: their first hop's
+        steps); ``starting``: every id given."""
         level = 0
         while frontier and level < self.max_depth:
             level += 1
@@ -333,7 +352,7 @@ class _Walk:
                 async with contextlib.aclosing(ahead) as chunks:
                     async for steps in chunks:
                         await self._frontier_assets(steps, starting)
-                        self._propose(steps, proposals, reevaluate)
+                        self._read_ahead(self._propose(steps, proposals, reevaluate))
             # independent reads: one loader's store reads overlap the others' work
             await asyncio.gather(
                 self._load_groups(reevaluate["group"]),
@@ -351,6 +370,26 @@ class _Walk:
                 if result and self._raise(ci, result[0], result[1], level):
                     changed.add(ci)
             frontier = sorted(changed)
+
+    def _read_ahead(self, added: list[tuple[str, str]]) -> None:
+        """Start the loaders' first reads for the CIs a chunk named to evaluate again
+        ((kind, CI), ``_propose``), those not loaded yet."""
+        if not added:
+            return
+        loaded, info = self.loaded, self.info
+        groups, clients, hosts = [], [], []
+        for kind, ci in added:
+            if kind == "group":
+                if ci not in loaded:
+                    groups.append(ci)
+            elif kind == "client":
+                if "conn:" + ci not in loaded:
+                    clients.append(ci)
+            elif "ports:" + ci not in loaded and info[ci].cls != "NetworkDevice":
+                hosts.append(ci)  # a switch's uplinks come with the topology
+        self.members_ahead.start(groups)
+        self.clients_ahead.start(clients)
+        self.uplinks_ahead.start(hosts)
 
     def _came_from(self, frontier: list[str]) -> dict[str, tuple[str, str]]:
         """For each frontier CI, one cause of its new state and the relationship type it
@@ -378,14 +417,15 @@ class _Walk:
         steps: list[Step],
         proposals: list[tuple[str, str, str, Via]],
         reevaluate: dict[str, set[str]],
-    ) -> None:
+    ) -> list[tuple[str, str]]:
         """Note each step's far end; what the near end failing or degrading does to it:
         (dependent, new state, cause, (type, kind)) ``proposals``, and the CIs whose
         one-of-several needs must be evaluated again (``reevaluate``: "group", "client",
         "device"). Chunk by chunk: proposals are only applied (``_apply``) once the level is
-        read whole."""
+        read whole. Returns the (kind, CI) added to ``reevaluate`` by these steps."""
         state, info, gone = self.state, self.info, self.gone
         propose = proposals.append
+        added: list[tuple[str, str]] = []
         # this loop runs once per relationship read: _note and the rules are inline
         for rel_type, near, far, out, far_class, far_name, status in steps:
             key = (rel_type, out, far_class)  # out: 1/0 on one store, True/False on the other
@@ -414,7 +454,11 @@ class _Walk:
             if effect in RANK:
                 propose((far, effect, near, effects[2]))
             else:
-                reevaluate[effect].add(far)
+                bucket = reevaluate[effect]
+                if far not in bucket:
+                    bucket.add(far)
+                    added.append((effect, far))
+        return added
 
     def _apply(self, proposals: list[tuple[str, str, str, Via]], level: int) -> set[str]:
         """``_raise`` for each proposal (inline: one per relationship read); the CIs whose
@@ -639,6 +683,14 @@ _NEED_RANK = {CONNECTS: 1, "HAS_INTERFACE": 2}
 def _need_rank(need: _Need) -> int:
     """Declared groups first, then observed connections, then uplinks."""
     return _NEED_RANK.get(need.rel_type, 0)
+
+
+def _near(step: Step) -> str:
+    return step[1]
+
+
+def _device(link: Any) -> str:
+    return link.device
 
 
 def _first(item: tuple) -> Any:

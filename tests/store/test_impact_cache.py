@@ -89,8 +89,10 @@ async def test_one_topology_per_generation(store, monkeypatch):
 
 
 async def test_chunked_reads_give_the_same_answer(store, monkeypatch):
-    """The walk reads a level chunk by chunk, the next chunk read meanwhile; with one id
-    a chunk the answer is the one of a whole level at once."""
+    """The walk reads a level chunk by chunk, the next chunk read meanwhile, and starts the
+    loaders' reads as the chunks name the CIs to evaluate again; with one id a chunk (a
+    read ahead per CI), and with no read ahead, the answer is the one of a whole level at
+    once."""
     await build(store)
     whole = await impact(store, ["core1"])
     monkeypatch.setattr(
@@ -98,4 +100,6 @@ async def test_chunked_reads_give_the_same_answer(store, monkeypatch):
         "impact_steps_ahead",
         functools.partial(queries.impact_steps_ahead, chunk=1),
     )
+    assert await impact(store, ["core1"]) == whole
+    monkeypatch.setattr(impact_mod._Walk, "_read_ahead", lambda self, added: None)
     assert await impact(store, ["core1"]) == whole
