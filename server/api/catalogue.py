@@ -74,6 +74,7 @@ from cmdb.server.catalogue import (
 )
 from cmdb.server.catalogue.common import resolve_ids
 from cmdb.server.catalogue.impact import impact
+from cmdb.server.catalogue.refs import Resolver
 
 routes = ApiRoutes()
 READER, EDITOR = ("reader",), ("editor",)
@@ -392,6 +393,12 @@ IMPACT_EXAMPLE = {
         examples={
             "full": {"cis": [HOST_ID], "depth": 5},
             "summary": {"cis": [HOST_ID], "summary": True},
+            "references": {
+                "cis": [
+                    {"class": "Host", "name": "db1"},
+                    {"class": "Endpoint", "host": "db2", "port": 5432},
+                ]
+            },
         },
     ),
     responses={
@@ -404,15 +411,21 @@ IMPACT_EXAMPLE = {
             },
         )
     },
-    errors={422: "a CI id names no CI"},
+    errors={422: "a CI id names no CI; " + REFERENCES_422},
     tags=("impact",),
 )
 @mapped
 async def post_impact(request: web.Request, a: Args) -> web.Response:
-    ids = a.body["cis"]
+    refs = a.body["cis"]
     depth = a.body.get("depth", request.app[SETTINGS_KEY].max_depth)
     store = request.app[STORE_KEY]
-    await resolve_ids(store, [(f"$.cis[{i}]", c) for i, c in enumerate(ids)])
+    # ids in one read; each reference by the catalogue's rules (exact name, host and port...)
+    await resolve_ids(store, [(f"$.cis[{i}]", c) for i, c in enumerate(refs) if isinstance(c, str)])
+    resolver = Resolver(store)
+    ids = [
+        c if isinstance(c, str) else (await resolver.resolve(c, f"$.cis[{i}]")).id
+        for i, c in enumerate(refs)
+    ]
     return web.json_response(await impact(store, ids, depth, summary=a.body.get("summary", False)))
 
 

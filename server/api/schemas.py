@@ -319,7 +319,12 @@ IMPORT_RESULT = obj(
 # ---------------------------------------------------------------- impact
 IMPACT_REQUEST = obj(
     {
-        "cis": array(CI_ID, minItems=1, description="the CIs that fail"),
+        "cis": array(
+            REFERENCE,
+            minItems=1,
+            description="the CIs that fail: ids, or references such as {class: Host, name: "
+            "db1} or {class: Endpoint, host: db1, port: 5432}",
+        ),
         "depth": {"type": "integer", "minimum": 1, "maximum": Setting("max_depth")},
         "summary": {
             "type": "boolean",

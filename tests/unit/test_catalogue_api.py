@@ -98,6 +98,22 @@ async def test_service_contract_and_impact(api):
         "/api/v1/impact", json={"cis": [db1, db2]}, headers=auth(tokens["reader"])
     )
     assert (await r.json())["services"][0]["state"] == "down"
+    # the failed CIs by reference, as a catalogue names them: the same answer
+    r = await client.post(
+        "/api/v1/impact",
+        json={"cis": [{"class": "Host", "name": "db1"}], "depth": 5},
+        headers=auth(tokens["reader"]),
+    )
+    assert r.status == 200 and await r.json() == result
+    msg = await error_of(
+        await client.post(
+            "/api/v1/impact",
+            json={"cis": [db1, {"class": "Host", "name": "no-such-host"}]},
+            headers=auth(tokens["reader"]),
+        ),
+        422,
+    )
+    assert "$.cis[1]" in msg and "no-such-host" in msg
 
 
 async def test_service_errors(api):

@@ -122,7 +122,7 @@ def test_limits_come_from_the_server_settings(app_and_doc):
     impact = doc["paths"]["/api/v1/impact"]["post"]
     body = impact["requestBody"]["content"]["application/json"]
     assert body["schema"]["properties"]["depth"]["maximum"] == 20
-    assert set(body["examples"]) == {"full", "summary"}
+    assert set(body["examples"]) == {"full", "summary", "references"}
     answer = impact["responses"]["200"]["content"]["application/json"]
     assert "cis" not in answer["examples"]["summary"]["value"]
 
