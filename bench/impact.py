@@ -17,8 +17,8 @@ core is). Two designs, each timed on both stores:
   down half the data centre: the answer itself lists tens of thousands of CIs.
 
 The graph is loaded with big change sets (one batched statement per class or
-relationship type) without history, then checkpointed. Three timings per store, side by
-side:
+relationship type) without history (SQLite's WAL then checkpointed). Three timings per
+store, side by side:
 
 * ``closure``: the store's raw limit for the same failure, ids only, following every rule
   of ``cmdb.graph.dependency`` upwards without states or redundancy: one recursive CTE on
@@ -194,14 +194,11 @@ async def load(store, g: Graph, chunk: int = 20_000) -> float:
 
 
 async def settle(store) -> None:
-    """Write the loaded pages home before timing (a checkpoint: SQLite's WAL into the
-    database file, Neo4j's transaction log into its store files): a store in service is not
-    in the middle of flushing 300 MB it was just given."""
+    """SQLite: write the loaded pages home before timing (a WAL checkpoint): a store in
+    service does not read 300 MB it was just given through its write-ahead log. Neo4j
+    checkpoints by itself (Community has no procedure to ask for one)."""
     if hasattr(store, "conn"):
         await store._run(lambda: store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall())
-        return
-    async with store.driver.session() as session:
-        await (await session.run("CALL db.checkpoint()")).consume()
 
 
 async def uplink_ports(store) -> list[str]:
