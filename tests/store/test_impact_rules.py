@@ -165,6 +165,28 @@ async def test_going_back_the_way_a_failure_came_changes_no_state(store, monkeyp
             ]
 
 
+async def test_the_order_of_reads_changes_no_answer(store, monkeypatch):
+    """A level is read in chunks, and the loaders' reads start as the chunks name the CIs
+    to evaluate again: on random graphs with cycles and parallel paths, one CI a read gives
+    the whole answer (paths included) of the default chunks."""
+    import functools
+
+    from cmdb.graph import queries
+
+    for seed in (6, 7):
+        failable = await random_graph(store, seed)
+        rng = random.Random(seed)
+        for failed in rng.sample(failable, 6):
+            default = await impact(store, [failed], depth=12)
+            with monkeypatch.context() as m:
+                m.setattr(
+                    impact_mod,
+                    "impact_steps_ahead",
+                    functools.partial(queries.impact_steps_ahead, chunk=1, reads_ahead=4),
+                )
+                assert await impact(store, [failed], depth=12) == default, failed
+
+
 async def test_the_store_skips_only_the_relationship_back(store):
     """``Store.impact_steps`` with ``back``: the relationship of that type to that CI is not
     read; another type to the same CI still is."""
