@@ -51,6 +51,7 @@ _ENDPOINT = re.compile(
     r"(?:(?P<protocol>tcp|udp|sctp)/)?(?P<port>\d{1,5})$",
     re.IGNORECASE,
 )
+_ENDPOINT_NAME = re.compile(r"^[a-z0-9]+/(?P<port>\d{1,5})(?: |$)")
 
 
 def add_api_options(parser: argparse.ArgumentParser) -> None:
@@ -247,12 +248,20 @@ def _endpoint(client: ApiClient, ref: str, match: re.Match[str]) -> dict[str, An
     protocol = (match["protocol"] or "").lower() or None
     host = resolve_ci(client, match["v6"] or match["host"])
     listening = [
-        rel["other"]["id"]
+        rel["other"]
         for rel in client.get(f"/api/v1/cis/{host['id']}")["relationships"]
         if rel["type"] == "LISTENS_ON" and rel["direction"] == "out"
     ]
+    # an endpoint is named "tcp/5432 (postgres)" (cmdb.server.reconcile.host): read only
+    # those on the port, and any named otherwise
+    maybe = [
+        e["id"]
+        for e in listening
+        if (named := _ENDPOINT_NAME.match(e.get("name") or "")) is None
+        or int(named["port"]) == port
+    ]
     hits = []
-    for endpoint_id in listening:
+    for endpoint_id in maybe:
         ci = client.get(f"/api/v1/cis/{endpoint_id}")
         attrs = ci.get("attributes") or {}
         if str(attrs.get("port")) == str(port) and protocol in (None, attrs.get("protocol")):
