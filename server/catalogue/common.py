@@ -80,7 +80,11 @@ async def resolve_ids(store: Store, refs: list[tuple[str, str]]) -> dict[str, CI
     found = await store.get_cis(sorted({ci_id for _, ci_id in refs}))
     for where, ci_id in refs:
         if ci_id not in found:
-            raise unprocessable(f"{where}: no configuration item with id {ci_id!r}", field=where)
+            raise unprocessable(
+                f"{where}: no configuration item with id {ci_id!r} (a string is a CI's id; "
+                "name a CI with a reference such as {class: Host, name: db1})",
+                field=where,
+            )
     return found
 
 

@@ -20,6 +20,7 @@ and, when ambiguous, every candidate with what tells them apart.
 
 from __future__ import annotations
 
+import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,12 +28,38 @@ from cmdb.graph.identity import key_of
 from cmdb.graph.lookup import cis_by_attribute, cis_by_name, interfaces_with_ip
 from cmdb.graph.schema import CLASSES
 from cmdb.graph.store import CI, Store
-from cmdb.server.catalogue import invalid, unprocessable
+from cmdb.server.catalogue import CatalogueError, invalid, unprocessable
 from cmdb.server.catalogue.common import all_of_class, check_id
 
 # keys that select rather than filter: each has its own lookup below
 SELECTORS = ("name", "host", "port", "protocol", "address", "serial", "manufacturer")
 MAX_CANDIDATES = 10  # an ambiguous answer lists at most this many
+# the classes a reference may narrow by ``host``: an endpoint's host, an interface's host or
+# device (its ``parent``)
+HOSTED = ("Endpoint", "Interface")
+HOST_CLASSES = ("Host", "NetworkDevice")
+
+
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(text.split("%", 1)[0])
+    except ValueError:
+        return None
+
+
+def _names_no_host(text: str) -> bool:
+    """Loopback, link-local and unspecified addresses: every host has them."""
+    address = _address(text)
+    return address is not None and (
+        address.is_loopback or address.is_link_local or address.is_unspecified
+    )
+
+
+def _scope(text: str) -> str:
+    address = _address(text)
+    if address is not None and address.is_loopback:
+        return "loopback"
+    return "link-local" if address is not None and address.is_link_local else "unspecified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +83,9 @@ class RefSpec:
             return f"id {self.id!r}"
         parts = [self.cls or "CI"]
         if self.cls == "Endpoint":
-            parts.append(f"on {self.host} {self.protocol or 'tcp'}/{self.port}")
+            parts.append(f"on {_words(self.host)} {self.protocol or 'tcp'}/{self.port}")
+        elif self.host is not None:
+            parts.append(f"on {_words(self.host)}")
         if self.name is not None:
             parts.append(f"named {self.name!r}")
         if self.address:
@@ -65,6 +94,17 @@ class RefSpec:
             parts.append(f"with serial {self.serial!r}")
         parts += [f"{k}={v!r}" for k, v in sorted(self.filters.items())]
         return " ".join(parts)
+
+
+def _words(host: Any) -> str:
+    """A host as written in a reference, for messages: its name, or the nested reference
+    in words (``Host with address 10.0.0.1``)."""
+    if isinstance(host, dict):
+        try:
+            return parse_ref(host, "host").describe()
+        except CatalogueError:
+            return "the host given"
+    return str(host)
 
 
 def parse_ref(value: Any, where: str, default_class: str | None = None) -> RefSpec:
@@ -79,8 +119,14 @@ def parse_ref(value: Any, where: str, default_class: str | None = None) -> RefSp
     if not isinstance(value, dict):
         raise invalid(f"{where} must be a CI id or an object with a class, not {value!r}")
     if "id" in value:
-        return RefSpec(id=check_id(value["id"], f"{where}.id"))
+        return RefSpec(id=check_id(value["id"], f"{where}.id"), cls=value.get("class"))
     cls = value.get("class", default_class)
+    if cls is None:
+        raise invalid(
+            f"{where}.class is required: say which class of CI, one of "
+            f"{', '.join(sorted(CLASSES))}",
+            field=f"{where}.class",
+        )
     if cls not in CLASSES:
         raise invalid(
             f"{where}.class must be one of {', '.join(sorted(CLASSES))}, not {cls!r}",
@@ -114,6 +160,20 @@ def parse_ref(value: Any, where: str, default_class: str | None = None) -> RefSp
         manufacturer=text.get("manufacturer"),
         filters={k: v for k, v in text.items() if k not in SELECTORS},
     )
+    if spec.host is not None and cls not in HOSTED:
+        raise invalid(
+            f"{where}.host: a {cls} is not on a host; host narrows only "
+            f"{' and '.join(HOSTED)} references",
+            field=f"{where}.host",
+        )
+    if spec.port is not None and cls != "Endpoint":
+        raise invalid(f"{where}.port: only an Endpoint has a port", field=f"{where}.port")
+    if spec.address and _names_no_host(spec.address) and cls != "IPAddress":
+        raise unprocessable(
+            f"{where}.address: {spec.address} is a {_scope(spec.address)} address, which every "
+            f"host has: it names no one {cls}; give a global address, a name or an id",
+            field=f"{where}.address",
+        )
     if cls == "Endpoint":
         if spec.host is None or spec.port is None:
             raise invalid(
@@ -151,7 +211,13 @@ class Resolver:
             self._done[memo] = found
             return found
         if not candidates:
-            raise unprocessable(f"{where}: no {spec.describe()}", field=where, candidates=[])
+            hint = (
+                " (a string is a CI's id; name a CI with a reference such as "
+                "{class: Host, name: db1})"
+                if spec.id
+                else ""
+            )
+            raise unprocessable(f"{where}: no {spec.describe()}{hint}", field=where, candidates=[])
         choices = await labels(self.store, (live or candidates)[:MAX_CANDIDATES])
         listed = "; ".join(f"{text(c)} ({c['id']})" for c in choices)
         raise unprocessable(
@@ -165,6 +231,11 @@ class Resolver:
         store = self.store
         if spec.id:
             ci = await store.get_ci(spec.id)
+            if ci is not None and spec.cls is not None and ci.cls != spec.cls:
+                raise unprocessable(
+                    f"{where}: {spec.id} is a {ci.cls} ({ci.name}), not a {spec.cls}",
+                    field=where,
+                )
             return [ci] if ci else []
         cls = spec.cls or ""
         if cls == "Endpoint":
@@ -181,16 +252,41 @@ class Resolver:
             found = await self._all(cls)
         if spec.name is not None and (spec.address or spec.serial):
             found = [c for c in found if (c.name or "").lower() == spec.name.lower()]
+        if spec.host is not None and cls == "Interface":
+            holder = await self._host(spec, where)
+            found = [c for c in found if c.attributes.get("parent") == holder.id]
         for key, want in spec.filters.items():
             found = [c for c in found if str(c.attributes.get(key, "")) == want]
         return sorted(found, key=lambda c: (c.status == "retired", c.name or "", c.id))
 
-    async def _endpoints(self, spec: RefSpec, where: str) -> list[CI]:
+    async def _host(self, spec: RefSpec, where: str) -> CI:
+        """The host or device ``spec.host`` names: an id, a name (a Host's, else a
+        NetworkDevice's), an address, or a reference of one of those classes."""
         host_ref = spec.host
-        if isinstance(host_ref, str):  # a host's id, else its name
+        if isinstance(host_ref, str):
             by_id = await self.store.get_ci(host_ref)
-            host_ref = {"id": host_ref} if by_id else {"class": "Host", "name": host_ref}
+            if by_id is not None:
+                host_ref = {"id": host_ref}
+            else:
+                key = "address" if _address(host_ref) else "name"
+                for cls in HOST_CLASSES:  # a host by that name, else a device
+                    candidate = {"class": cls, key: host_ref}
+                    if cls == HOST_CLASSES[-1] or await self._candidates(
+                        parse_ref(candidate, f"{where}.host"), f"{where}.host"
+                    ):
+                        host_ref = candidate
+                        break
         host = await self.resolve(host_ref, f"{where}.host")
+        if host.cls not in HOST_CLASSES:
+            raise unprocessable(
+                f"{where}.host names a {host.cls} ({host.name}): the host of an endpoint or "
+                "interface is a Host or a NetworkDevice",
+                field=f"{where}.host",
+            )
+        return host
+
+    async def _endpoints(self, spec: RefSpec, where: str) -> list[CI]:
+        host = await self._host(spec, where)
         found: list[CI] = []
         for protocol in (spec.protocol,) if spec.protocol else ("tcp", "udp"):
             key = key_of("Endpoint", "host_port", host=host.id, protocol=protocol, port=spec.port)

@@ -279,3 +279,53 @@ async def test_as_of_and_diff_endpoints(api):
     diff = await r.json()
     assert diff["existed"] == {"from": False, "to": True}
     await error_of(await client.get(f"/api/v1/cis/{db1}/diff", headers=reader), 400)
+
+
+async def test_references_say_what_is_wrong_with_them(api):
+    """A reference names one CI or says why not: an address every host has names none, a
+    class given with an id must be the CI's, host narrows endpoints and interfaces only and
+    must be a host or device, and a missing class is asked for."""
+    client, tokens = api
+    db1, db2 = await two_hosts(client, tokens)
+    reader = auth(tokens["reader"])
+
+    async def impact_of(*refs) -> tuple[int, dict]:
+        r = await client.post("/api/v1/impact", json={"cis": list(refs)}, headers=reader)
+        return r.status, await r.json()
+
+    for address in ("127.0.0.1", "::1", "fe80::1"):
+        status, body = await impact_of({"class": "Host", "address": address})
+        assert status == 422 and "which every host has" in body["error"]["message"], body
+    status, body = await impact_of(
+        {"class": "Endpoint", "host": {"class": "Host", "address": "127.0.0.1"}, "port": 5432}
+    )
+    assert status == 422 and "loopback" in body["error"]["message"]
+    status, body = await impact_of({"class": "Service", "id": db1})
+    assert status == 422 and "is a Host (db1), not a Service" in body["error"]["message"]
+    status, body = await impact_of({"name": "db1"})
+    assert status == 400 and "class is required" in body["error"]["message"]
+    status, body = await impact_of({"class": "Host", "name": "db1", "host": "db2"})
+    assert status == 400 and "a Host is not on a host" in body["error"]["message"]
+    status, body = await impact_of({"class": "Host", "name": "db1", "port": 5432})
+    assert status == 400 and "only an Endpoint has a port" in body["error"]["message"]
+    svc = await client.post(
+        "/api/v1/services", json={"name": "orders"}, headers=auth(tokens["editor"])
+    )
+    assert svc.status == 201
+    status, body = await impact_of(
+        {"class": "Endpoint", "host": {"class": "Service", "name": "orders"}, "port": 5432}
+    )
+    message = body["error"]["message"]
+    assert status == 422 and "names a Service (orders)" in message and "{" not in message
+    # host tells two interfaces called eth0 apart; an unknown host is said so
+    status, body = await impact_of({"class": "Interface", "name": "eth0"})
+    assert status == 422 and "2 CIs fit" in body["error"]["message"]
+    status, body = await impact_of({"class": "Interface", "name": "eth0", "host": "db2"})
+    assert status == 200 and body["failed"][0]["device"] == "db2", body["failed"]
+    status, body = await impact_of({"class": "Interface", "name": "eth0", "host": "nosuch"})
+    assert status == 422 and "nosuch" in body["error"]["message"]
+    # endpoints by the host's address
+    status, body = await impact_of({"class": "Endpoint", "host": "10.0.0.2", "port": 5432})
+    assert status == 200 and body["failed"][0]["host"] == "db2"
+    status, body = await impact_of("db1")
+    assert status == 422 and "name a CI with a reference" in body["error"]["message"]
