@@ -6,7 +6,7 @@ import argparse
 import json
 from pathlib import Path
 
-from cmdb.server.cli.core import add_api_options, resolve_ci_id
+from cmdb.server.cli.core import add_api_options, positive_int, resolve_ci_id
 from cmdb.server.cli.http import ApiClient, CliError
 from cmdb.server.cli.output import counted, emit_json, emit_table, emit_text, show
 
@@ -566,7 +566,7 @@ def cmd_ci_diff(args) -> int:
 
 
 # ---------------------------------------------------------------- wiring
-REF_HELP = "id, name, address or serial"
+REF_HELP = "id, name, address, serial or HOST:PORT for an endpoint"
 CHANGE_HELP = "a change: its number (CHG-…) or id"
 
 
@@ -599,9 +599,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--criticality", choices=("critical", "high", "medium", "low"))
     p.add_argument("--kind", choices=("business", "technical"))
     p.add_argument("--description")
-    p.add_argument(
-        "--ci", action="append", help="a CI it depends on: id, name, address or serial (repeatable)"
-    )
+    p.add_argument("--ci", action="append", help=f"a CI it depends on: {REF_HELP} (repeatable)")
     p.add_argument("--service", action="append", help="a service it depends on: id or name")
     p.add_argument("--body", help="extra JSON fields (sla, groups in depends_on)")
     p = _cmd(svc, "import", cmd_service_import, "upsert services from a YAML catalogue")
@@ -614,10 +612,15 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("impact", help="what fails with these CIs, up to the services")
     add_api_options(p)
-    p.add_argument("ids", nargs="+", help="failed CIs: ids, names, addresses or serials")
+    p.add_argument(
+        "ids",
+        nargs="+",
+        help="failed CIs: ids, names, addresses, serials, or HOST:PORT / HOST:tcp/PORT for an "
+        "endpoint (a loopback or link-local address names no host)",
+    )
     p.add_argument(
         "--depth",
-        type=int,
+        type=positive_int,
         help="how many relationships to follow (default and limit: the server's max_depth)",
     )
     p.add_argument(

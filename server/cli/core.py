@@ -104,6 +104,13 @@ def _by_name(client: ApiClient, ref: str, cls: str | None) -> list[dict[str, Any
     exact = [c for c in found if (c["name"] or "").casefold() == want]
     if exact:
         return exact
+    if _ENDPOINT_NAME.match(want):
+        # "tcp/8080" names the endpoints called "tcp/8080 (cmdb)" (its process)
+        return [
+            c
+            for c in found
+            if c["class"] == "Endpoint" and (c["name"] or "").casefold().startswith(want + " (")
+        ]
     short = want.split(".", 1)[0]
     if short != want:
         # "db1.example.net" names the host called "db1" whose FQDN that is
@@ -153,7 +160,8 @@ def _pick(ref: str, hits: list[dict[str, Any]], what: str) -> dict[str, Any]:
         f"{ref!r} is ambiguous: {len(unique)} CIs have that {what}:\n"
         + "\n".join("  " + line for line in rows.splitlines())
         + more
-        + "\ngive the id instead (or narrow it with --class where the command has it)"
+        + "\ngive the id instead (an endpoint as HOST:PORT; or narrow it with --class where "
+        "the command has it)"
     )
 
 
@@ -205,7 +213,7 @@ def resolve_ci(client: ApiClient, ref: str, cls: str | None = None) -> dict[str,
     if address is not None and cls != "IPAddress":
         if address.is_loopback or address.is_link_local or address.is_unspecified:
             raise CliError(
-                f"{ref} is a {_scope(address)} address, which every host has: it names no "
+                f"{ref} is {_scope(address)} address, which every host has: it names no "
                 "one host; give the host's name, a global address or its id"
             )
         # an address names the host or device holding it, not the address CI
@@ -234,9 +242,21 @@ def resolve_ci(client: ApiClient, ref: str, cls: str | None = None) -> dict[str,
 
 
 def _scope(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
+    """The kind of address every host has, with its article."""
     if address.is_loopback:
-        return "loopback"
-    return "link-local" if address.is_link_local else "unspecified"
+        return "a loopback"
+    return "a link-local" if address.is_link_local else "an unspecified"
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is less than 1")
+    return value
 
 
 def _endpoint(client: ApiClient, ref: str, match: re.Match[str]) -> dict[str, Any]:

@@ -82,6 +82,21 @@ def test_an_address_every_host_has_names_no_host(cli, ref):
     assert status == 1 and "which every host has: it names no one host" in err
 
 
+def test_an_endpoint_by_its_name_without_the_process(cli, live):
+    """"tcp/22" names the endpoints called "tcp/22 (sshd)": one on each host here, so the
+    answer lists them and says how to name one."""
+    status, _, err = cli("ci", "show", "tcp/22")
+    assert status == 1 and "'tcp/22' is ambiguous: 4 CIs" in err and "HOST:PORT" in err
+    status, _, err = cli("ci", "show", "0.0.0.0")
+    assert status == 1 and "is an unspecified address" in err
+
+
+def test_impact_depth_must_be_positive(cli):
+    with pytest.raises(SystemExit) as exit_:
+        cli("impact", "db1", "--depth", "0")
+    assert exit_.value.code == 2
+
+
 def test_ci_show_by_id_and_class_mismatch(cli, live):
     assert json.loads(cli("ci", "show", live.hosts["db1"], "--json")[1])["name"] == "db1"
     status, _, err = cli("ci", "show", live.hosts["db1"], "--class", "Software")
