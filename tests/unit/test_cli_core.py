@@ -83,7 +83,7 @@ def test_an_address_every_host_has_names_no_host(cli, ref):
 
 
 def test_an_endpoint_by_its_name_without_the_process(cli, live):
-    """"tcp/22" names the endpoints called "tcp/22 (sshd)": one on each host here, so the
+    """ "tcp/22" names the endpoints called "tcp/22 (sshd)": one on each host here, so the
     answer lists them and says how to name one."""
     status, _, err = cli("ci", "show", "tcp/22")
     assert status == 1 and "'tcp/22' is ambiguous: 4 CIs" in err and "HOST:PORT" in err
