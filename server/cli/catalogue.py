@@ -222,14 +222,17 @@ def cmd_impact(args) -> int:
     failed = sorted(data.get("failed") or [], key=lambda c: order.get(c.get("id"), len(order)))
     names = [_label(c) for c in failed] or list(args.ids)
     verb = "fails" if len(names) == 1 else "fail"
-    emit_table(
-        rows,
-        ("state", "criticality", "service", "owner", "sla", "evidence", "why (first path)"),
+    sentence = (
         f"If {_and(names)} {verb}: {counted(counts['services']['down'], 'service')} down, "
         f"{counts['services']['degraded']} degraded; {counted(counts['cis']['down'], 'CI')} down, "
         f"{counts['cis']['degraded']} degraded "
-        f"({', '.join(f'{n} {c}' for c, n in sorted(counts['classes'].items()))})",
+        f"({', '.join(f'{n} {c}' for c, n in sorted(counts['classes'].items()))})"
     )
+    if rows:
+        headers = ("state", "criticality", "service", "owner", "sla", "evidence")
+        emit_table(rows, (*headers, "why (first path)"), sentence)
+    else:
+        print(sentence)  # no services affected: no empty table
     return 0
 
 

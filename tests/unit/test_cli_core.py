@@ -269,3 +269,9 @@ def _post(url: str, token: str, body: dict, path: str) -> None:
     )
     with urllib.request.urlopen(request, timeout=30):
         pass
+
+
+def test_impact_without_services_prints_no_empty_table(cli):
+    status, out, _ = cli("impact", "app.us.example.net", "--services-only")
+    assert status == 0 and out.startswith("If app fails: 0 services down, 0 degraded; ")
+    assert "STATE" not in out
