@@ -498,9 +498,51 @@ class Compiled:
         try:
             self.body(body)
         except fastjsonschema.JsonSchemaValueException as exc:
-            where = _json_path(exc.name)
+            exc, where = _in_branch(exc, _json_path(exc.name))
             raise ApiError(400, _message(exc, where), field=_field(exc, where)) from exc
         return body
+
+
+_JSON_TYPES = {
+    dict: "object",
+    list: "array",
+    str: "string",
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+}
+
+
+def _in_branch(
+    exc: fastjsonschema.JsonSchemaValueException, where: str
+) -> tuple[fastjsonschema.JsonSchemaValueException, str]:
+    """For a value that fits none of ``anyOf``'s schemas, the error of the one schema of
+    its own JSON type (an object given where an id or a reference object is taken is
+    judged as the object: ``$.cis[0].class must be one of …``), with its path; else the
+    error as it is."""
+    if exc.rule != "anyOf" or not isinstance(exc.rule_definition, list):
+        return exc, where
+    kind = _JSON_TYPES.get(type(exc.value))
+    if kind is None:
+        return exc, where
+    branches = [
+        b
+        for b in exc.rule_definition
+        if isinstance(b, dict)
+        and (b.get("type") == kind or (isinstance(b.get("type"), list) and kind in b["type"]))
+    ]
+    if len(branches) != 1:
+        return exc, where
+    try:
+        _branch_validator(json.dumps(branches[0], sort_keys=True))(exc.value)
+    except fastjsonschema.JsonSchemaValueException as inner:
+        return _in_branch(inner, where + _json_path(inner.name)[1:])
+    return exc, where
+
+
+@functools.lru_cache(maxsize=64)
+def _branch_validator(schema_json: str) -> Callable[[Any], Any]:
+    return _compile(json.loads(schema_json))
 
 
 def _compile(schema: dict[str, Any]) -> Callable[[Any], Any]:
@@ -554,7 +596,8 @@ def _coerce(raw: str, schema: dict[str, Any], where: str) -> Any:
 
 # ---------------------------------------------------------------- messages
 def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
+    """The value as written, cut to ``limit``; null, true and false as JSON spells them."""
+    text = json.dumps(value) if value is None or isinstance(value, bool) else repr(value)
     return text if len(text) <= limit else text[: limit - 4] + "…" + text[-1]
 
 
@@ -663,6 +706,13 @@ def _message(exc: fastjsonschema.JsonSchemaValueException, where: str) -> str:
         return f"{where} must be {rule_def}{got}"
     if hint:
         return f"{where} must be {hint}{got}"
+    if rule == "anyOf" and isinstance(rule_def, list):
+        kinds = [
+            b.get("description") or _types(b.get("type", "value"))
+            for b in rule_def
+            if isinstance(b, dict)
+        ]
+        return f"{where} must be {' or '.join(dict.fromkeys(kinds))}{got}"
     if rule == "pattern":
         return f"{where} must match {rule_def}{got}"
     text = exc.message

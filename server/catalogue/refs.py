@@ -148,7 +148,10 @@ def parse_ref(value: Any, where: str, default_class: str | None = None) -> RefSp
         except (TypeError, ValueError):
             port = -1
         if not 0 < port < 65536:
-            raise invalid(f"{where}.port must be a port number, not {value['port']!r}")
+            raise invalid(
+                f"{where}.port must be a port number (1-65535), not {value['port']!r}",
+                field=f"{where}.port",
+            )
     spec = RefSpec(
         cls=cls,
         name=text.get("name"),

@@ -329,3 +329,22 @@ async def test_references_say_what_is_wrong_with_them(api):
     assert status == 200 and body["failed"][0]["host"] == "db2"
     status, body = await impact_of("db1")
     assert status == 422 and "name a CI with a reference" in body["error"]["message"]
+
+
+async def test_a_malformed_reference_is_told_by_its_field(api):
+    """A value that fits neither an id nor a reference object is judged as what it is: an
+    object by the reference's schema, naming the field at fault."""
+    client, tokens = api
+    reader = auth(tokens["reader"])
+    cases = [
+        ({"class": "Nope"}, "$.cis[0].class", "$.cis[0].class must be one of Asset"),
+        ({"class": "Host", "name": ""}, "$.cis[0].name", "$.cis[0].name must not be empty"),
+        ({"class": "Endpoint", "host": "a", "port": 0}, "$.cis[0].port", "at least 1"),
+        ({"class": "Endpoint", "host": "a", "port": True}, "$.cis[0].port", "not true"),
+        ({"class": "Endpoint", "host": "a", "port": "99999"}, "$.cis[0].port", "1-65535"),
+        (None, "$.cis[0]", "not null"),
+    ]
+    for ref, field, words in cases:
+        r = await client.post("/api/v1/impact", json={"cis": [ref]}, headers=reader)
+        error = (await r.json())["error"]
+        assert r.status == 400 and error["field"] == field and words in error["message"], error
