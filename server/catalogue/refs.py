@@ -7,11 +7,14 @@ CI in words::
     {class: Host, name: db1}                       # exact name (case-insensitive)
     {class: Host, address: 10.20.0.11}            # an address one of its interfaces holds
     {class: Host, serial: SER0001}                 # its serial (manufacturer optional)
-    {class: Endpoint, host: db1, port: 5432}       # protocol tcp unless given
+    {class: Endpoint, host: db1, port: 5432}       # tcp, else udp, unless given
+    {class: Interface, name: eth0, host: db2}      # host: a Host or NetworkDevice
     {class: Software, name: perl, version: 5.36.0-7}
     {class: Service, name: orders-db}
 
-Every other key must be an attribute of the class and narrows the candidates by equality
+A loopback, link-local or unspecified address names no CI but an IPAddress (every host
+has one). Every other key must be an attribute of the class and narrows the candidates by
+equality
 (``version``, ``arch``, ``vendor`` ...). Lookups are exact: identity keys (built by
 ``cmdb.graph.identity.key_of``), the name index and the indexed attributes, never a substring
 search. A reference that fits no CI, or more than one, is a 422 naming what was looked for
