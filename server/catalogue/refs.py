@@ -7,7 +7,7 @@ CI in words::
     {class: Host, name: db1}                       # exact name (case-insensitive)
     {class: Host, address: 10.20.0.11}            # an address one of its interfaces holds
     {class: Host, serial: SER0001}                 # its serial (manufacturer optional)
-    {class: Endpoint, host: db1, port: 5432}       # tcp, else udp, unless given
+    {class: Endpoint, host: db1, port: 5432}       # tcp or udp unless protocol is given
     {class: Interface, name: eth0, host: db2}      # host: a Host or NetworkDevice
     {class: Software, name: perl, version: 5.36.0-7}
     {class: Service, name: orders-db}
