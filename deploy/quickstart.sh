@@ -55,6 +55,8 @@ Look at this host's configuration items:
   export CMDB_SERVER=$URL CMDB_TOKEN=\$(cat $DATA/admin.token)
   .venv/bin/cmdb ci list --class Host
   .venv/bin/cmdb ci show $HOST_NAME          # attributes and relationships (a name, id, address or serial)
+  .venv/bin/cmdb ci show $HOST_NAME --rel LISTENS_ON,HAS_INTERFACE   # its endpoints and interfaces
+  .venv/bin/cmdb impact $HOST_NAME           # what fails with it (an endpoint: $HOST_NAME:PORT)
   .venv/bin/cmdb ci history $HOST_NAME       # what changed, when, and which source saw it
   .venv/bin/cmdb ci deps $HOST_NAME --depth 2
   curl -H "Authorization: Bearer \$CMDB_TOKEN" '$URL/api/v1/cis?class=Host'
