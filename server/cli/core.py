@@ -146,16 +146,31 @@ def _by_attributes(
     return hits, cut
 
 
-def _pick(ref: str, hits: list[dict[str, Any]], what: str) -> dict[str, Any]:
+def _pick(
+    ref: str, hits: list[dict[str, Any]], what: str, client: ApiClient | None = None
+) -> dict[str, Any]:
+    """The one CI of ``hits``, else ``CliError`` listing the candidates (up to 10), with the
+    host or device of endpoints and interfaces (read with ``client``) so they can be told
+    apart."""
     unique = list({c["id"]: c for c in hits}.values())
     if len(unique) == 1:
         return unique[0]
     shown = unique[:SHOW_CANDIDATES]
     more = f"\n  … and {len(unique) - len(shown)} more" if len(unique) > len(shown) else ""
-    rows = table(
-        [(c["class"], c["name"], c["status"], c["id"]) for c in shown],
-        ("class", "name", "status", "id"),
-    )
+    holders = _holder_names(client, shown) if client is not None else {}
+    if holders:
+        rows = table(
+            [
+                (c["class"], c["name"], holders.get(c["id"], ""), c["status"], c["id"])
+                for c in shown
+            ],
+            ("class", "name", "on", "status", "id"),
+        )
+    else:
+        rows = table(
+            [(c["class"], c["name"], c["status"], c["id"]) for c in shown],
+            ("class", "name", "status", "id"),
+        )
     raise CliError(
         f"{ref!r} is ambiguous: {len(unique)} CIs have that {what}:\n"
         + "\n".join("  " + line for line in rows.splitlines())
@@ -163,6 +178,25 @@ def _pick(ref: str, hits: list[dict[str, Any]], what: str) -> dict[str, Any]:
         + "\ngive the id instead (an endpoint as HOST:PORT; or narrow it with --class where "
         "the command has it)"
     )
+
+
+def _holder_names(client: ApiClient, cis: list[dict[str, Any]]) -> dict[str, str]:
+    """CI id -> the name of the host of an endpoint or the device of an interface (its
+    ``host`` or ``parent`` attribute), one read per holder."""
+    holder_of = {
+        c["id"]: str(
+            (c.get("attributes") or {}).get("host" if c["class"] == "Endpoint" else "parent")
+        )
+        for c in cis
+        if c["class"] in ("Endpoint", "Interface")
+    }
+    names: dict[str, str] = {}
+    for holder in sorted(set(holder_of.values()) - {"None"}):
+        try:
+            names[holder] = client.get(f"/api/v1/cis/{holder}")["name"] or holder
+        except CliError:
+            names[holder] = holder  # gone meanwhile: its id still tells them apart
+    return {ci: names[h] for ci, h in holder_of.items() if h in names}
 
 
 def _by_address(client: ApiClient, text: str, cls: str | None) -> dict[str, Any] | None:
@@ -176,7 +210,7 @@ def _by_address(client: ApiClient, text: str, cls: str | None) -> dict[str, Any]
     holders = [h for h in holders if cls is None or h["class"] == cls]
     for h in holders:
         h.pop("relationships", None)
-    return _pick(text, holders, "address") if holders else None
+    return _pick(text, holders, "address", client) if holders else None
 
 
 def resolve_ci(client: ApiClient, ref: str, cls: str | None = None) -> dict[str, Any]:
@@ -209,7 +243,7 @@ def resolve_ci(client: ApiClient, ref: str, cls: str | None = None) -> dict[str,
                 named = _by_name(client, ref, cls)  # a CI whose name has a colon
                 if not named:
                     raise exc from None
-                return _pick(ref, named, "name")
+                return _pick(ref, named, "name", client)
     if address is not None and cls != "IPAddress":
         if address.is_loopback or address.is_link_local or address.is_unspecified:
             raise CliError(
@@ -222,12 +256,12 @@ def resolve_ci(client: ApiClient, ref: str, cls: str | None = None) -> dict[str,
             return holder
     hits = _by_name(client, ref, cls)
     if hits:
-        return _pick(ref, hits, "address" if address is not None else "name")
+        return _pick(ref, hits, "address" if address is not None else "name", client)
     if address is None and _SERIAL.match(ref) and (cls is None or cls in SERIAL_CLASSES):
         classes = (cls,) if cls else SERIAL_CLASSES
         hits, cut = _by_attributes(client, ref, classes, ("serial",))
         if hits:
-            return _pick(ref, hits, "serial number")
+            return _pick(ref, hits, "serial number", client)
         if cut:
             raise CliError(
                 f"no {kind} named {ref!r}; serial numbers were searched in the first "
@@ -293,7 +327,7 @@ def _endpoint(client: ApiClient, ref: str, match: re.Match[str]) -> dict[str, An
             f"{host['class']} {host['name']} has no listening endpoint on {on} "
             f"({len(listening)} endpoints; `cmdb ci show {host['name']}` lists them)"
         )
-    return _pick(ref, hits, "host and port (add the protocol: HOST:tcp/PORT)")
+    return _pick(ref, hits, "host and port (add the protocol: HOST:tcp/PORT)", client)
 
 
 def resolve_ci_id(client: ApiClient, ref: str, cls: str | None = None) -> str:

@@ -87,6 +87,8 @@ def test_an_endpoint_by_its_name_without_the_process(cli, live):
     answer lists them and says how to name one."""
     status, _, err = cli("ci", "show", "tcp/22")
     assert status == 1 and "'tcp/22' is ambiguous: 4 CIs" in err and "HOST:PORT" in err
+    listed = [line.split() for line in err.splitlines() if line.strip().startswith("Endpoint")]
+    assert sorted(row[3] for row in listed) == ["app", "app", "db1", "db2"]  # the ON column
     status, _, err = cli("ci", "show", "0.0.0.0")
     assert status == 1 and "is an unspecified address" in err
 
