@@ -12,8 +12,9 @@ CI in words::
     {class: Software, name: perl, version: 5.36.0-7}
     {class: Service, name: orders-db}
 
-A loopback, link-local or unspecified address names no CI but an IPAddress (every host
-has one). Every other key must be an attribute of the class and narrows the candidates by
+An address that never identifies a holder (loopback, link-local, unspecified, multicast,
+broadcast: ``cmdb.server.reconcile.addresses.not_unique_reason``) names no CI but an
+IPAddress. Every other key must be an attribute of the class and narrows the candidates by
 equality
 (``version``, ``arch``, ``vendor`` ...). Lookups are exact: identity keys (built by
 ``cmdb.graph.identity.key_of``), the name index and the indexed attributes, never a substring
@@ -23,7 +24,6 @@ and, when ambiguous, every candidate with what tells them apart.
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from cmdb.graph.schema import CLASSES
 from cmdb.graph.store import CI, Store
 from cmdb.server.catalogue import CatalogueError, invalid, unprocessable
 from cmdb.server.catalogue.common import all_of_class, check_id
+from cmdb.server.reconcile.addresses import no_holder_words, not_unique_reason, parse_address
 
 # keys that select rather than filter: each has its own lookup below
 SELECTORS = ("name", "host", "port", "protocol", "address", "serial", "manufacturer")
@@ -41,28 +42,6 @@ MAX_CANDIDATES = 10  # an ambiguous answer lists at most this many
 # device (its ``parent``)
 HOSTED = ("Endpoint", "Interface")
 HOST_CLASSES = ("Host", "NetworkDevice")
-
-
-def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
-    try:
-        return ipaddress.ip_address(text.split("%", 1)[0])
-    except ValueError:
-        return None
-
-
-def _names_no_host(text: str) -> bool:
-    """Loopback, link-local and unspecified addresses: every host has them."""
-    address = _address(text)
-    return address is not None and (
-        address.is_loopback or address.is_link_local or address.is_unspecified
-    )
-
-
-def _scope(text: str) -> str:
-    address = _address(text)
-    if address is not None and address.is_loopback:
-        return "loopback"
-    return "link-local" if address is not None and address.is_link_local else "unspecified"
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,10 +153,11 @@ def parse_ref(value: Any, where: str, default_class: str | None = None) -> RefSp
         )
     if spec.port is not None and cls != "Endpoint":
         raise invalid(f"{where}.port: only an Endpoint has a port", field=f"{where}.port")
-    if spec.address and _names_no_host(spec.address) and cls != "IPAddress":
+    reason = not_unique_reason(spec.address) if spec.address and cls != "IPAddress" else None
+    if reason not in (None, "invalid"):
         raise unprocessable(
-            f"{where}.address: {spec.address} is a {_scope(spec.address)} address, which every "
-            f"host has: it names no one {cls}; give a global address, a name or an id",
+            f"{where}.address: {spec.address} is {no_holder_words(reason)}: it names no one "
+            f"{cls}; give a global address, a name or an id",
             field=f"{where}.address",
         )
     if cls == "Endpoint":
@@ -274,7 +254,7 @@ class Resolver:
             if by_id is not None:
                 host_ref = {"id": host_ref}
             else:
-                key = "address" if _address(host_ref) else "name"
+                key = "address" if parse_address(host_ref) else "name"
                 for cls in HOST_CLASSES:  # a host by that name, else a device
                     candidate = {"class": cls, key: host_ref}
                     if cls == HOST_CLASSES[-1] or await self._candidates(

@@ -13,8 +13,9 @@ matches its FQDN), an IP address (the host or device holding it; with
 assets). ``cls`` narrows the search to one CI class: ``"Service"`` takes a service name,
 ``"Asset"`` an asset tag or serial, ``"Change"`` a change number (``CHG-…``). An
 endpoint is ``HOST:PORT`` or ``HOST:PROTOCOL/PORT`` (``db1:5432``, ``db1:udp/53``,
-``[2001:db8::5]:443``), HOST being any reference to its host. A loopback, link-local or
-unspecified address names no host (every host has one): it is refused. The answer
+``[2001:db8::5]:443``), HOST being any reference to its host. An address that never
+identifies a holder (loopback, link-local, unspecified, multicast, broadcast:
+``cmdb.server.reconcile.addresses.not_unique_reason``) is refused. The answer
 is the API's CI list item (``{"id", "class", "name", "status", "attributes", …}``).
 No match raises ``CliError`` (exit 1) saying what was searched; several raise
 ``CliError`` listing the candidates (class, name, status, id, up to 10) and how to pick
@@ -245,10 +246,14 @@ def resolve_ci(client: ApiClient, ref: str, cls: str | None = None) -> dict[str,
                     raise exc from None
                 return _pick(ref, named, "name", client)
     if address is not None and cls != "IPAddress":
-        if address.is_loopback or address.is_link_local or address.is_unspecified:
+        # imported here: the rule's module loads reconciliation, which no other CLI path needs
+        from cmdb.server.reconcile.addresses import no_holder_words, not_unique_reason
+
+        reason = not_unique_reason(address)
+        if reason is not None:
             raise CliError(
-                f"{ref} is {_scope(address)} address, which every host has: it names no "
-                "one host; give the host's name, a global address or its id"
+                f"{ref} is {no_holder_words(reason)}: it names no one host; give the host's "
+                "name, a global address or its id"
             )
         # an address names the host or device holding it, not the address CI
         holder = _by_address(client, str(address), cls)
@@ -273,13 +278,6 @@ def resolve_ci(client: ApiClient, ref: str, cls: str | None = None) -> dict[str,
         + (", serial" if address is None and _SERIAL.match(ref) else "")
     )
     raise CliError(f"no {kind} matches {ref!r} (searched by {searched})")
-
-
-def _scope(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str:
-    """The kind of address every host has, with its article."""
-    if address.is_loopback:
-        return "a loopback"
-    return "a link-local" if address.is_link_local else "an unspecified"
 
 
 def positive_int(text: str) -> int:

@@ -74,6 +74,15 @@ def not_unique_reason(address: str | IPAddr, prefixlen: int | None = None) -> st
     return None
 
 
+def no_holder_words(reason: str) -> str:
+    """A ``not_unique_reason`` answer as a phrase for a message that refuses the address
+    as a name: "a loopback address, which every host has", "a multicast address, which
+    many hosts receive"."""
+    article = "an" if reason[0] in "aeiou" else "a"
+    whose = "many hosts receive" if reason in ("multicast", "broadcast") else "every host has"
+    return f"{article} {reason} address, which {whose}"
+
+
 def _is_broadcast(ip: ipaddress.IPv4Address, prefixlen: int | None) -> bool:
     if ip == _LIMITED_BROADCAST:
         return True
