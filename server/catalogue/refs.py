@@ -190,11 +190,15 @@ class Resolver:
         memo = repr(spec)  # filters and a nested host make the spec unhashable
         if memo in self._done:
             return self._done[memo]
-        candidates = await self._candidates(spec, where)
+        return await self._choose(spec, await self._candidates(spec, where), where)
+
+    async def _choose(self, spec: RefSpec, candidates: list[CI], where: str) -> CI:
+        """The one CI of ``spec``'s ``candidates`` (a live one before a retired one),
+        remembered; 422 for none or many."""
         live = [c for c in candidates if c.status != "retired"]
         if len(live) == 1 or (not live and len(candidates) == 1):
             found = (live or candidates)[0]
-            self._done[memo] = found
+            self._done[repr(spec)] = found
             return found
         if not candidates:
             hint = (
@@ -248,21 +252,11 @@ class Resolver:
     async def _host(self, spec: RefSpec, where: str) -> CI:
         """The host or device ``spec.host`` names: an id, a name (a Host's, else a
         NetworkDevice's), an address, or a reference of one of those classes."""
-        host_ref = spec.host
-        if isinstance(host_ref, str):
-            by_id = await self.store.get_ci(host_ref)
-            if by_id is not None:
-                host_ref = {"id": host_ref}
-            else:
-                key = "address" if parse_address(host_ref) else "name"
-                for cls in HOST_CLASSES:  # a host by that name, else a device
-                    candidate = {"class": cls, key: host_ref}
-                    if cls == HOST_CLASSES[-1] or await self._candidates(
-                        parse_ref(candidate, f"{where}.host"), f"{where}.host"
-                    ):
-                        host_ref = candidate
-                        break
-        host = await self.resolve(host_ref, f"{where}.host")
+        host_ref, at = spec.host, f"{where}.host"
+        if isinstance(host_ref, str):  # its id, else its name or address
+            host = await self.store.get_ci(host_ref) or await self._host_named(host_ref, at)
+        else:
+            host = await self.resolve(host_ref, at)
         if host.cls not in HOST_CLASSES:
             raise unprocessable(
                 f"{where}.host names a {host.cls} ({host.name}): the host of an endpoint or "
@@ -270,6 +264,17 @@ class Resolver:
                 field=f"{where}.host",
             )
         return host
+
+    async def _host_named(self, text: str, where: str) -> CI:
+        """The Host with that name or address, else the NetworkDevice (422 for none)."""
+        key = "address" if parse_address(text) else "name"
+        for cls in HOST_CLASSES[:-1]:
+            host_spec = parse_ref({"class": cls, key: text}, where)
+            candidates = await self._candidates(host_spec, where)
+            if candidates:
+                return await self._choose(host_spec, candidates, where)
+        last = parse_ref({"class": HOST_CLASSES[-1], key: text}, where)
+        return await self._choose(last, await self._candidates(last, where), where)
 
     async def _endpoints(self, spec: RefSpec, where: str) -> list[CI]:
         host = await self._host(spec, where)
