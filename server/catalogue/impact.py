@@ -53,6 +53,9 @@ CONNECTS = "CONNECTS_TO"
 MEMBERSHIP = ("DEPENDS_ON", "MEMBER_OF")
 # what a client needs: its observed connections, declared dependencies, and its endpoints
 CLIENT_TYPES = (CONNECTS, *DECLARED_TYPES, "LISTENS_ON")
+# _Walk.loaded holds group ids as they are, and these prefixes before a client's or a
+# device's id (a host can be both): what the loaders and their reads ahead skip
+CLIENTS_LOADED, PORTS_LOADED = "conn:", "ports:"
 # the walk reads each relationship only from the end the rules go up from (a host's
 # endpoints from the host, not the host again from each endpoint), and a CI's asset
 UP_FROM_DOWN = (*directed("up"), IN + LIFECYCLE_TYPE)
@@ -226,7 +229,7 @@ class _Walk:
         service they offer (their host's redundancy group, else protocol and port), minus
         connections to itself, to fellow members of its own groups, and those a declared
         dependency of the client covers."""
-        key = "conn:"
+        key = CLIENTS_LOADED
         clients = {c for c in clients if key + c not in self.loaded}
         if not clients:
             return
@@ -285,7 +288,7 @@ class _Walk:
 
     async def _load_devices(self, devices: set[str]) -> None:
         """A device's uplink ports (``cmdb.graph.queries.Layer2``): it needs one of them."""
-        key = "ports:"
+        key = PORTS_LOADED
         devices = {d for d in devices if key + d not in self.loaded}
         if not devices:
             return
@@ -383,9 +386,9 @@ class _Walk:
                 if ci not in loaded:
                     groups.append(ci)
             elif kind == "client":
-                if "conn:" + ci not in loaded:
+                if CLIENTS_LOADED + ci not in loaded:
                     clients.append(ci)
-            elif "ports:" + ci not in loaded and info[ci].cls != "NetworkDevice":
+            elif PORTS_LOADED + ci not in loaded and info[ci].cls != "NetworkDevice":
                 hosts.append(ci)  # a switch's uplinks come with the topology
         self.members_ahead.start(groups)
         self.clients_ahead.start(clients)
