@@ -66,6 +66,13 @@ async def test_dependencies_up_lists_what_impact_marks(store):
     assert c["db1"] in down.nodes and c["db2"] in down.nodes  # through its connections
 
 
+async def apply_manual(store, report_id: str, cis: list[CI], rels: list[Rel]) -> None:
+    """Write ``cis`` and ``rels`` in one change set with source manual, at T0."""
+    cs = ChangeSet(report_id=report_id, source="manual", at=T0)
+    cs.create_cis, cs.create_rels = cis, rels
+    await store.apply(cs)
+
+
 async def random_graph(store, seed: int) -> list[str]:
     """Switches with ports and links, hosts patched in, endpoints, observed connections,
     software, VMs, redundancy groups and services: cycles and parallel paths."""
@@ -113,9 +120,7 @@ async def random_graph(store, seed: int) -> list[str]:
         for member in rng.sample(hosts + endpoints, 3):
             rel("DEPENDS_ON", group, member)
         rel("DEPENDS_ON", svc, rng.choice(hosts + services))
-    cs = ChangeSet(report_id=f"random-{seed}", source="manual", at=T0)
-    cs.create_cis, cs.create_rels = cis, list(rels.values())
-    await store.apply(cs)
+    await apply_manual(store, f"random-{seed}", cis, list(rels.values()))
     return [c.id for c in cis if c.cls in ("Host", "NetworkDevice", "Endpoint", "Interface")]
 
 
@@ -200,9 +205,7 @@ async def test_the_store_skips_only_the_relationship_back(store):
         Rel("link", "CONNECTED_TO", "nic", "port"),
         Rel("dep", "DEPENDS_ON", "port", "nic"),  # declared: the port needs the NIC
     ]
-    cs = ChangeSet(report_id="back", source="manual", at=T0)
-    cs.create_cis, cs.create_rels = cis, rels
-    await store.apply(cs)
+    await apply_manual(store, "back", cis, rels)
 
     def seen(rows) -> set[tuple[str, str]]:
         return {(r[0], r[2]) for r in rows}
@@ -233,9 +236,7 @@ async def test_a_group_is_evaluated_again_when_its_next_member_fails_later(store
         Rel("vm2-vm1", "HOSTED_ON", "vm2", "vm1"),  # nested: vm2 fails two levels after b
         Rel("vm1-b", "HOSTED_ON", "vm1", "b"),
     ]
-    cs = ChangeSet(report_id="late-member", source="manual", at=T0)
-    cs.create_cis, cs.create_rels = cis, rels
-    await store.apply(cs)
+    await apply_manual(store, "late-member", cis, rels)
     result = await impact(store, ["a", "b"], depth=8)
     states = {c["id"]: c["state"] for c in result["cis"]}
     assert states["vm2"] == "down"
