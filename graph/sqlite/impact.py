@@ -129,7 +129,8 @@ def walk_step(
         + ") SELECT json_group_array(json_array(r.type, r.near, r.far, r.out, c.class, c.name, "
         "c.status)) FROM r CROSS JOIN ci c INDEXED BY ci_walk ON c.id = r.far"
     )
-    return json.loads(conn.execute(sql, params).fetchone()[0])
+    # tuples: a tuple of strings and numbers leaves the garbage collector's lists, a list never
+    return list(map(tuple, json.loads(conn.execute(sql, params).fetchone()[0])))
 
 
 def generation(conn: sqlite3.Connection) -> tuple | None:

@@ -72,21 +72,11 @@ Via = tuple[str, str]
 Step = Sequence[Any]
 
 
-@dataclass(slots=True)
-class _Need:
-    """One-of-several dependencies of a CI: ``k`` of ``members`` must work."""
-
-    k: int
-    members: set[str]
-    rel_type: str
-    kind: Kind
-
-
-@dataclass(slots=True)
-class _Info:
-    cls: str
-    name: str | None
-    parent: str | None = None  # the host of an endpoint, the device of an interface
+# One-of-several dependencies of a CI: (k, members, relationship type, Kind value): k of the
+# members must work. The walk's bulk (needs, classes, names, parents, causes) is plain tuples,
+# strings and dicts of them: untracked by the garbage collector, which a large walk would
+# otherwise traverse whole again and again as it grows (a third of its time).
+Need = tuple[int, tuple[str, ...], str, str]
 
 
 @dataclass
@@ -95,10 +85,14 @@ class _Walk:
     max_depth: int
     state: dict[str, str] = field(default_factory=dict)
     depth: dict[str, int] = field(default_factory=dict)
-    info: dict[str, _Info] = field(default_factory=dict)
+    # what the walk knows of each CI it met: class, name (None until met named: a device's
+    # uplink port), and parent (the host of an endpoint, the device of an interface)
+    classes: dict[str, str] = field(default_factory=dict)
+    names: dict[str, str | None] = field(default_factory=dict)
+    parents: dict[str, str] = field(default_factory=dict)
     # effect -> {cause: (relationship type, kind)}: what justifies the effect's state
     because: dict[str, dict[str, Via]] = field(default_factory=dict)
-    needs: dict[str, list[_Need]] = field(default_factory=dict)  # loaded one-of-several
+    needs: dict[str, tuple[Need, ...]] = field(default_factory=dict)  # loaded one-of-several
     loaded: set[str] = field(default_factory=set)
     gone: set[str] = field(default_factory=set)  # retired: never a working member
     topology: Layer2 | None = None
@@ -118,18 +112,18 @@ class _Walk:
     def _note(self, step: Step) -> None:
         """Learn a step's far end (class, name, retired) and who contains whom."""
         rel_type, near, far, out, cls, name, status = step
-        info = self.info.get(far)
-        if info is None:
-            info = self.info[far] = _Info(cls, name)
-        elif info.name is None:
-            info.name = name  # first met as a device's uplink port, named here
+        if far not in self.classes:
+            self.classes[far] = cls
+            self.names[far] = name
+        elif self.names[far] is None:
+            self.names[far] = name  # first met as a device's uplink port, named here
         if status == "retired":
             self.gone.add(far)
         if rel_type in CONTAINERS:
             if out:
-                info.parent = near
-            elif near in self.info:
-                self.info[near].parent = far
+                self.parents[far] = near
+            elif near in self.classes:
+                self.parents[near] = far
 
     def _raise(self, ci: str, new: str, causes: dict[str, Via], level: int) -> bool:
         old = self.state.get(ci)
@@ -147,12 +141,12 @@ class _Walk:
         """The worst state the CI's one-of-several needs give it, with its causes."""
         worst: tuple[str, dict[str, Via]] | None = None
         state, gone = self.state, self.gone
-        is_group = self.info[ci].cls == GROUP
-        for need in self.needs.get(ci, ()):
+        is_group = self.classes[ci] == GROUP
+        for k, members, rel_type, kind in self.needs.get(ci, ()):
             failed: list[str] = []
             touched: list[str] = []
             working = 0
-            for m in need.members:
+            for m in members:
                 m_state = state.get(m)
                 if m_state == "down":
                     failed.append(m)
@@ -163,7 +157,7 @@ class _Walk:
             # a group degrades with any member down or degraded; a client or device only
             # when one of its dependencies failed
             causes = touched if is_group else failed
-            if working < need.k:
+            if working < k:
                 new, causes = "down", failed
             elif causes:
                 new = "degraded"
@@ -172,7 +166,7 @@ class _Walk:
             if worst is None or RANK[new] > RANK[worst[0]]:
                 worst = (new, {})
             if new == worst[0]:
-                worst[1].update(dict.fromkeys(causes, (need.rel_type, need.kind.value)))
+                worst[1].update(dict.fromkeys(causes, (rel_type, kind)))
         return worst
 
     # ------------------------------------------------------------ loading
@@ -201,8 +195,8 @@ class _Walk:
         for gid, group_members in members.items():
             ci = details.get(gid)
             k = int((ci.attributes.get("min") if ci else None) or 1)
-            need = _Need(k, group_members, kinds.get(gid, "DEPENDS_ON"), Kind.DECLARED)
-            self.needs.setdefault(gid, []).append(need)
+            need = (k, tuple(group_members), kinds.get(gid, "DEPENDS_ON"), Kind.DECLARED.value)
+            self.needs[gid] = (*self.needs.get(gid, ()), need)
 
     async def _retired_assets(self, ids: set[str]) -> None:
         """CIs whose asset (REPRESENTS) is retired or disposed are out of service."""
@@ -246,26 +240,26 @@ class _Walk:
                 continue
             if far == client:
                 continue
-            rule = rule_for(rel_type, "src", self.info[client].cls)
+            rule = rule_for(rel_type, "src", self.classes[client])
             if rule is not None and rule.kind is Kind.DECLARED:
                 declared[client].add(far)
         all_targets = {t for ts in targets.values() for t in ts}
         for step in await impact_steps(self.store, all_targets, (IN + "LISTENS_ON",)):
             self._note(step)
-        host = {c: c if self.info[c].cls == "Host" else self.info[c].parent for c in clients}
-        hosts = {self.info[t].parent for t in all_targets} | set(host.values())
+        parents = self.parents
+        host = {c: c if self.classes[c] == "Host" else parents.get(c) for c in clients}
+        hosts = {parents.get(t) for t in all_targets} | set(host.values())
         hosts.discard(None)
         await self._retired_assets(hosts)
         # an endpoint of a host out of service is no working member either
-        self.gone |= {t for t in all_targets if self.info[t].parent in self.gone}
+        self.gone |= {t for t in all_targets if parents.get(t) in self.gone}
         groups_of: dict[str, set[str]] = {}
         for step in await impact_steps(self.store, hosts | clients, MEMBERSHIP):
             self._note(step)
             rel_type, near, far, out = step[0], step[1], step[2], step[3]
             src, dst = (near, far) if out else (far, near)
             if rel_type == "DEPENDS_ON":
-                src_info = self.info.get(src)
-                if src_info is not None and src_info.cls == GROUP:
+                if self.classes.get(src) == GROUP:
                     groups_of.setdefault(dst, set()).add(src)
             elif rel_type == "MEMBER_OF":
                 groups_of.setdefault(src, set()).add(dst)
@@ -274,17 +268,21 @@ class _Walk:
             mine = groups_of.get(client, set()) | groups_of.get(own or "", set())
             by_service: dict[str, set[str]] = {}
             for target in targets[client]:
-                target_host = self.info[target].parent
+                target_host = parents.get(target)
                 theirs = groups_of.get(target_host or "", set())
                 if target_host in (own, client) or theirs & mine:
                     continue  # itself (loopback, own address) or replication among peers
                 if {target, target_host} & declared[client] or theirs & declared[client]:
                     continue  # a declared dependency says what the client needs
-                name = (self.info[target].name or "").split(" (")[0]
+                name = (self.names[target] or "").split(" (")[0]
                 service = min(theirs) if theirs else f"port:{name}"
                 by_service.setdefault(service, set()).add(target)
-            for members in by_service.values():
-                self.needs.setdefault(client, []).append(_Need(1, members, CONNECTS, Kind.INFERRED))
+            needs = [
+                (1, tuple(members), CONNECTS, Kind.INFERRED.value)
+                for members in by_service.values()
+            ]
+            if needs:
+                self.needs[client] = (*self.needs.get(client, ()), *needs)
 
     async def _load_devices(self, devices: set[str]) -> None:
         """A device's uplink ports (``cmdb.graph.queries.Layer2``): it needs one of them."""
@@ -298,19 +296,22 @@ class _Walk:
         ports: dict[str, set[str]] = {}
         # a switch's uplinks were read with the topology (outwards from the core); a host's
         # links need a read of their own
-        switches = {d for d in devices if self.info[d].cls == "NetworkDevice"}
+        classes = self.classes
+        switches = {d for d in devices if classes[d] == "NetworkDevice"}
         await self.topology.reach(self.store, switches)
         known = [link for d in switches for link in self.topology.links.get(d, ())]
         hosts = devices - switches
         for link in known + await self.uplinks_ahead.take(hosts):
-            cls = self.info[link.device].cls
+            cls = classes[link.device]
             if self.topology.is_uplink(cls, link.device, link.peer_class, link.peer_device):
                 ports.setdefault(link.device, set()).add(link.port)
-                self.info.setdefault(link.port, _Info("Interface", None, link.device))
+                if link.port not in classes:
+                    classes[link.port] = "Interface"
+                    self.names[link.port] = None
+                    self.parents[link.port] = link.device
         for device, device_ports in ports.items():
-            self.needs.setdefault(device, []).append(
-                _Need(1, device_ports, "HAS_INTERFACE", Kind.DISCOVERED)
-            )
+            need = (1, tuple(device_ports), "HAS_INTERFACE", Kind.DISCOVERED.value)
+            self.needs[device] = (*self.needs.get(device, ()), need)
 
     # ------------------------------------------------------------ the walk
     async def run(self, start: list[str]) -> None:
@@ -322,7 +323,10 @@ class _Walk:
             impact_steps(self.store, start, UP_FROM_DOWN) if self.max_depth > 0 else _none(),
         )
         for ci_id, ci in known.items():
-            self.info[ci_id] = _Info(ci.cls, ci.name, ci.attributes.get("host"))
+            self.classes[ci_id] = ci.cls
+            self.names[ci_id] = ci.name
+            if ci.attributes.get("host"):
+                self.parents[ci_id] = ci.attributes["host"]
             self.state[ci_id] = "down"
             self.depth[ci_id] = 0
             self.because[ci_id] = {}
@@ -366,7 +370,7 @@ class _Walk:
             # finished: put them in one order, so its causes (and the paths) do not vary
             for ci in reevaluate["client"] & reevaluate["device"]:
                 if ci in self.needs:
-                    self.needs[ci].sort(key=_need_rank)
+                    self.needs[ci] = tuple(sorted(self.needs[ci], key=_need_rank))
             changed = self._apply(proposals, level)
             for ci in sorted(set().union(*reevaluate.values())):
                 result = self._evaluate(ci)
@@ -379,7 +383,7 @@ class _Walk:
         ((kind, CI), ``_propose``), those not loaded yet."""
         if not added:
             return
-        loaded, info = self.loaded, self.info
+        loaded, classes = self.loaded, self.classes
         groups, clients, hosts = [], [], []
         for kind, ci in added:
             if kind == "group":
@@ -388,7 +392,7 @@ class _Walk:
             elif kind == "client":
                 if CLIENTS_LOADED + ci not in loaded:
                     clients.append(ci)
-            elif PORTS_LOADED + ci not in loaded and info[ci].cls != "NetworkDevice":
+            elif PORTS_LOADED + ci not in loaded and classes[ci] != "NetworkDevice":
                 hosts.append(ci)  # a switch's uplinks come with the topology
         self.members_ahead.start(groups)
         self.clients_ahead.start(clients)
@@ -426,7 +430,8 @@ class _Walk:
         one-of-several needs must be evaluated again (``reevaluate``: "group", "client",
         "device"). Chunk by chunk: proposals are only applied (``_apply``) once the level is
         read whole. Returns the (kind, CI) added to ``reevaluate`` by these steps."""
-        state, info, gone = self.state, self.info, self.gone
+        state, gone = self.state, self.gone
+        classes, names, parents = self.classes, self.names, self.parents
         propose = proposals.append
         added: list[tuple[str, str]] = []
         # this loop runs once per relationship read: _note and the rules are inline
@@ -437,18 +442,18 @@ class _Walk:
                 effects = _EFFECTS[key] = _effects(rel_type, bool(out), far_class)
             if effects is _SKIP:
                 continue
-            far_info = info.get(far)
-            if far_info is None:
-                far_info = info[far] = _Info(far_class, far_name)
-            elif far_info.name is None:
-                far_info.name = far_name
+            if far not in classes:
+                classes[far] = far_class
+                names[far] = far_name
+            elif names[far] is None:
+                names[far] = far_name
             if status == "retired":
                 gone.add(far)
             if effects[3]:  # a container and its part: the src holds the dst
                 if out:
-                    far_info.parent = near
-                elif near in info:
-                    info[near].parent = far
+                    parents[far] = near
+                elif near in classes:
+                    parents[near] = far
             if far == near or near in gone or far in gone:
                 continue
             effect = effects[0] if state[near] == "down" else effects[1]
@@ -565,29 +570,24 @@ async def impact(
     start = sorted(set(ci_ids))
     walk = _Walk(store, depth)
     await walk.run(start)
-    state, info = walk.state, walk.info
-    service_ids: list[str] = []
-    parents: set[str] = set()
-    for i in state:  # one pass over what may be tens of thousands of CIs
-        i_info = info[i]
-        if i_info.cls == "Service":
-            service_ids.append(i)
-        if i_info.parent and i_info.parent not in info:
-            parents.add(i_info.parent)
-    service_ids.sort()
+    state, classes, names, parent_of = walk.state, walk.classes, walk.names, walk.parents
+    service_ids = sorted(i for i in state if classes[i] == "Service")
+    # the hosts and devices of affected endpoints and interfaces that the walk never met
+    parents = {parent_of[i] for i in state if i in parent_of} - classes.keys()
     details, missing = await asyncio.gather(
         store.get_cis(service_ids), store.get_cis(sorted(parents)) if parents else _none({})
     )
     retired = {s for s in service_ids if details[s].attributes.get("service_status") == "retired"}
     for pid, ci in missing.items():
-        info[pid] = _Info(ci.cls, ci.name)
+        classes[pid] = ci.cls
+        names[pid] = ci.name
 
     def ref(ci: str, **more: Any) -> dict[str, Any]:
-        ci_info = info[ci]
-        out: dict[str, Any] = {"id": ci, "class": ci_info.cls, "name": ci_info.name}
-        parent = ci_info.parent
-        if parent and ci_info.cls in ("Endpoint", "Interface") and parent in info:
-            out["host" if ci_info.cls == "Endpoint" else "device"] = info[parent].name
+        cls = classes[ci]
+        out: dict[str, Any] = {"id": ci, "class": cls, "name": names[ci]}
+        parent = parent_of.get(ci)
+        if parent and cls in ("Endpoint", "Interface") and parent in classes:
+            out["host" if cls == "Endpoint" else "device"] = names[parent]
         out.update(more)
         return out
 
@@ -629,7 +629,7 @@ async def impact(
     by_class: dict[str, int] = {}
     for i in affected:
         by_state[state[i]] += 1
-        cls = info[i].cls
+        cls = classes[i]
         by_class[cls] = by_class.get(cls, 0) + 1
     counts: dict[str, Any] = {
         "services": _by_state(state[s["id"]] for s in services),
@@ -638,14 +638,14 @@ async def impact(
     }
     answer: dict[str, Any] = {
         "start": start,
-        "failed": [ref(i) for i in start if i in walk.info],
+        "failed": [ref(i) for i in start if i in classes],
         "depth": depth,
         "counts": counts,
         "services": services,
     }
     if not summary:
         depth_of = walk.depth
-        affected.sort(key=lambda i: (depth_of[i], info[i].cls, info[i].name or "", i))
+        affected.sort(key=lambda i: (depth_of[i], classes[i], names[i] or "", i))
         answer["cis"] = [ref(i, state=state[i], depth=depth_of[i]) for i in affected]
     return answer
 
@@ -683,9 +683,9 @@ def _effects(rel_type: str, out: bool, far_class: str) -> tuple[str | None, str 
 _NEED_RANK = {CONNECTS: 1, "HAS_INTERFACE": 2}
 
 
-def _need_rank(need: _Need) -> int:
+def _need_rank(need: Need) -> int:
     """Declared groups first, then observed connections, then uplinks."""
-    return _NEED_RANK.get(need.rel_type, 0)
+    return _NEED_RANK.get(need[2], 0)
 
 
 def _near(step: Step) -> str:
