@@ -120,6 +120,20 @@ def short_hostname(value: str) -> str:
     return text.split(".", 1)[0]
 
 
+def same_host_name(a: str, b: str) -> bool:
+    """Whether two host (or device) names name one machine, as people write them: equal
+    ignoring case and a trailing dot, or, when one of them is a short name, the same short
+    name (``db1`` and ``DB1.example.com``). Two different FQDNs (``db1.example.com``,
+    ``db1.other.org``) are two machines."""
+    x, y = a.strip().lower().rstrip("."), b.strip().lower().rstrip(".")
+    if x == y:
+        return True
+    sx, sy = short_hostname(x), short_hostname(y)
+    if sx != x and sy != y:  # both qualified (or both addresses), and they differ
+        return False
+    return sx == sy
+
+
 def normalise(field_name: str, value: Any) -> str:
     """A field's value as identity compares it (see the module docstring)."""
     text = str(value).strip()

@@ -3,6 +3,11 @@
 A CI counts as seen at the later of its own last_seen, its scope's last full
 report, and the derived last_seen of any open relationship that points at it
 (a Software CI is seen whenever a host still reports it installed).
+
+A CI whose only source is ``manual`` (a host or application an engineer declared because
+discovery cannot see it, ``cmdb.server.catalogue.manual_cis``) is never unseen: nothing is
+expected to report it, so it stays live until someone retires it. Once a discovery source
+has reported it too (reconciliation adopts the placeholder), it ages like any discovered CI.
 """
 
 from __future__ import annotations

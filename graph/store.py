@@ -610,7 +610,9 @@ class Store(Protocol):
         self, before: str, statuses: tuple[str, ...], classes: tuple[str, ...], limit: int
     ) -> list[str]:
         """Ids of CIs of ``classes`` in ``statuses`` nothing has seen since ``before``
-        (their own, their scope's and their inbound open relationships' last_seen)."""
+        (their own, their scope's and their inbound open relationships' last_seen). A CI
+        whose only source is ``manual`` (declared by hand, ``cmdb.graph.staleness``) is
+        never among them."""
 
     async def attribute_pairs(
         self, cls: str, attr: str, values: list[str]

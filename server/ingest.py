@@ -41,11 +41,12 @@ from cmdb.collectors.model import (
     SUPPORTED_SCHEMA_VERSIONS,
 )
 from cmdb.graph import times
-from cmdb.graph.identity import identity_values
+from cmdb.graph.identity import identity_values, short_hostname
 from cmdb.graph.schema import CLASSES
 from cmdb.graph.store import Store, StoreConflict, StoreUnavailable
 from cmdb.server.admission import Admission
 from cmdb.server.catalogue.connections import connection_hook, scope_of
+from cmdb.server.catalogue.manual_cis import HOST_NAMED
 from cmdb.server.reconcile import ReconcileResult, reconcile
 from cmdb.server.reconcile import host as host_transform
 from cmdb.server.reconcile.completeness import (
@@ -61,6 +62,7 @@ from cmdb.server.reconcile.engine import (
     reconcile_steady,
     steady_key,
 )
+from cmdb.server.reconcile.identify import reported_names
 
 log = logging.getLogger("cmdb.ingest")
 
@@ -292,6 +294,11 @@ def lock_keys(desired: Desired) -> list[str]:
     mac = root.attributes.get("primary_mac")
     if mac:  # network evidence joins hosts by MAC: reports that may meet there meet here
         keys.append(f"mac|{mac}")
+    if root.cls in HOST_NAMED:
+        # a host declared by hand is adopted by name: a declaration of the same name (locked
+        # the same way, cmdb.server.catalogue.manual_cis.lock_keys) waits, or this report does
+        shorts = {short_hostname(n) for n in reported_names(root.cls, root.attributes, root.name)}
+        keys += [f"{root.cls}|name|{short}" for short in sorted(shorts)]
     return keys
 
 

@@ -29,9 +29,12 @@ INTERFACE_IP_PAIRS = (
 )
 
 # a CI is seen at the later of its own last_seen, its scope's last report and the derived
-# last_seen of any open relationship pointing at it (see cmdb.graph.staleness)
+# last_seen of any open relationship pointing at it (see cmdb.graph.staleness); a CI declared
+# by hand that no discovery has reported (sources exactly ["manual"], a constant of the
+# query, cmdb.server.catalogue.writes.SOURCE) is never unseen
 UNSEEN_SINCE = f"""
 MATCH (c:{ident(CI_LABEL)}) WHERE c.status IN $statuses AND any(l IN labels(c) WHERE l IN $classes)
+  AND NOT coalesce(c.sources = ['manual'], false)
 OPTIONAL MATCH (ss:SourceState {{scope: c.scope}})
 WITH c, CASE WHEN ss.last_report_at > c.last_seen THEN ss.last_report_at
              ELSE c.last_seen END AS seen

@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from cmdb.graph.dependency import SIGHTING_TYPES
 from cmdb.graph.schema import LOOKUP_ATTRIBUTES
 
+MANUAL_SOURCE = "manual"  # cmdb.server.catalogue.writes.SOURCE
+
 _MAX_SQL_VARS = 900
 
 
@@ -64,6 +66,7 @@ _UNSEEN = """
 SELECT ci.id FROM ci LEFT JOIN source_state ss ON ss.scope = ci.scope
 WHERE ci.status IN ({statuses}) AND ci.class IN ({classes})
   AND max(ci.last_seen, coalesce(ss.last_report_at, '')) < ?
+  AND NOT (json_array_length(ci.sources) = 1 AND json_extract(ci.sources, '$[0]') = ?)
   AND NOT EXISTS (
     SELECT 1 FROM rel r LEFT JOIN source_state rs ON rs.scope = r.scope
     WHERE r.dst = ci.id AND r.ended_at IS NULL AND r.type IN ({sightings})
@@ -87,5 +90,7 @@ def unseen_since(
         classes=",".join("?" * len(classes)),
         sightings=",".join("?" * len(SIGHTING_TYPES)),
     )
-    params = [*statuses, *classes, before, *SIGHTING_TYPES, before, limit]
+    # a CI declared by hand that no discovery has reported (sources exactly ["manual"]) is
+    # never unseen: nothing is expected to see it (cmdb.graph.staleness)
+    params = [*statuses, *classes, before, MANUAL_SOURCE, *SIGHTING_TYPES, before, limit]
     return [r[0] for r in conn.execute(sql, params)]

@@ -1,4 +1,5 @@
-"""Configuration items: list, show, relationships, history, dependencies."""
+"""Configuration items: list, show, relationships, history, dependencies; and the CIs
+declared by hand (``POST`` and ``DELETE``, ``cmdb.server.catalogue.manual_cis``)."""
 
 from __future__ import annotations
 
@@ -6,8 +7,9 @@ from aiohttp import web
 
 from cmdb.graph.queries import dependency_walk
 from cmdb.graph.schema import CI_STATUSES, CLASSES
+from cmdb.server.api.catalogue import mapped  # the one CatalogueError -> ApiError mapping
 from cmdb.server.api.errors import ApiError
-from cmdb.server.api.keys import STORE_KEY
+from cmdb.server.api.keys import SETTINGS_KEY, STORE_KEY
 from cmdb.server.api.params import CI_PATH
 from cmdb.server.api.schemas import (
     CI_AS_OF,
@@ -15,6 +17,8 @@ from cmdb.server.api.schemas import (
     CI_EXAMPLE,
     CI_REF_EXAMPLE,
     HISTORY_EXAMPLE,
+    HOST_ID,
+    NAME,
     RELATIONSHIP_EXAMPLE,
     array,
     listing,
@@ -26,6 +30,7 @@ from cmdb.server.api.spec import (
     MAX_NAME_CHARS,
     ApiRoutes,
     Args,
+    Body,
     Reply,
     Setting,
     choice,
@@ -35,9 +40,10 @@ from cmdb.server.api.spec import (
     text,
     time_param,
 )
+from cmdb.server.catalogue import custom, manual_cis
 
 routes = ApiRoutes()
-READER = ("reader",)
+READER, EDITOR = ("reader",), ("editor",)
 
 DEPENDENCY_LIMIT = 1000
 MAX_DEPENDENCY_LIMIT = 20000
@@ -249,3 +255,140 @@ async def ci_dependencies(request: web.Request, a: Args) -> web.Response:
             ],
         }
     )
+
+
+# ---------------------------------------------------------------- CIs declared by hand
+MANUAL_CLASSES = manual_cis.MANUAL_CLASSES
+DECLARE_CI = obj(
+    {
+        "class": {
+            "type": "string",
+            "enum": list(MANUAL_CLASSES),
+            "description": "Host, NetworkDevice, or Software (an application)",
+        },
+        "name": {
+            **NAME,
+            "description": "the CI's name: a Host's hostname, a NetworkDevice's sys_name, "
+            "a Software's name",
+        },
+        "attributes": {
+            "type": "object",
+            "description": "attributes the class declares (422 naming any other and the ones "
+            "it takes); custom: the custom attributes the server config declares",
+        },
+    },
+    ("class", "name"),
+    strict=True,
+)
+CLOSED_RELATIONSHIP = obj(
+    {
+        "id": {"type": "string"},
+        "type": {"type": "string"},
+        "from": ref("CIRef"),
+        "to": ref("CIRef"),
+    },
+    ("id", "type", "from", "to"),
+)
+RETIRED_CI = {
+    "allOf": [ref("CI")],
+    "type": "object",
+    "required": ["closed_relationships"],
+    "properties": {"closed_relationships": array(CLOSED_RELATIONSHIP, None)},
+}
+MANUAL_EXAMPLE = {
+    "id": HOST_ID,
+    "class": "Host",
+    "name": "legacy01",
+    "status": "live",
+    "first_seen": "2026-11-28T10:00:00.000Z",
+    "last_seen": "2026-11-28T10:00:00.000Z",
+    "sources": ["manual"],
+    "attributes": {"hostname": "legacy01", "os_name": "AIX"},
+}
+
+
+@routes.post(
+    "/api/v1/cis",
+    summary="Declare a CI discovery cannot see",
+    description="A Host, NetworkDevice or Software (an application) recorded by hand, source "
+    "manual, with a history entry naming the token. Identified as discovery identifies: a CI "
+    "holding one of its identity values, or one of the class with its name (hosts and devices "
+    "short name against FQDN), is a 409 listing the candidates. The first agent report or "
+    "SNMP scan naming it adopts it (same id); until then the staleness sweep leaves it live.",
+    roles=EDITOR,
+    body=Body(
+        DECLARE_CI,
+        "the CI: class, name and attributes",
+        examples={
+            "host": {"class": "Host", "name": "legacy01", "attributes": {"os_name": "AIX"}},
+            "application": {
+                "class": "Software",
+                "name": "orders-app",
+                "attributes": {"version": "4.2", "custom": {"tier": "gold"}},
+            },
+        },
+    ),
+    responses={
+        201: Reply(
+            CI_DETAIL,
+            "the CI declared, as GET /api/v1/cis/{id} shows it",
+            example={**MANUAL_EXAMPLE, "relationships": []},
+        )
+    },
+    errors={
+        409: "the CI exists already: error.candidates lists them (id, class, name, status, "
+        "sources, matched); declare relationships to one of them instead",
+        422: "an attribute the class does not declare (error.unknown, error.allowed), or a "
+        "value it cannot hold",
+    },
+    tags=("cis",),
+)
+@mapped
+async def declare_ci(request: web.Request, a: Args) -> web.Response:
+    decls = custom.parse_declarations(request.app[SETTINGS_KEY].custom_attributes)
+    record = await manual_cis.create(request.app[STORE_KEY], a.body, decls, a.principal.name)
+    return web.json_response(record, status=201)
+
+
+@routes.delete(
+    "/api/v1/cis/{id}",
+    summary="Retire a CI declared by hand",
+    description="Status retired (history names the token); its open declared relationships "
+    "(RUNS_ON, HOSTED_ON, DEPENDS_ON, MEMBER_OF) are closed and the redundancy groups it "
+    "declared retired. A CI that discovery reported is discovery's: it is retired when no "
+    "longer seen (409). Retiring a retired CI changes nothing.",
+    roles=EDITOR,
+    path_params=[CI_PATH],
+    responses={
+        200: Reply(
+            RETIRED_CI,
+            "the CI as it is now, with the relationships this closed",
+            example={
+                **MANUAL_EXAMPLE,
+                "status": "retired",
+                "closed_relationships": [
+                    {
+                        "id": "0b6e8f5a-1d2c-4b3a-9e8f-7a6b5c4d3e2f",
+                        "type": "RUNS_ON",
+                        "from": {
+                            "id": "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+                            "class": "Software",
+                            "name": "orders-app",
+                        },
+                        "to": {"id": HOST_ID, "class": "Host", "name": "legacy01"},
+                    }
+                ],
+            },
+        )
+    },
+    errors={
+        404: "no CI with that id",
+        409: "discovery reported the CI (it is retired when no longer seen), or its class is "
+        "not declared by hand",
+    },
+    tags=("cis",),
+)
+@mapped
+async def retire_ci(request: web.Request, a: Args) -> web.Response:
+    answer = await manual_cis.retire(request.app[STORE_KEY], a.path["id"], a.principal.name)
+    return web.json_response(answer)

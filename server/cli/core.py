@@ -604,6 +604,92 @@ def cmd_ci_deps(args) -> int:
     return 0
 
 
+# ---------------------------------------------------------------- CIs declared by hand
+MANUAL_CLASSES = ("Host", "NetworkDevice", "Software")  # cmdb.server.catalogue.manual_cis
+CI_ADD_EPILOG = """\
+NAME is the CI's name: a Host's hostname, a NetworkDevice's sys_name, a Software's name.
+--set takes the attributes the class declares (anything else is refused, listing them):
+  --set os_name=AIX                 a string
+  --set cpu_cores:=8                a JSON value: number, true or false
+  --set custom.tier=gold            a custom attribute the server config declares
+If the CI exists already (same name, short name against FQDN, or an identity value such
+as a serial), nothing is written and the existing CIs are listed: declare relationships
+to one of them instead. Discovery adopts the CI when an agent or scan first reports it.
+
+examples:
+  cmdb ci add Host legacy01 --set os_name=AIX
+  cmdb ci add Software orders-app --set version=4.2
+  cmdb relationship add RUNS_ON --from Software:orders-app --to Host:legacy01"""
+
+
+def _attributes(items: list[str] | None) -> dict[str, Any]:
+    """``--set KEY=VALUE`` (a string), ``KEY:=JSON`` (a number, true, false) and
+    ``custom.NAME=VALUE`` as the attributes object of ``POST /api/v1/cis``."""
+    import json
+
+    out: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip(":").strip():
+            raise CliError(f"--set takes KEY=VALUE or KEY:=JSON, not {item!r}", 2)
+        typed: Any = value
+        if key.endswith(":"):
+            key = key[:-1]
+            try:
+                typed = json.loads(value)
+            except ValueError:
+                raise CliError(
+                    f"--set {key}:={value}: not a JSON value (a number, true or false; "
+                    f"for text use {key}={value})",
+                    2,
+                ) from None
+        key = key.strip()
+        if key.startswith("custom."):
+            out.setdefault("custom", {})[key[len("custom.") :]] = typed
+        else:
+            out[key] = typed
+    return out
+
+
+def cmd_ci_add(args) -> int:
+    client = _client(args)
+    body: dict[str, Any] = {"class": args.ci_class, "name": args.name}
+    attributes = _attributes(args.set)
+    if attributes:
+        body["attributes"] = attributes
+    data = client.post("/api/v1/cis", body)
+    if args.json:
+        emit_json(data)
+        return 0
+    emit_table(
+        [(data["id"], data["class"], data["name"], data["status"], ", ".join(data["sources"]))],
+        ("id", "class", "name", "status", "sources"),
+    )
+    return 0
+
+
+def _end(end: dict[str, Any]) -> str:
+    return f"{end.get('class') or '?'} {end.get('name') or end['id']}"
+
+
+def cmd_ci_retire(args) -> int:
+    client = _client(args)
+    ci = resolve_ci(client, args.id, args.cls)
+    data = client.delete(f"/api/v1/cis/{ci['id']}")
+    if args.json:
+        emit_json(data)
+        return 0
+    closed = data["closed_relationships"]
+    print(f"{data['class']} {data['name']} ({data['id']}) is {data['status']}")
+    if closed:
+        print(f"closed {counted(len(closed), 'declared relationship')}:")
+        emit_table(
+            [(_end(r["from"]), r["type"], _end(r["to"])) for r in closed],
+            ("from", "type", "to"),
+        )
+    return 0
+
+
 # ---------------------------------------------------------------- wiring
 CI_REF_HELP = "the CI: id, name (a host's short name or FQDN), IP address or serial"
 
@@ -684,9 +770,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_run_arguments(p)
     p.set_defaults(func=cmd_agent)
 
-    ci = sub.add_parser("ci", help="query configuration items").add_subparsers(
-        dest="ci_command", required=True, metavar="COMMAND"
-    )
+    ci = sub.add_parser(
+        "ci", help="query configuration items, declare ones discovery cannot see"
+    ).add_subparsers(dest="ci_command", required=True, metavar="COMMAND")
     p = ci.add_parser("list", help="list CIs, filtered")
     add_api_options(p)
     p.add_argument("--class", dest="cls", help="one CI class (Host, NetworkDevice, …)")
@@ -728,3 +814,35 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--limit", type=int, default=1000, help="nearest CIs returned (default 1000, at most 20000)"
     )
     p.set_defaults(func=cmd_ci_deps)
+    p = ci.add_parser(
+        "add",
+        help="declare a host, device or application discovery cannot see (source manual)",
+        description="Record a CI by hand, so relationships and impact can reach it.",
+        epilog=CI_ADD_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    add_api_options(p)
+    p.add_argument(
+        "ci_class",
+        metavar="CLASS",
+        choices=MANUAL_CLASSES,
+        help="Host, NetworkDevice, or Software (an application)",
+    )
+    p.add_argument("name", metavar="NAME", help="its name (a host's hostname, e.g. legacy01)")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="KEY=VALUE",
+        help="an attribute (repeatable): KEY=TEXT, KEY:=JSON, custom.NAME=VALUE",
+    )
+    p.set_defaults(func=cmd_ci_add)
+    p = ci.add_parser(
+        "retire",
+        help="retire a CI declared by hand, closing its declared relationships",
+        description="Retire a CI recorded with `cmdb ci add` (status retired, in its history); "
+        "its declared relationships end. A CI discovery reported is refused: it is retired "
+        "when no longer seen.",
+    )
+    add_api_options(p)
+    add_ci_ref(p)
+    p.set_defaults(func=cmd_ci_retire)

@@ -36,7 +36,12 @@ from cmdb.graph.store import (
 from cmdb.server.reconcile.addresses import address_ref, parse_address
 from cmdb.server.reconcile.completeness import judge
 from cmdb.server.reconcile.desired import Desired, DesiredCI
-from cmdb.server.reconcile.identify import Identification, identify, join_by_network
+from cmdb.server.reconcile.identify import (
+    Identification,
+    adopt_manual_placeholder,
+    identify,
+    join_by_network,
+)
 
 # Per-attribute source precedence: a value written by a stronger source is not
 # overwritten by a weaker one (hardware facts from the agent beat SNMP's; owner
@@ -742,6 +747,10 @@ async def _identify_root(
                 f"{root.attributes.get('primary_mac')} and address "
                 f"{root.attributes.get('management_ip')} on one interface: matched"
             )
+    # the weakest rule: a CI an engineer declared by hand, named as the report names it
+    await adopt_manual_placeholder(
+        store, found, root.cls, root.attributes, root.name, root_identity
+    )
     if bound_id is None:
         return found
     if found.ci is None:

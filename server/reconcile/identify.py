@@ -18,12 +18,19 @@ goes without that key, and the explanation says so (``Identification.withheld``)
 Secondary sources have one more rule, network evidence: a host seen over SNMP joins the
 live Host one of whose interfaces holds both the MAC and the address the scan saw,
 whatever its sysName says (see ``join_by_network``).
+
+The last and weakest rule is a name: a Host or NetworkDevice an engineer declared by hand
+because discovery could not see it (``cmdb.server.catalogue.manual_cis``: sources exactly
+``["manual"]``) is adopted by the first report that names it (host name or FQDN, sysName),
+when it is the only such placeholder and none of its identity values contradicts the
+report (see ``adopt_manual_placeholder``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from cmdb.graph.identity import same_host_name, short_hostname
 from cmdb.graph.schema import CLASSES, CIClass, IdentityRule
 from cmdb.graph.store import CI, Store
 from cmdb.server.reconcile.addresses import not_unique_reason
@@ -138,3 +145,82 @@ async def join_by_network(store: Store, mac: str | None, address: str | None) ->
         if ci.cls == "Host" and ci.status != "retired"
     ]
     return hosts[0] if len(hosts) == 1 else None
+
+
+# what a hand-declared CI's sources are until discovery reports it (cmdb.server.catalogue.writes)
+MANUAL_ONLY = ["manual"]
+PLACEHOLDER_CLASSES = ("Host", "NetworkDevice")
+# the attributes that carry a report's names for its root CI, per class
+_NAME_ATTRIBUTES = {"Host": ("hostname", "fqdn"), "NetworkDevice": ("sys_name",)}
+
+
+def reported_names(cls_name: str, attributes: dict, name: str | None) -> list[str]:
+    """The names a report gives its root CI (host name, FQDN, sysName, the CI name),
+    lower-case, each also as its short name: what a placeholder may have been declared as."""
+    names: set[str] = set()
+    for raw in (name, *(attributes.get(a) for a in _NAME_ATTRIBUTES.get(cls_name, ()))):
+        if isinstance(raw, str) and raw.strip():
+            text = raw.strip().lower().rstrip(".")
+            names.update((text, short_hostname(text)))
+    return sorted(names)
+
+
+def _contradiction(candidate: CI, wanted: dict[str, str]) -> str | None:
+    for rule, theirs in sorted(candidate.identity.items()):
+        mine = wanted.get(rule)
+        if mine is not None and not holds(candidate, rule, mine):
+            return f"{rule} is {theirs!r} there, {mine!r} here"
+    return None
+
+
+async def adopt_manual_placeholder(
+    store: Store,
+    found: Identification,
+    cls_name: str,
+    attributes: dict,
+    name: str | None,
+    wanted: dict[str, str],
+) -> Identification:
+    """The last rule, for a report whose root no other rule found (``found.ci`` None):
+    the one Host or NetworkDevice declared by hand (sources exactly ``["manual"]``, not
+    retired) whose name is a name the report gives (``reported_names``; short name against
+    FQDN as ``cmdb.graph.identity.same_host_name`` says) and none of whose identity values
+    differs from the report's. That CI becomes ``found.ci`` (rule ``manual_placeholder``);
+    with none, or several (no guessing), ``found`` stays a new CI. Nor is anything adopted
+    when a rejected candidate withheld a unique key (the CI would take a key another CI
+    holds). Two batched reads (names, then the candidates). Returns ``found``, with the
+    decision in its explanation."""
+    if found.ci is not None or found.withheld or cls_name not in PLACEHOLDER_CLASSES:
+        return found
+    names = reported_names(cls_name, attributes, name)
+    if not names:
+        return found
+    ids = sorted({ci_id for _, ci_id in await store.name_pairs((cls_name,), names)})
+    if not ids:
+        return found
+    fits: list[CI] = []
+    for ci in (await store.get_cis(ids)).values():
+        if ci.cls != cls_name or ci.status == "retired" or sorted(ci.sources) != MANUAL_ONLY:
+            continue  # discovered CIs are found by their keys, not by a name
+        if not any(same_host_name(ci.name or "", n) for n in names):
+            continue
+        why = _contradiction(ci, wanted)
+        if why:
+            found.explanation.append(
+                f"manual placeholder {ci.id} ({ci.name}) rejected: its key differs: {why}"
+            )
+            continue
+        fits.append(ci)
+    if len(fits) > 1:
+        listed = ", ".join(f"{c.id} ({c.name})" for c in sorted(fits, key=lambda c: c.id))
+        found.explanation.append(
+            f"{len(fits)} manual placeholders have this name ({listed}): none adopted, new CI"
+        )
+    elif fits:
+        (ci,) = fits
+        found.ci, found.rule = ci, "manual_placeholder"
+        found.explanation.append(
+            f"manual placeholder by name: {ci.id} ({ci.name}), declared by hand, adopted "
+            "instead of a new CI"
+        )
+    return found
