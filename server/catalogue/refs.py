@@ -274,7 +274,16 @@ class Resolver:
             if candidates:
                 return await self._choose(host_spec, candidates, where)
         last = parse_ref({"class": HOST_CLASSES[-1], key: text}, where)
-        return await self._choose(last, await self._candidates(last, where), where)
+        candidates = await self._candidates(last, where)
+        if not candidates:
+            classes = " nor ".join(HOST_CLASSES)
+            raise unprocessable(
+                f"{where}: no {classes} has the {key} {text!r} (name the host by its id, "
+                "its name as `cmdb ci list --class Host` shows it, or an address it holds)",
+                field=where,
+                candidates=[],
+            )
+        return await self._choose(last, candidates, where)
 
     async def _endpoints(self, spec: RefSpec, where: str) -> list[CI]:
         host = await self._host(spec, where)

@@ -323,7 +323,8 @@ async def test_references_say_what_is_wrong_with_them(api):
     status, body = await impact_of({"class": "Interface", "name": "eth0", "host": "db2"})
     assert status == 200 and body["failed"][0]["device"] == "db2", body["failed"]
     status, body = await impact_of({"class": "Interface", "name": "eth0", "host": "nosuch"})
-    assert status == 422 and "nosuch" in body["error"]["message"]
+    message = body["error"]["message"]
+    assert status == 422 and "no Host nor NetworkDevice has the name 'nosuch'" in message
     # endpoints by the host's address
     status, body = await impact_of({"class": "Endpoint", "host": "10.0.0.2", "port": 5432})
     assert status == 200 and body["failed"][0]["host"] == "db2"
