@@ -808,10 +808,16 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_ci_ref(p)
     p.add_argument("--direction", choices=("up", "down", "both"), default="down")
     p.add_argument(
-        "--depth", type=int, default=3, help="levels walked (default 3, at most max_depth: 20)"
+        "--depth",
+        type=positive_int,
+        default=3,
+        help="levels walked (default 3, at most max_depth: 20)",
     )
     p.add_argument(
-        "--limit", type=int, default=1000, help="nearest CIs returned (default 1000, at most 20000)"
+        "--limit",
+        type=positive_int,
+        default=1000,
+        help="nearest CIs returned (default 1000, at most 20000)",
     )
     p.set_defaults(func=cmd_ci_deps)
     p = ci.add_parser(

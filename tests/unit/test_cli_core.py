@@ -93,9 +93,19 @@ def test_an_endpoint_by_its_name_without_the_process(cli, live):
     assert status == 1 and "is an unspecified address" in err
 
 
-def test_impact_depth_must_be_positive(cli):
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("impact", "db1", "--depth", "0"),
+        ("ci", "deps", "db1", "--depth", "0"),
+        ("ci", "deps", "db1", "--depth", "-2"),
+        ("ci", "deps", "db1", "--limit", "0"),
+    ],
+)
+def test_depths_and_limits_must_be_positive(cli, args):
+    """Checked before asking the server: argparse's usage error (exit 2)."""
     with pytest.raises(SystemExit) as exit_:
-        cli("impact", "db1", "--depth", "0")
+        cli(*args)
     assert exit_.value.code == 2
 
 
