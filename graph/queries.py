@@ -79,14 +79,15 @@ async def impact_steps_ahead(
     back: Mapping[str, tuple[str, str]] | None = None,
     reads_ahead: int = READS_AHEAD,
 ) -> AsyncIterator[list[Sequence[Any]]]:
-    """``impact_steps`` of each (ids, types) of ``reads``, ``chunk`` ids at a time, the
-    next ``reads_ahead`` chunks' reads started before one is handed over: the caller's work
-    on one chunk overlaps the store's on the next. ``back``: for a frontier CI, (the CI, the
+    """``impact_steps`` of each (ids, types) of ``reads`` (ids sorted, without repeats: the
+    store's reads go in index order, and the answer is the same on every run), ``chunk`` ids
+    at a time, the next ``reads_ahead`` chunks' reads started before one is handed over: the
+    caller's work on one chunk overlaps the store's on the next. ``back``: for a frontier CI, (the CI, the
     relationship type) its state came through, not read back (``Store.impact_steps``).
     Close it (``contextlib.aclosing``) when leaving early: the read ahead is cancelled."""
     jobs = []
     for ids, types in reads:
-        wanted = sorted(set(ids)) if types else []
+        wanted = ids if types else []
         for start in range(0, len(wanted), chunk):
             jobs.append((wanted[start : start + chunk], tuple(types), back))
     pending: deque[asyncio.Future[list[Sequence[Any]]]] = deque()

@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
+from itertools import compress
 from typing import Any
 
 from cmdb.graph.dependency import (
@@ -351,8 +352,9 @@ class _Walk:
                 await self._frontier_assets(first, starting)
                 self._propose(first, proposals, reevaluate)
             else:
-                down = [ci for ci in frontier if self.state.get(ci) == "down"]
-                degraded = [ci for ci in frontier if self.state.get(ci) == "degraded"]
+                states = list(map(self.state.__getitem__, frontier))
+                down = list(compress(frontier, map("down".__eq__, states)))
+                degraded = list(compress(frontier, map("degraded".__eq__, states)))
                 reads = [(down, UP_FROM_DOWN), (degraded, UP_FROM_DEGRADED)]
                 # chunk by chunk, the next one read meanwhile: the store's work overlaps ours
                 ahead = impact_steps_ahead(self.store, reads, back=self._came_from(frontier))
@@ -408,9 +410,14 @@ class _Walk:
         because = self.because
         for ci in frontier:
             causes = because.get(ci)
-            if causes:
+            if not causes:
+                continue
+            if len(causes) == 1:  # most CIs: no choice to make
+                ((cause, via),) = causes.items()
+            else:
                 cause = min(causes)
-                came[ci] = (cause, causes[cause][0])
+                via = causes[cause]
+            came[ci] = (cause, via[0])
         return came
 
     async def _frontier_assets(self, steps: list[Step], start: set[str]) -> None:
@@ -506,22 +513,17 @@ class _Walk:
                 if cause not in relevant and cause in state:
                     relevant.add(cause)
                     todo.append(cause)
-        # (effect, cause, via) sorted by effect once: every cause's effects come in id order,
-        # so the chains are the same whatever order the store returned rows in
-        links = [
-            (node, cause, via)
-            for node in relevant
-            for cause, via in because.get(node, {}).items()
-            if cause in state
-        ]
-        links.sort(key=_first)
+        # each cause's effects in id order (effects taken in id order), so the chains are the
+        # same whatever order the store returned rows in
         effects: dict[str, list[tuple[str, Via]]] = {}
-        for node, cause, via in links:
-            found = effects.get(cause)
-            if found is None:
-                effects[cause] = [(node, via)]
-            else:
-                found.append((node, via))
+        for node in sorted(relevant):
+            for cause, via in because.get(node, {}).items():
+                if cause in state:
+                    found = effects.get(cause)
+                    if found is None:
+                        effects[cause] = [(node, via)]
+                    else:
+                        found.append((node, via))
         trees: dict[str, dict[str, tuple[str, Via]]] = {}
         for sid in sorted(set(start) & state.keys()):
             parent: dict[str, tuple[str, Via]] = {}
@@ -571,9 +573,12 @@ async def impact(
     walk = _Walk(store, depth)
     await walk.run(start)
     state, classes, names, parent_of = walk.state, walk.classes, walk.names, walk.parents
-    service_ids = sorted(i for i in state if classes[i] == "Service")
+    # one C-level pass each over what may be tens of thousands of CIs
+    affected_classes = list(map(classes.__getitem__, state))
+    service_ids = sorted(compress(state, map("Service".__eq__, affected_classes)))
     # the hosts and devices of affected endpoints and interfaces that the walk never met
-    parents = {parent_of[i] for i in state if i in parent_of} - classes.keys()
+    parents = set(map(parent_of.get, state)) - classes.keys()
+    parents.discard(None)
     details, missing = await asyncio.gather(
         store.get_cis(service_ids), store.get_cis(sorted(parents)) if parents else _none({})
     )
@@ -624,13 +629,13 @@ async def impact(
             s["id"],
         )
     )
-    affected = [i for i in state if i not in retired] if retired else list(state)
-    by_state = {"down": 0, "degraded": 0}
-    by_class: dict[str, int] = {}
-    for i in affected:
-        by_state[state[i]] += 1
-        cls = classes[i]
-        by_class[cls] = by_class.get(cls, 0) + 1
+    by_state = {"down": 0, "degraded": 0, **Counter(state.values())}
+    by_class = dict(Counter(affected_classes))
+    for sid in retired:  # a retired service is not reported
+        by_state[state[sid]] -= 1
+        by_class["Service"] -= 1
+    if not by_class.get("Service", 1):
+        del by_class["Service"]
     counts: dict[str, Any] = {
         "services": _by_state(state[s["id"]] for s in services),
         "cis": by_state,
@@ -645,6 +650,7 @@ async def impact(
     }
     if not summary:
         depth_of = walk.depth
+        affected = [i for i in state if i not in retired]
         affected.sort(key=lambda i: (depth_of[i], classes[i], names[i] or "", i))
         answer["cis"] = [ref(i, state=state[i], depth=depth_of[i]) for i in affected]
     return answer
@@ -694,10 +700,6 @@ def _near(step: Step) -> str:
 
 def _device(link: Any) -> str:
     return link.device
-
-
-def _first(item: tuple) -> Any:
-    return item[0]
 
 
 async def _none(value: Any = ()) -> Any:
