@@ -861,7 +861,7 @@ class SQLiteStore:
         if rel_types:
             type_filter = f" AND r.type IN ({','.join('?' * len(rel_types))})"
             type_params = list(rel_types)
-        # one indexed query per level (rel_src_open / rel_dst_open), each CI expanded once
+        # one indexed query per level (rel_src_walk / rel_dst_walk), each CI expanded once
         arms = []
         if direction in ("down", "both"):
             arms.append(
@@ -1038,7 +1038,7 @@ class SQLiteStore:
         skip_statuses: tuple[str, ...],
     ) -> list[CI]:
         # one query: the classes' CIs (ci_class_name), each probed for an open inbound
-        # relationship of the type (rel_dst_open) whose source is of from_class
+        # relationship of the type (rel_dst_walk) whose source is of from_class
         rows = self.conn.execute(
             "SELECT ci.id, ci.class, ci.name, ci.status, ci.first_seen, "
             "CASE WHEN ss.last_report_at > ci.last_seen THEN ss.last_report_at "
