@@ -30,7 +30,7 @@ store, side by side:
 * ``summary``: the same with ``summary=true`` (services and counts).
 
 Latency (p50, p95) of ``full`` and ``summary`` comes from ``--runs`` rounds of the two in
-turn, after warm-up rounds (one, or as many as fit 3 s: a JVM just started needs them): the
+turn, after warm-up rounds (one, or as many as fit 10 s: a JVM just started needs them): the
 steady state of repeated requests. The ratios to the
 closure come from separate rounds of all three in turn (closure, full, summary, closure,
 ...), so a machine shared with other work slows all three alike; those are kept apart
@@ -236,7 +236,7 @@ async def closure(store, start: str, ports: list[str]) -> list[str]:
     return sorted(seen)
 
 
-WARM_UP_S, WARM_UP_ROUNDS = 3.0, 50
+WARM_UP_S, WARM_UP_ROUNDS = 10.0, 200
 
 
 async def _interleaved(runs: int, calls: dict) -> dict[str, tuple[list[float], list[float], Any]]:
