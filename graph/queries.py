@@ -82,8 +82,9 @@ async def impact_steps_ahead(
     """``impact_steps`` of each (ids, types) of ``reads`` (ids sorted, without repeats: the
     store's reads go in index order, and the answer is the same on every run), ``chunk`` ids
     at a time, the next ``reads_ahead`` chunks' reads started before one is handed over: the
-    caller's work on one chunk overlaps the store's on the next. ``back``: for a frontier CI, (the CI, the
-    relationship type) its state came through, not read back (``Store.impact_steps``).
+    caller's work on one chunk overlaps the store's on the next. ``back``: for a frontier
+    CI, (the CI, the relationship type) its state came through, not read back
+    (``Store.impact_steps``).
     Close it (``contextlib.aclosing``) when leaving early: the read ahead is cancelled."""
     jobs = []
     for ids, types in reads:
