@@ -40,6 +40,13 @@ def _check_ends(rel_type: str, src: CI, dst: CI, where: str) -> None:
     declared = RELS[rel_type]
     if src.id == dst.id:
         raise unprocessable(f"{where}: a CI cannot {rel_type} itself ({src.name})")
+    for end, field in ((src, "$.from"), (dst, where)):
+        if end.status == "retired":
+            raise unprocessable(
+                f"{field}: {end.cls} {end.name} ({end.id}) is retired and takes no new "
+                "relationships; name the CI that replaced it",
+                field=field,
+            )
     if src.cls not in declared.starts:
         raise unprocessable(
             f"$.from: a {rel_type} cannot start at a {src.cls} ({src.name}); it starts at "
