@@ -324,7 +324,7 @@ MANUAL_EXAMPLE = {
             "application": {
                 "class": "Software",
                 "name": "orders-app",
-                "attributes": {"version": "4.2", "custom": {"tier": "gold"}},
+                "attributes": {"version": "4.2", "vendor": "Example Corp"},
             },
         },
     ),

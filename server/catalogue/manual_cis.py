@@ -27,6 +27,7 @@ Both stores: everything here goes through the store protocol.
 from __future__ import annotations
 
 import math
+import unicodedata
 from typing import Any
 
 from cmdb.graph.identity import identity_values, same_host_name, short_hostname
@@ -73,6 +74,51 @@ def record(ci: CI) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- the body
+# control and format characters (ESC, NUL, zero-width and bidirectional marks) and line or
+# paragraph separators: invisible or harmful in a name people read and type
+_HIDDEN = frozenset(("Cc", "Cf", "Cs", "Co", "Zl", "Zp"))
+
+
+def _visible(text: str, where: str) -> str:
+    """``text`` if every character is one a person can see and type; 422 naming the first
+    that is not (by its code point: it may not print)."""
+    for position, char in enumerate(text):
+        if unicodedata.category(char) in _HIDDEN:
+            raise unprocessable(
+                f"{where} holds U+{ord(char):04X} ({unicodedata.name(char, 'a control character')})"
+                f" at position {position}: names and values take visible characters only",
+                field=where,
+            )
+    return text
+
+
+def _host_name(cls: str, name: str) -> str:
+    """A host's or device's name as RFC 1123 writes host names (letters, digits, hyphens;
+    underscores too, which Windows and DNS zones use), labels of 1-63 separated by dots,
+    253 at most, a trailing dot allowed: what an agent or a scan will report, so a
+    placeholder can be adopted."""
+    labels = name.rstrip(".").split(".")
+    bad = next(
+        (
+            label
+            for label in labels
+            if not 0 < len(label) <= 63
+            or not all(c.isalnum() or c in "-_" for c in label)
+            or label.startswith("-")
+            or label.endswith("-")
+        ),
+        None,
+    )
+    if bad is not None or len(name) > 253:
+        raise unprocessable(
+            f"$.name {name!r} is not a host name: labels of letters, digits, hyphens and "
+            "underscores (1-63 each, not starting or ending with a hyphen) separated by dots, "
+            f"253 characters at most (a {cls} is named as discovery will report it)",
+            field="$.name",
+        )
+    return name
+
+
 def _value(key: str, value: Any) -> Any:
     """A plain attribute value as stored: a non-empty string (stripped), a 64-bit integer, a
     finite number or a boolean; 422 for anything else (lists and objects are discovery's)."""
@@ -80,7 +126,7 @@ def _value(key: str, value: Any) -> Any:
     if isinstance(value, str):
         if not value.strip():
             raise unprocessable(f"{where} is empty: leave it out instead", field=where)
-        return value.strip()
+        return _visible(value.strip(), where)
     if isinstance(value, bool):
         return value
     if isinstance(value, int) and abs(value) <= INT64:
@@ -136,7 +182,9 @@ def parse(body: Any, decls: Declarations) -> tuple[str, str, dict[str, Any]]:
             f"application), not {cls!r}",
             field="$.class",
         )
-    name = req_str(body, "name")
+    name = _visible(req_str(body, "name"), "$.name")
+    if cls in HOST_NAMED:
+        name = _host_name(cls, name)
     raw = body.get("attributes") or {}
     if not isinstance(raw, dict):
         raise invalid("$.attributes must be an object of attribute values", field="$.attributes")
@@ -162,6 +210,13 @@ def parse(body: Any, decls: Declarations) -> tuple[str, str, dict[str, Any]]:
             f"$.attributes.{spec.name_attr} is {given!r} but $.name is {name!r}: a {cls}'s "
             f"name is its {spec.name_attr}; give it once, as name",
             field=f"$.attributes.{spec.name_attr}",
+        )
+    fqdn = attrs.get("fqdn")
+    if cls in HOST_NAMED and isinstance(fqdn, str) and not same_host_name(fqdn, name):
+        raise unprocessable(
+            f"$.attributes.fqdn {fqdn!r} names another host than $.name {name!r}: give the "
+            "host's own FQDN, or name the host by it",
+            field="$.attributes.fqdn",
         )
     attrs[spec.name_attr] = name
     return cls, name, {k: v for k, v in attrs.items() if v is not None}

@@ -122,7 +122,23 @@ async def test_bodies_the_class_does_not_take_are_refused(store):
     err = await refused(400, declare(store, "Interface", "eth0"))
     assert "Host, NetworkDevice, Software" in err.message
     await refused(400, manual_cis.create(store, {"class": "Host", "name": " "}, DECLS, "a"))
+    # names people read: visible characters; a host's is a host name; its FQDN is its own
+    for name, words in (
+        ("evil\x1b[2Jred", "U+001B"),
+        ("ab\u200bc", "U+200B (ZERO WIDTH SPACE)"),
+        ("x12\x00z", "U+0000"),
+    ):
+        err = await refused(422, declare(store, "Software", name))
+        assert words in err.message and "visible characters only" in err.message, err.message
+    for name in ("a b", "a/b", "x..y", ".lead", "-x", "x-.example", "x" * 64):
+        err = await refused(422, declare(store, "Host", name))
+        assert "is not a host name" in err.message, (name, err.message)
+    err = await refused(422, declare(store, "Host", "legacy02.example.com", {"fqdn": "l3.x.org"}))
+    assert "names another host than $.name" in err.message
+    err = await refused(422, declare(store, "Host", "x1", {"os_name": "AIX\u202e"}))
+    assert err.extra["field"] == "$.attributes.os_name"
     assert (await store.list_cis("Host", None, 10, 0))[1] == 0  # nothing written
+    assert (await declare(store, "Host", "web_01.dc-1.example.com."))["name"]
 
 
 async def test_duplicates_by_name_short_name_and_identity_are_409(store):
@@ -298,6 +314,13 @@ async def test_retiring_closes_the_declared_relationships(store):
     assert any(e.actor == "bob" for e in closed), [(e.old, e.new, e.actor) for e in closed]
     group = (await store.list_cis("RedundancyGroup", None, 10, 0))[0][0]
     assert group.status == "retired"
+    # a retired CI takes no new relationships, from either end
+    for body in (
+        {"type": "RUNS_ON", "from": app["id"], "to": legacy["id"]},
+        {"type": "DEPENDS_ON", "from": legacy["id"], "to": db1},
+    ):
+        err = await refused(422, relationships.declare(store, body, "alice"))
+        assert "is retired and takes no new relationships" in err.message, err.message
     # again: nothing more to do
     again = await manual_cis.retire(store, legacy["id"], "bob")
     assert again["status"] == "retired" and again["closed_relationships"] == []
