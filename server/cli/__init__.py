@@ -9,6 +9,7 @@ import os
 import sys
 
 from cmdb.server.cli.http import CliError
+from cmdb.server.cli.output import terminal_safe
 
 # command modules, each with register(subparsers); optional ones may be absent
 COMMAND_MODULES = (
@@ -46,12 +47,14 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
-        status = int(args.func(args) or 0)
-        sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
-        return status
-    except CliError as exc:
-        print(f"cmdb: {exc}", file=sys.stderr)
-        return exc.exit_code
+        with terminal_safe():
+            try:
+                status = int(args.func(args) or 0)
+                sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+                return status
+            except CliError as exc:
+                print(f"cmdb: {exc}", file=sys.stderr)
+                return exc.exit_code
     except BrokenPipeError:
         return _reader_left()
     except KeyboardInterrupt:

@@ -699,8 +699,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     rel = sub.add_parser(
         "relationship", aliases=["rel"], help="declared relationships (source manual)"
     ).add_subparsers(dest="rel_command", required=True)
-    for verb, func in (("add", cmd_rel_add), ("remove", cmd_rel_remove)):
-        p = _cmd(rel, verb, func)
+    verbs = (
+        ("add", cmd_rel_add, "declare one: an application RUNS_ON a host, a DEPENDS_ON …"),
+        ("remove", cmd_rel_remove, "end a declared one (its history stays)"),
+    )
+    for verb, func, help_text in verbs:
+        p = _cmd(rel, verb, func, help_text)
         p.add_argument("type", choices=("RUNS_ON", "HOSTED_ON", "DEPENDS_ON"))
         p.add_argument(
             "--from", dest="frm", required=True, help="db1 (id, name...), Host:db1, Class:key=v,..."
@@ -709,7 +713,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         p.add_argument("--group", help="a redundancy group name (DEPENDS_ON)")
         p.add_argument("--min", type=int, default=1)
         p.add_argument("--member", action="append", help="a group member (repeatable)")
-    p = _cmd(rel, "list", cmd_rel_list)
+    p = _cmd(rel, "list", cmd_rel_list, "the declared relationships of one CI, both ways")
     p.add_argument("id", help=REF_HELP)
     p.add_argument("--all", action="store_true", help="ended ones too")
 

@@ -8,20 +8,63 @@
   read as something else).
 * ``emit_json(data)``: indented JSON, the ``--json`` form every command offers.
 * ``show(args, data)``: ``--json`` → JSON, else the YAML-like text.
+* ``terminal_safe()``: while a command runs, control characters in what it prints (a
+  name from a device or a person holding ESC sequences) are shown escaped, never obeyed.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import sys
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any, TextIO
 
 INDENT = "  "
 _RESERVED = {"", "~", "null", "true", "false", "yes", "no", "on", "off"}
 # a plain string that starts like YAML syntax, or holds ": " / " #", would be misread
 _SYNTAX = re.compile(r"^[\-?:,\[\]{}#&*!|>'\"%@`]|: |\s#|^\s|\s$")
+
+
+# C0 controls but newline and tab, DEL, C1 controls, and the bidirectional overrides and
+# isolates (text that reads backwards: CVE-2021-42574): printed as \uXXXX, which is also
+# what they mean inside a JSON string
+_UNSAFE = {
+    c: f"\\u{c:04x}"
+    for c in (
+        *(c for c in range(0x20) if c not in (0x09, 0x0A)),
+        *range(0x7F, 0xA0),
+        *range(0x202A, 0x202F),
+        *range(0x2066, 0x206A),
+    )
+}
+
+
+class _Escaping:
+    """A text stream that writes through to ``stream`` with ``_UNSAFE`` characters escaped."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+
+    def write(self, text: str) -> int:
+        return self._stream.write(text.translate(_UNSAFE))
+
+    def __getattr__(self, name: str) -> Any:  # flush, fileno, isatty, encoding, ...
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def terminal_safe() -> Iterator[None]:
+    """``sys.stdout`` and ``sys.stderr`` escape control characters until the block ends:
+    a CI's name is data (a device's sysName, a declaration), and ESC sequences in it must
+    not clear the screen or recolour what follows in an engineer's terminal."""
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = _Escaping(out), _Escaping(err)  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        sys.stdout, sys.stderr = out, err
 
 
 def emit_json(data: Any) -> None:

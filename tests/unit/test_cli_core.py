@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from cmdb.server.cli import main
+from cmdb.server.cli import main, output
 from cmdb.server.cli.output import to_text
 from tests.unit.cli_server import start
 
@@ -287,3 +287,21 @@ def test_impact_without_services_prints_no_empty_table(cli):
     status, out, _ = cli("impact", "app.us.example.net", "--services-only")
     assert status == 0 and out.startswith("If app fails: 0 services down, 0 degraded; ")
     assert "STATE" not in out
+
+
+def test_control_characters_in_names_are_shown_not_obeyed(capsys):
+    """A name holding ESC sequences or a bidirectional override (a device's sysName, a
+    declaration) prints escaped, in text and in JSON (where the escape means the same
+    character), while the command runs; newlines and tabs stay."""
+    evil = "evil\x1b[2J\x1b[31mred\u202ex\x9b"
+    with output.terminal_safe():
+        print(f"Host {evil}\tlive")
+        output.emit_json({"name": evil})
+        print(evil, file=sys.stderr)
+    out, err = capsys.readouterr()
+    assert "\x1b" not in out + err and "\u202e" not in out + err and "\x9b" not in out + err
+    assert out.splitlines()[0] == "Host evil\\u001b[2J\\u001b[31mred\\u202ex\\u009b\tlive"
+    assert json.loads(out.split("\n", 1)[1]) == {"name": evil}
+    assert err == "evil\\u001b[2J\\u001b[31mred\\u202ex\\u009b\n"
+    print("\x1b")  # after the block: the streams are the test's own again
+    assert capsys.readouterr().out == "\x1b\n"
