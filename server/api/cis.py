@@ -292,8 +292,14 @@ CLOSED_RELATIONSHIP = obj(
 RETIRED_CI = {
     "allOf": [ref("CI")],
     "type": "object",
-    "required": ["closed_relationships"],
-    "properties": {"closed_relationships": array(CLOSED_RELATIONSHIP, None)},
+    "required": ["closed_relationships", "already_retired"],
+    "properties": {
+        "closed_relationships": array(CLOSED_RELATIONSHIP, None),
+        "already_retired": {
+            "type": "boolean",
+            "description": "true when the CI was retired before this request (nothing changed)",
+        },
+    },
 }
 MANUAL_EXAMPLE = {
     "id": HOST_ID,
@@ -366,6 +372,7 @@ async def declare_ci(request: web.Request, a: Args) -> web.Response:
             example={
                 **MANUAL_EXAMPLE,
                 "status": "retired",
+                "already_retired": False,
                 "closed_relationships": [
                     {
                         "id": "0b6e8f5a-1d2c-4b3a-9e8f-7a6b5c4d3e2f",

@@ -26,8 +26,11 @@ Both stores: everything here goes through the store protocol.
 
 from __future__ import annotations
 
+import ipaddress
 import math
+import re
 import unicodedata
+import uuid
 from typing import Any
 
 from cmdb.graph.identity import identity_values, same_host_name, short_hostname
@@ -139,6 +142,68 @@ def _value(key: str, value: Any) -> Any:
     )
 
 
+# attribute kinds as discovery writes them (cmdb.collectors: psutil counts, MACs lower-case
+# and colon-separated, addresses as ipaddress writes them), so a declared value compares
+# equal to a discovered one; anything not named here is text
+WHOLE_NUMBERS = frozenset(
+    ("cpu_sockets", "cpu_cores", "cpu_threads", "memory_bytes", "swap_bytes", "process_count")
+    + ("sys_uptime",)
+)
+NUMBERS = frozenset(("clock_skew_seconds",))
+TEXT_OR_WHOLE = frozenset(("epoch",))
+MACS = frozenset(("primary_mac", "base_mac"))
+ADDRESSES = frozenset(("management_ip", "identity_address"))
+UUIDS = frozenset(("system_uuid",))
+# lists and markers only discovery writes (a host's disks, a stack's members)
+DISCOVERED_ONLY = frozenset(
+    ("disks", "filesystems", "gateways", "dns_nameservers", "dns_search", "virtual_links")
+    + ("members", "placeholder")
+)
+
+
+def _typed(key: str, value: Any) -> Any:
+    """``value`` (already a plain value, ``_value``) as attribute ``key`` holds it: a whole
+    number of at least 0, a number, a MAC (``aa:bb:cc:dd:ee:ff``, from any of the usual
+    spellings), an IP address, a UUID or text; 422 saying what the attribute takes."""
+    where = f"$.attributes.{key}"
+
+    def refuse(takes: str) -> Exception:
+        return unprocessable(f"{where} takes {takes}, not {value!r}", field=where)
+
+    if key in DISCOVERED_ONLY:
+        raise unprocessable(
+            f"{where} is written by discovery only (a list or a marker it keeps); leave it "
+            "out of a declaration",
+            field=where,
+        )
+    if key in WHOLE_NUMBERS or (key in TEXT_OR_WHOLE and not isinstance(value, str)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise refuse("a whole number of at least 0 (JSON number, or KEY:=8 in the CLI)")
+        return value
+    if key in NUMBERS:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise refuse("a number")
+        return value
+    if not isinstance(value, str):
+        raise refuse('text (a JSON string, e.g. "4.2")')
+    if key in MACS:
+        digits = re.sub(r"[:.\-]", "", value)
+        if not re.fullmatch(r"[0-9A-Fa-f]{12}", digits):
+            raise refuse("a MAC address such as 52:54:00:12:34:56")
+        return ":".join(digits[i : i + 2] for i in range(0, 12, 2)).lower()
+    if key in ADDRESSES:
+        try:
+            return str(ipaddress.ip_address(value))
+        except ValueError:
+            raise refuse("an IPv4 or IPv6 address") from None
+    if key in UUIDS:
+        try:
+            uuid.UUID(value)
+        except ValueError:
+            raise refuse("a UUID such as 4c4c4544-0042-3510-8057-b4c04f4a4d31") from None
+    return value
+
+
 def _custom(cls: str, raw: Any, decls: Declarations) -> dict[str, Any] | None:
     """``attributes.custom`` checked against the server's declarations (400 naming the
     attribute and what it takes, as ``PATCH /api/v1/cis/{id}/custom`` answers)."""
@@ -203,7 +268,7 @@ def parse(body: Any, decls: Declarations) -> tuple[str, str, dict[str, Any]]:
         if key == CUSTOM_ATTRIBUTE:
             attrs[key] = _custom(cls, value, decls)
         elif value is not None:
-            attrs[key] = _value(key, value)
+            attrs[key] = _typed(key, _value(key, value))
     given = attrs.get(spec.name_attr)
     if given is not None and str(given) != name:
         raise unprocessable(
@@ -349,7 +414,8 @@ async def retire(store: Store, ci_id: str, actor: str | None) -> dict[str, Any]:
     """Retire a CI declared by hand: status ``retired`` (history, actor), its open declared
     relationships closed (their provenance records who and when), the redundancy groups it
     declared retired with their members' links. Returns the CI as it is now with
-    ``closed_relationships`` [{id, type, from, to}]. Retiring a retired CI changes nothing.
+    ``closed_relationships`` [{id, type, from, to}] and ``already_retired``. Retiring a
+    retired CI changes nothing (``already_retired`` true).
     404 for an unknown id; 409 for a CI discovery reported (it is retired when no longer
     seen) or one of a class that is not declared here. The decision and the write are one
     store transaction, locked as a declaration of the same CI is (``lock_keys``), so a
@@ -387,7 +453,7 @@ async def _retire_in(store: Store, ci_id: str, actor: str | None) -> dict[str, A
             sources=sorted(ci.sources),
         )
     if ci.status == "retired":
-        return {**ci.to_api(), "closed_relationships": []}
+        return {**ci.to_api(), "closed_relationships": [], "already_retired": True}
     views = await store.relationships(ci.id)
     writer = ManualWriter(actor)
     closed: list[dict[str, Any]] = []
@@ -418,4 +484,5 @@ async def _retire_in(store: Store, ci_id: str, actor: str | None) -> dict[str, A
             writer.update_ci(group, {}, status="retired")
     writer.update_ci(ci, {}, status="retired")
     await store.apply(writer.cs)
-    return {**ci.to_api(), "closed_relationships": closed}
+    now = await store.get_ci(ci.id) or ci  # as it is now: status and times of the retirement
+    return {**now.to_api(), "closed_relationships": closed, "already_retired": False}

@@ -680,7 +680,8 @@ def cmd_ci_retire(args) -> int:
         emit_json(data)
         return 0
     closed = data["closed_relationships"]
-    print(f"{data['class']} {data['name']} ({data['id']}) is {data['status']}")
+    already = " (already: nothing changed)" if data.get("already_retired") else ""
+    print(f"{data['class']} {data['name']} ({data['id']}) is {data['status']}{already}")
     if closed:
         print(f"closed {counted(len(closed), 'declared relationship')}:")
         emit_table(

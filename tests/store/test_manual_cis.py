@@ -137,8 +137,27 @@ async def test_bodies_the_class_does_not_take_are_refused(store):
     assert "names another host than $.name" in err.message
     err = await refused(422, declare(store, "Host", "x1", {"os_name": "AIX\u202e"}))
     assert err.extra["field"] == "$.attributes.os_name"
+    # values as discovery writes them: what each attribute takes is said
+    for attributes, words in (
+        ({"cpu_cores": "eight"}, "takes a whole number of at least 0"),
+        ({"cpu_cores": -5}, "takes a whole number of at least 0"),
+        ({"primary_mac": "notamac"}, "takes a MAC address"),
+        ({"management_ip": "999.1.1.1"}, "takes an IPv4 or IPv6 address"),
+        ({"system_uuid": "xyz"}, "takes a UUID"),
+        ({"os_name": 1.5e300}, "takes text"),
+        ({"gateways": True}, "is written by discovery only"),
+    ):
+        err = await refused(422, declare(store, "Host", "x1", attributes))
+        assert words in err.message, (attributes, err.message)
     assert (await store.list_cis("Host", None, 10, 0))[1] == 0  # nothing written
-    assert (await declare(store, "Host", "web_01.dc-1.example.com."))["name"]
+    made = await declare(
+        store,
+        "Host",
+        "web_01.dc-1.example.com.",
+        {"primary_mac": "02FC.AABB.CCDD", "management_ip": "2001:DB8::0:1", "cpu_cores": 8},
+    )
+    assert made["attributes"]["primary_mac"] == "02:fc:aa:bb:cc:dd"
+    assert made["attributes"]["management_ip"] == "2001:db8::1"
 
 
 async def test_duplicates_by_name_short_name_and_identity_are_409(store):
@@ -324,6 +343,10 @@ async def test_retiring_closes_the_declared_relationships(store):
     # again: nothing more to do
     again = await manual_cis.retire(store, legacy["id"], "bob")
     assert again["status"] == "retired" and again["closed_relationships"] == []
+    assert again["already_retired"] and not done["already_retired"]
+    # the reply is the CI as stored after the retirement, times included
+    stored = (await store.get_ci(legacy["id"])).to_api()
+    assert {k: done[k] for k in stored} == stored
     # the discovered hosts keep their status; unknown ids and other classes are refused
     assert (await store.get_ci(db1)).status == "live"
     err = await refused(409, manual_cis.retire(store, db1, "bob"))
