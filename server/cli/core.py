@@ -13,11 +13,14 @@ matches its FQDN), an IP address (the host or device holding it; with
 assets). ``cls`` narrows the search to one CI class: ``"Service"`` takes a service name,
 ``"Asset"`` an asset tag or serial, ``"Change"`` a change number (``CHG-…``). An
 endpoint is ``HOST:PORT`` or ``HOST:PROTOCOL/PORT`` (``db1:5432``, ``db1:udp/53``,
-``[2001:db8::5]:443``), HOST being any reference to its host. An address that never
+``[2001:db8::5]:443``), HOST being any reference to its host. ``CLASS:REF`` narrows
+any of these to a class as ``cls`` does (``Host:legacy01``, ``Software:perl``), as
+declared relationships write references. An address that never
 identifies a holder (loopback, link-local, unspecified, multicast, broadcast:
 ``cmdb.server.reconcile.addresses.not_unique_reason``) is refused. The answer
 is the API's CI list item (``{"id", "class", "name", "status", "attributes", …}``).
-No match raises ``CliError`` (exit 1) saying what was searched; several raise
+No match raises ``CliError`` (exit 1) saying what was searched; a live CI is chosen over
+retired namesakes (as the API's references choose); several live ones raise
 ``CliError`` listing the candidates (class, name, status, id, up to 10) and how to pick
 one (the id, or ``--class``). Only REST reads: ``GET /api/v1/cis/{id}``,
 ``GET /api/v1/cis?q=&class=`` (paged), and for an address the address CI's relationships.
@@ -53,6 +56,8 @@ _ENDPOINT = re.compile(
     re.IGNORECASE,
 )
 _ENDPOINT_NAME = re.compile(r"^[a-z0-9]+/(?P<port>\d{1,5})(?: |$)")
+# a reference narrowed by its class: CLASS:REF (Host:db1, Software:perl)
+_CLASS_PREFIX = re.compile(r"^(?P<cls>[A-Z][A-Za-z]+):(?P<rest>[^:].*)$")
 
 
 def add_api_options(parser: argparse.ArgumentParser) -> None:
@@ -156,6 +161,9 @@ def _pick(
     unique = list({c["id"]: c for c in hits}.values())
     if len(unique) == 1:
         return unique[0]
+    live = [c for c in unique if c.get("status") != "retired"]
+    if len(live) == 1:  # a retired namesake is history, as the API's references judge it
+        return live[0]
     shown = unique[:SHOW_CANDIDATES]
     more = f"\n  … and {len(unique) - len(shown)} more" if len(unique) > len(shown) else ""
     holders = _holder_names(client, shown) if client is not None else {}
@@ -215,10 +223,17 @@ def _by_address(client: ApiClient, text: str, cls: str | None) -> dict[str, Any]
 
 
 def resolve_ci(client: ApiClient, ref: str, cls: str | None = None) -> dict[str, Any]:
-    """The one CI ``ref`` names (id, name, IP address or serial); see the module doc."""
+    """The one CI ``ref`` names (id, name, IP address or serial, or any of them after
+    ``CLASS:``); see the module doc. A live CI is chosen over retired namesakes."""
     ref = ref.strip()
     if not ref:
         raise CliError("an empty CI reference: give an id, a name, an address or a serial", 2)
+    prefixed = _CLASS_PREFIX.match(ref)
+    if cls is None and prefixed is not None and not _ENDPOINT.match(ref):
+        from cmdb.graph.schema import CLASSES  # only this form needs the class names
+
+        if prefixed["cls"] in CLASSES:  # Host:legacy01, as relationship references write it
+            return resolve_ci(client, prefixed["rest"], prefixed["cls"])
     kind = cls or "CI"
     if _UUID.match(ref):
         try:

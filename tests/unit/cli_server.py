@@ -25,6 +25,7 @@ class LiveServer:
     reader: str  # a reader token
     data_dir: Path
     hosts: dict[str, str]  # hostname -> CI id
+    editor: str = ""  # an editor token
 
 
 HOSTS = (
@@ -81,10 +82,11 @@ def start(data_dir: Path):
         report["sections"]["system"]["fqdn"] = f"{name}.example.net"
         hosts[name] = _post(url, agent, report)["ci_id"]
     _, reader = control.create_token("reader", "cli-reader")
+    _, editor = control.create_token("editor", "cli-editor")
 
     def stop() -> None:
         asyncio.run_coroutine_threadsafe(runner.cleanup(), loop).result(30)
         loop.call_soon_threadsafe(loop.stop)
         thread.join(30)
 
-    return LiveServer(url, reader, data_dir, hosts), stop
+    return LiveServer(url, reader, data_dir, hosts, editor), stop

@@ -305,3 +305,23 @@ def test_control_characters_in_names_are_shown_not_obeyed(capsys):
     assert err == "evil\\u001b[2J\\u001b[31mred\\u202ex\\u009b\n"
     print("\x1b")  # after the block: the streams are the test's own again
     assert capsys.readouterr().out == "\x1b\n"
+
+
+def test_a_class_prefix_narrows_and_a_live_ci_beats_retired_namesakes(cli, live, monkeypatch):
+    """``Host:db1`` as relationship references write it; a name a retired CI shared with a
+    live one names the live one, as the API's references choose."""
+    status, out, err = cli("ci", "show", "Host:db1", "--json")
+    assert status == 0 and json.loads(out)["id"] == live.hosts["db1"], err
+    status, _, err = cli("ci", "show", "Software:db1")
+    assert status == 1 and "no Software matches 'db1'" in err
+    monkeypatch.setenv("CMDB_TOKEN", live.editor)
+    status, out, err = cli("ci", "add", "Host", "dup9", "--json")
+    first = json.loads(out)["id"]
+    assert status == 0 and cli("ci", "retire", first)[0] == 0, err
+    status, out, _ = cli("ci", "retire", first)
+    assert status == 0 and "(already: nothing changed)" in out
+    status, out, err = cli("ci", "add", "Host", "dup9", "--json")
+    second = json.loads(out)["id"]
+    assert status == 0 and second != first, err
+    status, out, err = cli("ci", "show", "dup9", "--json")
+    assert status == 0 and json.loads(out)["id"] == second, err
