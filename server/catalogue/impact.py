@@ -565,10 +565,11 @@ class _Walk:
 async def impact(
     store: Store, ci_ids: list[str], depth: int = DEFAULT_DEPTH, summary: bool = False
 ) -> dict[str, Any]:
-    """What fails with ``ci_ids``: ``services`` (worst first, then criticality) with state,
-    owner, SLA and the paths that explain each; ``cis`` every affected CI (class, name, host
-    for endpoints and interfaces, state, depth), left out when ``summary``; ``counts`` by
-    state for services and CIs, and CIs by class."""
+    """What fails with ``ci_ids``: ``failed`` the CIs given (``out_of_service`` true on one
+    already retired, which takes nothing down); ``services`` (worst first, then
+    criticality) with state, owner, SLA and the paths that explain each; ``cis`` every
+    affected CI (class, name, host for endpoints and interfaces, state, depth), left out
+    when ``summary``; ``counts`` by state for services and CIs, and CIs by class."""
     start = sorted(set(ci_ids))
     walk = _Walk(store, depth)
     await walk.run(start)
@@ -643,7 +644,11 @@ async def impact(
     }
     answer: dict[str, Any] = {
         "start": start,
-        "failed": [ref(i) for i in start if i in classes],
+        # a failed CI already out of service (retired, or its asset retired or disposed)
+        # takes nothing down with it: said, so an empty answer is not misread
+        "failed": [
+            ref(i, out_of_service=True) if i in walk.gone else ref(i) for i in start if i in classes
+        ],
         "depth": depth,
         "counts": counts,
         "services": services,

@@ -220,7 +220,10 @@ def cmd_impact(args) -> int:
     # in the order they were typed ("If vm and db1 fail"), named as the server knows them
     order = {ci_id: n for n, ci_id in enumerate(ids)}
     failed = sorted(data.get("failed") or [], key=lambda c: order.get(c.get("id"), len(order)))
-    names = [_label(c) for c in failed] or list(args.ids)
+    gone = " (out of service already: it takes nothing down)"
+    names = [_label(c) + (gone if c.get("out_of_service") else "") for c in failed] or list(
+        args.ids
+    )
     verb = "fails" if len(names) == 1 else "fail"
     sentence = (
         f"If {_and(names)} {verb}: {counted(counts['services']['down'], 'service')} down, "

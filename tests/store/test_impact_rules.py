@@ -148,6 +148,11 @@ async def test_a_dependency_is_not_a_sighting(store):
     await store.apply(cs)
     await sweep(store, timedelta(hours=72), timedelta(days=30), now=later)
     assert (await store.get_ci(c["db1"])).status == "retired"
+    # failing it now takes nothing down, and the answer says why
+    result = await impact(store, [c["db1"]])
+    assert result["failed"][0]["out_of_service"] is True
+    assert result["counts"]["services"] == {"down": 0, "degraded": 0}
+    assert "out_of_service" not in (await impact(store, [svc.id]))["failed"][0]
 
 
 async def test_going_back_the_way_a_failure_came_changes_no_state(store, monkeypatch):
