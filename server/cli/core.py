@@ -578,10 +578,18 @@ def cmd_ci_history(args) -> int:
         return 0
     emit_table(
         [
-            (h["at"], h["source"], h["kind"], h["field"], inline(h["old"]), inline(h["new"]))
+            (
+                h["at"],
+                h["source"],
+                h.get("actor") or "",  # who: the token of a manual change, none for discovery
+                h["kind"],
+                h["field"],
+                inline(h["old"]),
+                inline(h["new"]),
+            )
             for h in data["items"]
         ],
-        ("at", "source", "kind", "field", "old", "new"),
+        ("at", "source", "by", "kind", "field", "old", "new"),
         f"{len(data['items'])} of {data['total']}",
     )
     return 0

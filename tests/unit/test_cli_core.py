@@ -325,3 +325,8 @@ def test_a_class_prefix_narrows_and_a_live_ci_beats_retired_namesakes(cli, live,
     assert status == 0 and second != first, err
     status, out, err = cli("ci", "show", "dup9", "--json")
     assert status == 0 and json.loads(out)["id"] == second, err
+    # the history says who: the token of each manual change
+    status, out, _ = cli("ci", "history", first)
+    lines = out.splitlines()
+    assert status == 0 and lines[0].split()[:4] == ["AT", "SOURCE", "BY", "KIND"]
+    assert sum("manual  cli-editor" in line for line in lines) >= 2, out
