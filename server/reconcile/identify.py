@@ -149,6 +149,7 @@ async def join_by_network(store: Store, mac: str | None, address: str | None) ->
 
 # what a hand-declared CI's sources are until discovery reports it (cmdb.server.catalogue.writes)
 MANUAL_ONLY = ["manual"]
+_PAGE = 1000
 PLACEHOLDER_CLASSES = ("Host", "NetworkDevice")
 # the attributes that carry a report's names for its root CI, per class
 _NAME_ATTRIBUTES = {"Host": ("hostname", "fqdn"), "NetworkDevice": ("sys_name",)}
@@ -173,6 +174,30 @@ def _contradiction(candidate: CI, wanted: dict[str, str]) -> str | None:
     return None
 
 
+async def _declared_by_fqdn(store: Store, cls_name: str, shorts: list[str]) -> set[str]:
+    """Ids of the manual-only, not retired ``cls_name`` CIs named by an FQDN whose short
+    name is one of ``shorts``: the name search (``Store.list_summaries``) a page at a time;
+    only for a report that names a CI nothing else found (a new host)."""
+    out: set[str] = set()
+    for short in shorts:
+        offset = 0
+        while True:
+            items, total = await store.list_summaries(cls_name, short, _PAGE, offset)
+            out |= {
+                ci.id
+                for ci in items
+                if ci.name
+                and "." in ci.name
+                and short_hostname(ci.name) == short
+                and ci.status != "retired"
+                and sorted(ci.sources) == MANUAL_ONLY
+            }
+            offset += len(items)
+            if not items or offset >= total:
+                break
+    return out
+
+
 async def adopt_manual_placeholder(
     store: Store,
     found: Identification,
@@ -195,7 +220,12 @@ async def adopt_manual_placeholder(
     names = reported_names(cls_name, attributes, name)
     if not names:
         return found
-    ids = sorted({ci_id for _, ci_id in await store.name_pairs((cls_name,), names)})
+    found_ids = {ci_id for _, ci_id in await store.name_pairs((cls_name,), names)}
+    if all("." not in n for n in names):
+        # a report with no FQDN (a short host name, a sysName) may name a placeholder that
+        # was declared by its FQDN: those are read by the short name, page by page
+        found_ids |= await _declared_by_fqdn(store, cls_name, names)
+    ids = sorted(found_ids)
     if not ids:
         return found
     fits: list[CI] = []

@@ -244,6 +244,17 @@ async def test_a_report_by_fqdn_adopts_a_host_declared_by_its_fqdn(store):
     assert answer["ci_id"] == placeholder["id"]
 
 
+async def test_a_short_name_adopts_a_placeholder_declared_by_its_fqdn(store):
+    """A scan reads sysName "core-fw2"; the engineer declared the device by its FQDN. Two
+    different FQDNs stay two machines."""
+    placeholder = await declare(store, "NetworkDevice", "core-fw2.corp.example")
+    other = await declare(store, "NetworkDevice", "core-fw3.corp.example")
+    answer = await ingest(store, switch("core-fw2", "10.9.0.2"))
+    assert answer["ci_id"] == placeholder["id"], answer["identification"]
+    answer = await ingest(store, switch("core-fw3.lab.example", "10.9.0.4"))
+    assert answer["ci_id"] != other["id"] and answer["created"]
+
+
 async def test_a_scan_adopts_the_declared_network_device(store):
     placeholder = await declare(store, "NetworkDevice", "acc-sw-3", {"tier": "access"})
     answer = await ingest(store, switch("ACC-SW-3.corp.example", "10.9.0.3"))
