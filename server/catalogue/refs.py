@@ -27,7 +27,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from cmdb.graph.identity import key_of
+from cmdb.graph.identity import key_of, short_hostname
 from cmdb.graph.lookup import cis_by_attribute, cis_by_name, interfaces_with_ip
 from cmdb.graph.schema import CLASSES
 from cmdb.graph.store import CI, Store
@@ -42,6 +42,7 @@ MAX_CANDIDATES = 10  # an ambiguous answer lists at most this many
 # device (its ``parent``)
 HOSTED = ("Endpoint", "Interface")
 HOST_CLASSES = ("Host", "NetworkDevice")
+_PAGE = 1000  # CIs a name search reads at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -238,6 +239,8 @@ class Resolver:
             found = (await cis_by_name(store, (cls,), [spec.name])).get(spec.name.lower(), [])
             exact = [c for c in found if c.name == spec.name]
             found = exact or found  # "DB1" and "db1" both exist: the exact spelling wins
+            if not found and cls in HOST_CLASSES:
+                found = await self._by_host_name(cls, spec.name)
         else:
             found = await self._all(cls)
         if spec.name is not None and (spec.address or spec.serial):
@@ -248,6 +251,25 @@ class Resolver:
         for key, want in spec.filters.items():
             found = [c for c in found if str(c.attributes.get(key, "")) == want]
         return sorted(found, key=lambda c: (c.status == "retired", c.name or "", c.id))
+
+    async def _by_host_name(self, cls: str, name: str) -> list[CI]:
+        """A host's or device's other name form: for an FQDN, the CI named by its short
+        name whose ``fqdn`` (if it has one) is that FQDN; for a short name, the CIs named by
+        an FQDN with that short name (the name search, a page at a time)."""
+        store, want = self.store, name.lower().rstrip(".")
+        short = short_hostname(want)
+        if short != want:
+            named = (await cis_by_name(store, (cls,), [short])).get(short, [])
+            return [c for c in named if str(c.attributes.get("fqdn") or want).lower() == want]
+        ids: list[str] = []
+        offset = 0
+        while True:
+            items, total = await store.list_summaries(cls, short, _PAGE, offset)
+            ids += [c.id for c in items if c.name and short_hostname(c.name) == short]
+            offset += len(items)
+            if not items or offset >= total:
+                break
+        return list((await store.get_cis(sorted(ids))).values()) if ids else []
 
     async def _host(self, spec: RefSpec, where: str) -> CI:
         """The host or device ``spec.host`` names: an id, a name (a Host's, else a

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import pytest
 
-from cmdb.server.catalogue import CatalogueError, custom, relationships, services
+from cmdb.server.catalogue import CatalogueError, custom, manual_cis, relationships, services
 from cmdb.server.catalogue.impact import impact
 from cmdb.server.catalogue.refs import Resolver
 from tests.reports import ReplayIngestor, agent_report, nic
@@ -70,6 +70,15 @@ async def test_references_resolve_exactly(store):
     assert (await resolve({"class": "Host", "name": "DB1"}, "$.ci")).id == ids["db1"]
     ip = await resolve({"class": "IPAddress", "address": "10.20.0.11"}, "$.ci")
     assert ip.cls == "IPAddress"
+    # a host's short name against its FQDN, both ways; another domain is another host
+    assert (await resolve({"class": "Host", "name": "DB1.example.net"}, "$.ci")).id == ids["db1"]
+    legacy = await manual_cis.create(
+        store, {"class": "Host", "name": "legacy9.corp.example"}, {}, "alice"
+    )
+    assert (await resolve({"class": "Host", "name": "LEGACY9"}, "$.ci")).id == legacy["id"]
+    with pytest.raises(CatalogueError) as err:
+        await resolve({"class": "Host", "name": "db1.other.org"}, "$.x")
+    assert err.value.status == 422 and "no Host named 'db1.other.org'" in err.value.message
     with pytest.raises(CatalogueError) as err:
         await resolve({"class": "Software", "name": "perl5"}, "$.x")
     assert err.value.status == 422 and "no Software named 'perl5'" in err.value.message
