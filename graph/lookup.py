@@ -9,10 +9,12 @@ methods, then one ``get_cis`` for the CIs found. The looked-up attributes are de
 
 from __future__ import annotations
 
+from cmdb.graph.identity import short_hostname
 from cmdb.graph.schema import LOOKUP_ATTRIBUTES
 from cmdb.graph.store import CI, Store
 
 _CHUNK = 500
+_PAGE = 1000  # CIs a name search reads at a time
 
 
 def _chunks(values: list[str]) -> list[list[str]]:
@@ -59,6 +61,21 @@ async def cis_by_name(
     for chunk in _chunks(sorted({n.lower() for n in names if n})):
         pairs += await store.name_pairs(tuple(classes), chunk)
     return await _by_key(store, pairs)
+
+
+async def cis_by_short_name(store: Store, cls: str, short: str) -> list[CI]:
+    """CIs of ``cls`` whose name's short host name (``cmdb.graph.identity.short_hostname``)
+    is ``short``: ``db1``, ``DB1``, ``db1.example.net``. The name search
+    (``Store.list_summaries``: summaries, no attributes) a page at a time, since no index
+    holds short names."""
+    out: list[CI] = []
+    offset = 0
+    while True:
+        items, total = await store.list_summaries(cls, short, _PAGE, offset)
+        out += [ci for ci in items if ci.name and short_hostname(ci.name) == short]
+        offset += len(items)
+        if not items or offset >= total:
+            return out
 
 
 async def interfaces_with_ip(store: Store, addresses: list[str]) -> dict[str, list[CI]]:

@@ -41,12 +41,12 @@ from cmdb.collectors.model import (
     SUPPORTED_SCHEMA_VERSIONS,
 )
 from cmdb.graph import times
-from cmdb.graph.identity import identity_values, short_hostname
+from cmdb.graph.identity import identity_values
 from cmdb.graph.schema import CLASSES
 from cmdb.graph.store import Store, StoreConflict, StoreUnavailable
 from cmdb.server.admission import Admission
 from cmdb.server.catalogue.connections import connection_hook, scope_of
-from cmdb.server.catalogue.manual_cis import HOST_NAMED
+from cmdb.server.catalogue.manual_cis import HOST_NAMED, identity_lock_keys, name_lock_key
 from cmdb.server.reconcile import ReconcileResult, reconcile
 from cmdb.server.reconcile import host as host_transform
 from cmdb.server.reconcile.completeness import (
@@ -290,15 +290,15 @@ def lock_keys(desired: Desired) -> list[str]:
     server or two, are identified one after the other and make one CI."""
     root = desired.root
     values = identity_values(CLASSES[root.cls], root.attributes)
-    keys = [f"{root.cls}|{rule}|{value}" for rule, value in values.items()]
+    keys = identity_lock_keys(root.cls, values)
     mac = root.attributes.get("primary_mac")
     if mac:  # network evidence joins hosts by MAC: reports that may meet there meet here
         keys.append(f"mac|{mac}")
     if root.cls in HOST_NAMED:
         # a host declared by hand is adopted by name: a declaration of the same name (locked
-        # the same way, cmdb.server.catalogue.manual_cis.lock_keys) waits, or this report does
-        shorts = {short_hostname(n) for n in reported_names(root.cls, root.attributes, root.name)}
-        keys += [f"{root.cls}|name|{short}" for short in sorted(shorts)]
+        # the same way) waits, or this report does
+        names = reported_names(root.cls, root.attributes, root.name)
+        keys += sorted({name_lock_key(root.cls, n) for n in names})
     return keys
 
 

@@ -28,18 +28,19 @@ from __future__ import annotations
 
 import ipaddress
 import math
-import re
 import unicodedata
 import uuid
 from typing import Any
 
 from cmdb.graph.identity import identity_values, same_host_name, short_hostname
+from cmdb.graph.lookup import cis_by_short_name
 from cmdb.graph.schema import CLASSES, CUSTOM_ATTRIBUTE
 from cmdb.graph.store import CI, Rel, Store, StoreConflict
 from cmdb.server.catalogue import conflict, invalid, not_found, unprocessable
 from cmdb.server.catalogue.common import req_str
 from cmdb.server.catalogue.custom import Declarations, check_value
-from cmdb.server.catalogue.writes import SOURCE, ManualWriter
+from cmdb.server.catalogue.writes import SOURCE, ManualWriter, is_manual_only
+from cmdb.server.reconcile.neighbours import normalise_mac
 
 # what an engineer may declare by hand (Software: an application)
 MANUAL_CLASSES = ("Host", "NetworkDevice", "Software")
@@ -50,13 +51,7 @@ HOST_NAMED = ("Host", "NetworkDevice")
 CLOSED_ON_RETIRE = ("RUNS_ON", "HOSTED_ON", "DEPENDS_ON", "MEMBER_OF")
 INT64 = 2**63 - 1
 MAX_CANDIDATES = 20  # a 409 lists at most this many
-_PAGE = 1000
 _RETRIES = 3  # a concurrent writer took a lock key (Neo4j): decide again
-
-
-def is_manual_only(ci: CI) -> bool:
-    """Whether only people, no discovery source, have reported this CI."""
-    return sorted(ci.sources) == [SOURCE]
 
 
 def candidate(ci: CI, matched: str) -> dict[str, Any]:
@@ -187,10 +182,10 @@ def _typed(key: str, value: Any) -> Any:
     if not isinstance(value, str):
         raise refuse('text (a JSON string, e.g. "4.2")')
     if key in MACS:
-        digits = re.sub(r"[:.\-]", "", value)
-        if not re.fullmatch(r"[0-9A-Fa-f]{12}", digits):
+        mac = normalise_mac(value)  # as reconciliation compares MACs
+        if mac is None:
             raise refuse("a MAC address such as 52:54:00:12:34:56")
-        return ":".join(digits[i : i + 2] for i in range(0, 12, 2)).lower()
+        return mac
     if key in ADDRESSES:
         try:
             return str(ipaddress.ip_address(value))
@@ -296,19 +291,11 @@ async def _named(store: Store, cls: str, name: str) -> list[CI]:
         pairs = await store.name_pairs((cls,), [name.lower()])
         found = await store.get_cis(sorted({ci_id for _, ci_id in pairs}))
         return [ci for ci in found.values() if ci.status != "retired"]
-    short = short_hostname(name)
-    out: list[CI] = []
-    offset = 0
-    while True:
-        items, total = await store.list_summaries(cls, short, _PAGE, offset)
-        out += [
-            ci
-            for ci in items
-            if ci.status != "retired" and ci.name and same_host_name(ci.name, name)
-        ]
-        offset += len(items)
-        if not items or offset >= total:
-            return out
+    return [
+        ci
+        for ci in await cis_by_short_name(store, cls, short_hostname(name))
+        if ci.status != "retired" and same_host_name(ci.name or "", name)
+    ]
 
 
 async def duplicates(
@@ -361,13 +348,22 @@ def _refusal(cls: str, name: str, found: list[dict[str, Any]]) -> Exception:
     return conflict(message, candidates=shown, total=len(found))
 
 
-def lock_keys(cls: str, name: str, identity: dict[str, str]) -> list[str]:
-    """The store locks of a declaration (``Store.transaction``): its identity values, as a
-    report's root locks them (``class|rule|value``), and its short name."""
-    keys = [f"{cls}|{rule}|{value}" for rule, value in identity.items()]
+def identity_lock_keys(cls: str, identity: dict[str, str]) -> list[str]:
+    """The store locks (``Store.transaction``) of a CI's identity values,
+    ``class|rule|value``: a report's root and a declaration of one CI take the same."""
+    return [f"{cls}|{rule}|{value}" for rule, value in identity.items()]
+
+
+def name_lock_key(cls: str, name: str) -> str:
+    """The store lock of a CI's name (``class|name|short name``): a report naming a host
+    and a declaration of that name take the same, so they are decided one after the other."""
     short = short_hostname(name) if cls in HOST_NAMED else name.strip().lower()
-    keys.append(f"{cls}|name|{short}")
-    return keys
+    return f"{cls}|name|{short}"
+
+
+def lock_keys(cls: str, name: str, identity: dict[str, str]) -> list[str]:
+    """The store locks of a declaration: its identity values and its name."""
+    return [*identity_lock_keys(cls, identity), name_lock_key(cls, name)]
 
 
 # ---------------------------------------------------------------- create

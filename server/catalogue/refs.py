@@ -28,7 +28,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from cmdb.graph.identity import key_of, short_hostname
-from cmdb.graph.lookup import cis_by_attribute, cis_by_name, interfaces_with_ip
+from cmdb.graph.lookup import (
+    cis_by_attribute,
+    cis_by_name,
+    cis_by_short_name,
+    interfaces_with_ip,
+)
 from cmdb.graph.schema import CLASSES
 from cmdb.graph.store import CI, Store
 from cmdb.server.catalogue import CatalogueError, invalid, unprocessable
@@ -42,7 +47,6 @@ MAX_CANDIDATES = 10  # an ambiguous answer lists at most this many
 # device (its ``parent``)
 HOSTED = ("Endpoint", "Interface")
 HOST_CLASSES = ("Host", "NetworkDevice")
-_PAGE = 1000  # CIs a name search reads at a time
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,15 +265,8 @@ class Resolver:
         if short != want:
             named = (await cis_by_name(store, (cls,), [short])).get(short, [])
             return [c for c in named if str(c.attributes.get("fqdn") or want).lower() == want]
-        ids: list[str] = []
-        offset = 0
-        while True:
-            items, total = await store.list_summaries(cls, short, _PAGE, offset)
-            ids += [c.id for c in items if c.name and short_hostname(c.name) == short]
-            offset += len(items)
-            if not items or offset >= total:
-                break
-        return list((await store.get_cis(sorted(ids))).values()) if ids else []
+        ids = sorted(c.id for c in await cis_by_short_name(store, cls, short))
+        return list((await store.get_cis(ids)).values()) if ids else []
 
     async def _host(self, spec: RefSpec, where: str) -> CI:
         """The host or device ``spec.host`` names: an id, a name (a Host's, else a

@@ -13,6 +13,12 @@ from cmdb.graph.store import CI, ChangeSet, CIUpdate, Rel
 SOURCE = "manual"
 
 
+def is_manual_only(ci: CI) -> bool:
+    """Whether only people, no discovery source, have reported this CI (its sources are
+    exactly ``manual``): a placeholder discovery may adopt, and the staleness sweep skips."""
+    return sorted(ci.sources) == [SOURCE]
+
+
 def now() -> str:
     return times.now_text()
 

@@ -31,8 +31,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from cmdb.graph.identity import same_host_name, short_hostname
+from cmdb.graph.lookup import cis_by_short_name
 from cmdb.graph.schema import CLASSES, CIClass, IdentityRule
 from cmdb.graph.store import CI, Store
+from cmdb.server.catalogue.writes import is_manual_only
 from cmdb.server.reconcile.addresses import not_unique_reason
 from cmdb.server.reconcile.holders import address_holders, current_holders
 
@@ -148,8 +150,6 @@ async def join_by_network(store: Store, mac: str | None, address: str | None) ->
 
 
 # what a hand-declared CI's sources are until discovery reports it (cmdb.server.catalogue.writes)
-MANUAL_ONLY = ["manual"]
-_PAGE = 1000
 PLACEHOLDER_CLASSES = ("Host", "NetworkDevice")
 # the attributes that carry a report's names for its root CI, per class
 _NAME_ATTRIBUTES = {"Host": ("hostname", "fqdn"), "NetworkDevice": ("sys_name",)}
@@ -176,26 +176,14 @@ def _contradiction(candidate: CI, wanted: dict[str, str]) -> str | None:
 
 async def _declared_by_fqdn(store: Store, cls_name: str, shorts: list[str]) -> set[str]:
     """Ids of the manual-only, not retired ``cls_name`` CIs named by an FQDN whose short
-    name is one of ``shorts``: the name search (``Store.list_summaries``) a page at a time;
-    only for a report that names a CI nothing else found (a new host)."""
-    out: set[str] = set()
-    for short in shorts:
-        offset = 0
-        while True:
-            items, total = await store.list_summaries(cls_name, short, _PAGE, offset)
-            out |= {
-                ci.id
-                for ci in items
-                if ci.name
-                and "." in ci.name
-                and short_hostname(ci.name) == short
-                and ci.status != "retired"
-                and sorted(ci.sources) == MANUAL_ONLY
-            }
-            offset += len(items)
-            if not items or offset >= total:
-                break
-    return out
+    name is one of ``shorts`` (``cis_by_short_name``); only for a report that names a CI
+    nothing else found (a new host)."""
+    return {
+        ci.id
+        for short in shorts
+        for ci in await cis_by_short_name(store, cls_name, short)
+        if "." in (ci.name or "") and ci.status != "retired" and is_manual_only(ci)
+    }
 
 
 async def adopt_manual_placeholder(
@@ -230,7 +218,7 @@ async def adopt_manual_placeholder(
         return found
     fits: list[CI] = []
     for ci in (await store.get_cis(ids)).values():
-        if ci.cls != cls_name or ci.status == "retired" or sorted(ci.sources) != MANUAL_ONLY:
+        if ci.cls != cls_name or ci.status == "retired" or not is_manual_only(ci):
             continue  # discovered CIs are found by their keys, not by a name
         if not any(same_host_name(ci.name or "", n) for n in names):
             continue
