@@ -7,6 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
+from cmdb.collectors.model import Report
 from cmdb.server.ingest import Ingestor
 
 
@@ -106,6 +107,38 @@ class ReplayIngestor(Ingestor):
         moment = datetime.fromisoformat(report["collected_at"].replace("Z", "+00:00"))
         self.clock = lambda: moment
         return await super().ingest(report, *args, **kwargs)
+
+
+def switch_scan(
+    name: str,
+    address: str,
+    collected_at: str,
+    interfaces: list[dict[str, Any]] | None = None,
+    fdb: list[dict[str, Any]] | None = None,
+) -> dict[str, Any]:
+    """An SNMP scan of a Cisco C2960X switch named ``name`` at ``address``: its
+    ``interfaces``, its forwarding table ``fdb`` (the section left out when None), no LLDP
+    neighbours and no chassis (without a bridge, identified by its address alone)."""
+    sections: dict[str, Any] = {
+        "system": {
+            "descr": "Cisco IOS Software, C2960X Software",
+            "object_id": "1.3.6.1.4.1.9.1.1208",
+            "uptime_ticks": 100,
+            "contact": None,
+            "name": name,
+            "location": None,
+            "enterprise": 9,
+            "vendor": "ciscoSystems",
+        },
+        "device": {"host": address, "port": 161, "chassis": None},
+        "interfaces": interfaces or [],
+        "lldp": [],
+    }
+    if fdb is not None:
+        sections["fdb"] = fdb
+    report = Report(source="snmp", sections=sections, collected_at=collected_at).to_json()
+    report["report_id"] = str(uuid.uuid4())
+    return report
 
 
 def replay_clock(ingestor: Ingestor) -> None:

@@ -5,15 +5,13 @@ switch reports for the uplink and edge-only rules."""
 from __future__ import annotations
 
 import itertools
-import uuid
 
 import pytest
 
-from cmdb.collectors.model import Report
 from cmdb.server.catalogue.impact import impact
 from cmdb.server.ingest import Ingestor
 from tests.cases import load_case, replay
-from tests.reports import agent_report, nic
+from tests.reports import agent_report, nic, switch_scan
 
 pytestmark = pytest.mark.asyncio
 
@@ -78,26 +76,7 @@ def fdb(mac: str, if_index: int) -> dict:
 
 
 def switch(name: str, host: str, interfaces: list[dict], learned: list[dict], minute: int) -> dict:
-    sections = {
-        "system": {
-            "descr": "Cisco IOS Software, C2960X Software",
-            "object_id": "1.3.6.1.4.1.9.1.1208",
-            "uptime_ticks": 100,
-            "contact": None,
-            "name": name,
-            "location": None,
-            "enterprise": 9,
-            "vendor": "ciscoSystems",
-        },
-        "device": {"host": host, "port": 161, "chassis": None},
-        "interfaces": interfaces,
-        "fdb": learned,
-        "lldp": [],
-    }
-    at = f"2026-11-28T10:{minute:02d}:00.000Z"
-    report = Report(source="snmp", sections=sections, collected_at=at).to_json()
-    report["report_id"] = str(uuid.uuid4())
-    return report
+    return switch_scan(name, host, f"2026-11-28T10:{minute:02d}:00.000Z", interfaces, learned)
 
 
 # ------------------------------------------------------------------ the recorded cases

@@ -6,17 +6,15 @@ relationships, and reached by impact through those relationships."""
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from cmdb.collectors.model import Report
 from cmdb.server.catalogue import CatalogueError, custom, manual_cis, relationships, services
 from cmdb.server.catalogue.impact import impact
 from cmdb.server.catalogue.writes import ManualWriter
 from cmdb.server.staleness import sweep
-from tests.reports import ReplayIngestor, agent_report, nic
+from tests.reports import ReplayIngestor, agent_report, nic, switch_scan
 
 pytestmark = pytest.mark.asyncio
 
@@ -42,24 +40,7 @@ def host(name: str, n: int, at: datetime = T0, packages=2):
 
 def switch(name: str, address: str, at: datetime = T0) -> dict:
     """An SNMP scan of a switch (no LLDP, no bridge: identified by its address alone)."""
-    sections = {
-        "system": {
-            "descr": "Cisco IOS Software, C2960X Software",
-            "object_id": "1.3.6.1.4.1.9.1.1208",
-            "uptime_ticks": 100,
-            "contact": None,
-            "name": name,
-            "location": None,
-            "enterprise": 9,
-            "vendor": "ciscoSystems",
-        },
-        "device": {"host": address, "port": 161, "chassis": None},
-        "interfaces": [],
-        "lldp": [],
-    }
-    report = Report(source="snmp", sections=sections, collected_at=iso(at)).to_json()
-    report["report_id"] = str(uuid.uuid4())
-    return report
+    return switch_scan(name, address, iso(at))
 
 
 async def ingest(store, report) -> dict:
